@@ -1,0 +1,152 @@
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "laserguard/forest_model.hpp"
+#include "laserguard/model_format.hpp"
+
+namespace py = pybind11;
+using laserguard::ForestModel;
+using laserguard::ForestSpec;
+using laserguard::MatrixView;
+using laserguard::TreeSpec;
+
+namespace {
+
+template <typename T>
+std::vector<T> to_vector(const py::handle& obj) {
+  const auto a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(obj);
+  if (!a) throw py::type_error("expected an array convertible to " + std::string(py::str(py::dtype::of<T>())));
+  return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+template <typename T>
+MatrixView<T> view_of(const py::array& x) {
+  const auto item = static_cast<py::ssize_t>(sizeof(T));
+  if (x.strides(0) % item != 0 || x.strides(1) % item != 0)
+    throw py::value_error("X strides are not a multiple of its item size");
+  return {static_cast<const T*>(x.data()), static_cast<std::size_t>(x.shape(0)),
+          static_cast<std::size_t>(x.shape(1)), x.strides(0) / item, x.strides(1) / item};
+}
+
+// Checks the boundary (2-D, float32/float64, feature count), then prepares and walks the
+// forest with the GIL released. `finish` maps the prepared rows to the output column.
+template <typename Finish>
+py::array_t<double> run(const ForestModel& model, const py::array& x, Finish finish) {
+  if (x.ndim() != 2)
+    throw py::value_error("Expected a 2-D array of shape (n_samples, " + std::to_string(model.n_features()) +
+                          "), got " + std::to_string(x.ndim()) + "-D");
+  const bool is_f64 = x.dtype().is(py::dtype::of<double>());
+  const bool is_f32 = x.dtype().is(py::dtype::of<float>());
+  if (!is_f64 && !is_f32)
+    throw py::type_error("X must be float32 or float64, got " + std::string(py::str(x.dtype())));
+  if (static_cast<std::size_t>(x.shape(1)) != model.n_features())
+    throw py::value_error("X has " + std::to_string(x.shape(1)) + " features, but the model expects " +
+                          std::to_string(model.n_features()));
+  const auto rows = static_cast<std::size_t>(x.shape(0));
+  py::array_t<double> out(static_cast<py::ssize_t>(rows));
+  double* dst = out.mutable_data();
+  // One scratch buffer per thread: concurrent callers never share it.
+  thread_local std::vector<float> prepared;
+  if (is_f64) {
+    const auto v = view_of<double>(x);
+    py::gil_scoped_release release;
+    prepared.resize(rows * model.n_features());
+    model.prepare(v, prepared.data());
+    finish(prepared.data(), rows, dst);
+  } else {
+    const auto v = view_of<float>(x);
+    py::gil_scoped_release release;
+    prepared.resize(rows * model.n_features());
+    model.prepare(v, prepared.data());
+    finish(prepared.data(), rows, dst);
+  }
+  return out;
+}
+
+TreeSpec tree_from_python(const py::dict& d) {
+  TreeSpec t;
+  t.left = to_vector<std::int32_t>(d["left"]);
+  t.right = to_vector<std::int32_t>(d["right"]);
+  t.feature = to_vector<std::int32_t>(d["feature"]);
+  t.threshold = to_vector<double>(d["threshold"]);
+  t.missing_go_left = to_vector<std::uint8_t>(d["missing_go_left"]);
+  t.value = to_vector<double>(d["value"]);
+  return t;
+}
+
+}  // namespace
+
+void bind_forest(py::module_& m) {
+  py::register_exception<laserguard::ModelFormatError>(m, "ModelFormatError", PyExc_ValueError);
+
+  m.attr("MODEL_FORMAT_VERSION") = py::make_tuple(laserguard::kModelVersionMajor, laserguard::kModelVersionMinor);
+
+  m.def(
+      "write_forest_file",
+      [](const std::string& path, std::uint32_t n_features, bool has_scaler, bool with_mean, bool with_std,
+         const py::array_t<double, py::array::c_style | py::array::forcecast>& mean,
+         const py::array_t<double, py::array::c_style | py::array::forcecast>& scale, double offset,
+         double denominator, const std::vector<std::string>& feature_names, const std::string& metadata_json,
+         const py::list& trees) {
+        ForestSpec spec;
+        spec.n_features = n_features;
+        spec.has_scaler = has_scaler;
+        spec.with_mean = with_mean;
+        spec.with_std = with_std;
+        spec.mean = to_vector<double>(mean);
+        spec.scale = to_vector<double>(scale);
+        spec.offset = offset;
+        spec.denominator = denominator;
+        spec.feature_names = feature_names;
+        spec.metadata_json = metadata_json;
+        for (const auto& t : trees) spec.trees.push_back(tree_from_python(t.cast<py::dict>()));
+        py::gil_scoped_release release;
+        laserguard::write_forest_file(spec, path);
+      },
+      py::arg("path"), py::arg("n_features"), py::arg("has_scaler"), py::arg("with_mean"), py::arg("with_std"),
+      py::arg("mean"), py::arg("scale"), py::arg("offset"), py::arg("denominator"), py::arg("feature_names"),
+      py::arg("metadata_json"), py::arg("trees"),
+      "Validate a forest given as sklearn-shaped arrays and write it atomically (temp file + rename).");
+
+  py::class_<ForestModel>(m, "ForestModel")
+      .def_static(
+          "load",
+          [](const std::string& path) {
+            py::gil_scoped_release release;
+            return ForestModel::load(path);
+          },
+          py::arg("path"))
+      .def_static(
+          "from_bytes",
+          [](const py::bytes& data) {
+            const std::string raw = data;
+            py::gil_scoped_release release;
+            return ForestModel::from_bytes(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size());
+          },
+          py::arg("data"))
+      .def_property_readonly("n_features", &ForestModel::n_features)
+      .def_property_readonly("n_trees", &ForestModel::n_trees)
+      .def_property_readonly("n_nodes", &ForestModel::n_nodes)
+      .def_property_readonly("has_scaler", &ForestModel::has_scaler)
+      .def_property_readonly("offset", &ForestModel::offset)
+      .def_property_readonly("denominator", &ForestModel::denominator)
+      .def_property_readonly("feature_names", &ForestModel::feature_names)
+      .def_property_readonly("metadata_json", &ForestModel::metadata_json)
+      .def(
+          "path_length_sums",
+          [](const ForestModel& model, const py::array& x) {
+            return run(model, x, [&](const float* p, std::size_t n, double* o) { model.path_length_sums(p, n, o); });
+          },
+          py::arg("X"), "Per-row sum of path lengths over all trees (sklearn's `depths`).")
+      .def(
+          "decision_function",
+          [](const ForestModel& model, const py::array& x) {
+            return run(model, x, [&](const float* p, std::size_t n, double* o) { model.decision_function(p, n, o); });
+          },
+          py::arg("X"), "decision_function computed entirely in C++ (libm pow; within 2 ulp of sklearn).");
+}

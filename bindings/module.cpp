@@ -1,0 +1,11 @@
+// laserguard._core: type conversion, GIL release and exception mapping only.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void bind_forest(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "laserguard C++ core (forest evaluator)";
+  bind_forest(m);
+}

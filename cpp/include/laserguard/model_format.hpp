@@ -1,0 +1,69 @@
+#pragma once
+// The laserguard forest model file (.lgf): a versioned, little-endian, checksummed
+// container for an exported StandardScaler + IsolationForest. Spec: docs/model-format.md.
+//
+// ForestSpec is the file's content in sklearn's own terms (depth-first nodes, float64
+// thresholds); ForestModel (forest_model.hpp) turns it into the compact scoring layout.
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace laserguard {
+
+// A model file that is corrupt, truncated, foreign or inconsistent.
+class ModelFormatError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr char kModelMagic[8] = {'L', 'G', 'F', 'O', 'R', 'E', 'S', 'T'};
+inline constexpr std::uint16_t kModelVersionMajor = 1;
+inline constexpr std::uint16_t kModelVersionMinor = 0;
+inline constexpr std::size_t kModelHeaderBytes = 32;
+inline constexpr std::uint32_t kMaxFeatures = 65535;  // feature index is stored in 16 bits at run time
+inline constexpr std::uint32_t kMaxTreeDepth = 64;
+
+// One isolation tree exactly as sklearn's tree_ stores it: node 0 is the root, children
+// come after their parent, leaves have left == right == -1.
+struct TreeSpec {
+  std::vector<std::int32_t> left;
+  std::vector<std::int32_t> right;
+  // Column of the model's input (already mapped through estimators_features_); -1 at leaves.
+  std::vector<std::int32_t> feature;
+  std::vector<double> threshold;
+  std::vector<std::uint8_t> missing_go_left;
+  // Per node: node_depth + c(n_node_samples) - 1.0, computed by sklearn's own code at
+  // export; only leaf entries are used. Summing these tree by tree reproduces sklearn.
+  std::vector<double> value;
+
+  std::size_t n_nodes() const noexcept { return left.size(); }
+};
+
+struct ForestSpec {
+  std::uint32_t n_features = 0;
+  bool has_scaler = false;
+  bool with_mean = false;
+  bool with_std = false;
+  std::vector<double> mean;   // n_features entries when has_scaler
+  std::vector<double> scale;  // n_features entries when has_scaler
+  double offset = 0.0;        // sklearn offset_: decision = score_samples - offset
+  double denominator = 0.0;   // n_estimators * c(max_samples_), as sklearn computes it
+  std::vector<std::string> feature_names;  // n_features entries
+  std::string metadata_json;               // opaque to C++; parsed by the Python layer
+  std::vector<TreeSpec> trees;
+};
+
+// Throws ModelFormatError naming the first inconsistency found.
+void validate_forest(const ForestSpec& spec);
+
+std::vector<std::uint8_t> serialize_forest(const ForestSpec& spec);
+ForestSpec parse_forest(const std::uint8_t* data, std::size_t size);
+
+ForestSpec read_forest_file(const std::string& path);
+// Writes to a temporary file in the same directory, fsyncs, then renames over `path`,
+// so a reader never sees a half-written model.
+void write_forest_file(const ForestSpec& spec, const std::string& path);
+
+}  // namespace laserguard

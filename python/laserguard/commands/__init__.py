@@ -1,0 +1,1 @@
+"""Sub-commands of the `laserguard` CLI (see laserguard.cli.COMMAND_MODULES)."""

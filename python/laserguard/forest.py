@@ -1,0 +1,114 @@
+"""ForestModel: load a .lgf model file and score with sklearn's exact semantics."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from laserguard import _core
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class ForestModel:
+    """An exported (StandardScaler +) IsolationForest, scored by the C++ core.
+
+    ``decision_function``, ``score_samples`` and ``predict`` match sklearn's methods of
+    the exported estimator: path-length sums are computed in C++ (GIL released) and are
+    bitwise equal to sklearn's; the final ``2 ** x`` is done with numpy exactly as
+    sklearn does it, so the outputs are bitwise equal too.
+    """
+
+    def __init__(self, core: _core.ForestModel) -> None:
+        self._core = core
+        # Same 1-element float64 array sklearn divides by (n_estimators * c(max_samples_)).
+        self._denominator = np.array([core.denominator], dtype=np.float64)
+        self._offset = np.float64(core.offset)
+        self._metadata: dict[str, Any] = json.loads(core.metadata_json) if core.metadata_json else {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ForestModel:
+        """Load and validate a model file; raises ModelFormatError if it is not sound."""
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"model file not found: {path!r}")
+        return cls(_core.ForestModel.load(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ForestModel:
+        return cls(_core.ForestModel.from_bytes(data))
+
+    @property
+    def n_features(self) -> int:
+        return int(self._core.n_features)
+
+    @property
+    def n_trees(self) -> int:
+        return int(self._core.n_trees)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self._core.n_nodes)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self._core.feature_names)
+
+    @property
+    def offset(self) -> float:
+        return float(self._offset)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._metadata)
+
+    @property
+    def version(self) -> str:
+        """Short model identifier: the file's metadata ``model_version`` or its content hash."""
+        return str(self._metadata.get("model_version", "unversioned"))
+
+    def _as_input(self, X: Any) -> np.ndarray:
+        """Convert once at the boundary, choosing the dtype sklearn would compute in."""
+        arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+        if arr.dtype == np.float16 and self._core.has_scaler:
+            raise TypeError("float16 input is not supported with a scaler; pass float32 or float64")
+        if arr.dtype not in (np.float32, np.float64):
+            # sklearn's StandardScaler computes in float64; a bare IsolationForest casts to float32.
+            arr = arr.astype(np.float64 if self._core.has_scaler else np.float32)
+        if arr.ndim == 2 and arr.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required")
+        return arr
+
+    def path_length_sums(self, X: Any) -> FloatArray:
+        """sklearn's ``depths``: each row's path length summed over all trees, in tree order."""
+        return self._core.path_length_sums(self._as_input(X))  # type: ignore[no-any-return]
+
+    def score_samples(self, X: Any) -> FloatArray:
+        depths = self.path_length_sums(X)
+        # Written as in sklearn's IsolationForest._compute_score_samples, so numpy's pow
+        # (SIMD where available) produces the same bits.
+        scores = 2 ** (
+            -np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0)
+        )
+        return -scores  # type: ignore[no-any-return]
+
+    def decision_function(self, X: Any) -> FloatArray:
+        return self.score_samples(X) - self._offset  # type: ignore[no-any-return]
+
+    def decision_function_native(self, X: Any) -> FloatArray:
+        """decision_function computed entirely in C++ (libm pow: within 2 ulp of sklearn)."""
+        return self._core.decision_function(self._as_input(X))  # type: ignore[no-any-return]
+
+    def predict(self, X: Any) -> npt.NDArray[np.int64]:
+        """+1 for inliers, -1 for outliers, like sklearn's IsolationForest.predict."""
+        decision = self.decision_function(X)
+        labels = np.ones(decision.shape[0], dtype=np.int64)
+        labels[decision < 0] = -1
+        return labels
+
+    def __repr__(self) -> str:
+        return f"ForestModel(n_trees={self.n_trees}, n_features={self.n_features}, version={self.version!r})"
