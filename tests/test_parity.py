@@ -68,7 +68,7 @@ def forest_configs(draw: st.DrawFn) -> ForestConfig:
                 st.just("auto"),
                 st.integers(1, 4),
                 st.integers(5, 800),
-                st.floats(0.01, 1.0),
+                st.floats(2.0 / n_train, 1.0),  # sklearn needs int(max_samples * n) >= 1
             )
         ),
         max_features=draw(st.one_of(st.just(1.0), st.floats(0.05, 1.0), st.integers(1, n_features))),
