@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from laserguard import _core
+from laserguard._core import ModelFormatError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -28,7 +29,16 @@ class ForestModel:
         # Same 1-element float64 array sklearn divides by (n_estimators * c(max_samples_)).
         self._denominator = np.array([core.denominator], dtype=np.float64)
         self._offset = np.float64(core.offset)
-        self._metadata: dict[str, Any] = json.loads(core.metadata_json) if core.metadata_json else {}
+        # The C++ loader treats names and metadata as bytes; decode them here, once, so a
+        # bad file fails at load time with ModelFormatError rather than on first use.
+        try:
+            self._feature_names = tuple(core.feature_names)
+            metadata = json.loads(core.metadata_json) if core.metadata_json else {}
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError
+            raise ModelFormatError(f"feature names or metadata are not valid UTF-8 JSON: {exc}") from None
+        if not isinstance(metadata, dict):
+            raise ModelFormatError(f"metadata must be a JSON object, got {type(metadata).__name__}")
+        self._metadata: dict[str, Any] = metadata
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ForestModel:
@@ -36,7 +46,11 @@ class ForestModel:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file not found: {path!r}")
-        return cls(_core.ForestModel.load(path))
+        core = _core.ForestModel.load(path)
+        try:
+            return cls(core)
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"{path!r}: {exc}") from None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ForestModel:
@@ -56,7 +70,7 @@ class ForestModel:
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return tuple(self._core.feature_names)
+        return self._feature_names
 
     @property
     def offset(self) -> float:
