@@ -283,6 +283,8 @@ class ParityStats:
 
 
 STATS = ParityStats()
+# Free-form measurements other test modules want shown in the terminal summary.
+NOTES: list[str] = []
 
 
 def bitwise_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
