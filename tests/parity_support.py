@@ -65,8 +65,10 @@ class ForestConfig:
     scaler: str = "none"  # none | pipeline_only_forest | standard | no_mean | no_std | neither
     n_features: int = 4
     n_train: int = 300
-    train_kind: str = "normal"  # normal | ties | nan | wide
+    train_kind: str = "normal"  # normal | ties | nan | wide | huge
     seed: int = 0
+    # > 0: first fit this many trees on other data, then grow to n_estimators (warm_start).
+    grown_from: int = 0
 
     def training_data(self) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
@@ -78,6 +80,9 @@ class ForestConfig:
             X[rng.random(X.shape) < 0.1] = np.nan
         elif self.train_kind == "wide":  # huge and tiny magnitudes in training
             X *= np.logspace(-30, 30, self.n_features)
+        elif self.train_kind == "huge":  # beyond float32 range: mean_/scale_ overflow in float32
+            X[:, 0] *= 1e38
+            X[:, -1] *= 1e-42
         return X
 
     def estimator(self) -> Any:
@@ -88,6 +93,7 @@ class ForestConfig:
             bootstrap=self.bootstrap,
             contamination=self.contamination,
             random_state=self.seed,
+            warm_start=self.grown_from > 0,
         )
         if self.scaler == "none":
             return forest
@@ -110,6 +116,10 @@ class FittedCase:
     train: np.ndarray
     # Per input column: float64 inputs that land on, next to, or round onto split thresholds.
     threshold_inputs: list[np.ndarray]
+
+
+def forest_param(estimator: Any, name: str) -> str:
+    return name if isinstance(estimator, IsolationForest) else f"model__{name}"
 
 
 def split_pipeline(estimator: Any) -> tuple[StandardScaler | None, IsolationForest]:
@@ -187,8 +197,12 @@ class ModelCache:
         if config not in self._cases:
             train = config.training_data()
             estimator = config.estimator()
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
                 warnings.simplefilter("ignore")  # max_samples > n_samples, overflow in casts
+                if config.grown_from:
+                    estimator.set_params(**{forest_param(estimator, "n_estimators"): config.grown_from})
+                    estimator.fit(train[: len(train) // 2] * 2)
+                    estimator.set_params(**{forest_param(estimator, "n_estimators"): config.n_estimators})
                 estimator.fit(train)
             path = self.directory / f"model{len(self._cases)}.lgf"
             export_model(estimator, path)
@@ -226,10 +240,10 @@ def build_input(
 
 def sklearn_depths(case: FittedCase, X: np.ndarray) -> np.ndarray:
     """sklearn's per-row path-length sums, computed by sklearn's own code path."""
-    Xs = case.scaler.transform(X) if case.scaler is not None else X
     forest = case.forest
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow casting huge values to float32
+        Xs = case.scaler.transform(X) if case.scaler is not None else X
         X32 = validate_data(
             forest, Xs, accept_sparse="csr", dtype=np.float32, reset=False, ensure_all_finite=False
         )

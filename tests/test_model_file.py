@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest, RandomForestClassifier
 from sklearn.exceptions import NotFittedError
@@ -142,6 +143,12 @@ def test_pipelines_with_other_steps_are_refused(steps: list[Any], named: str, tm
 def test_wrong_feature_names_length_is_refused(pipeline: Pipeline, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="feature_names has 3 entries, the model has 4 features"):
         export_model(pipeline, tmp_path / "m.lgf", feature_names=["a", "b", "c"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_feature_names_as_one_string_is_refused(pipeline: Pipeline, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="got the string 'abcd'"):
+        export_model(pipeline, tmp_path / "m.lgf", feature_names="abcd")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -469,3 +476,22 @@ def test_non_float_inputs_follow_sklearn(model: ForestModel, pipeline: Pipeline)
     np.testing.assert_array_equal(model.decision_function(nested), pipeline.decision_function(nested))
     with pytest.raises(ValueError):
         model.decision_function([["a", "b", "c", "d"]])
+
+
+def test_float16_follows_sklearn_or_is_refused_clearly(
+    model: ForestModel, pipeline: Pipeline, train: np.ndarray, tmp_path: Path
+) -> None:
+    """Without a scaler float16 is cast to float32 as sklearn does; with one, sklearn would scale
+    in float16 arithmetic, which the C++ core does not do: a clear TypeError instead."""
+    X16 = train[:20].astype(np.float16)
+    with pytest.raises(TypeError, match="float16 input is not supported with a scaler"):
+        model.decision_function(X16)
+    forest = IsolationForest(n_estimators=5, random_state=0).fit(train)
+    export_model(forest, tmp_path / "plain.lgf")
+    plain = ForestModel.load(tmp_path / "plain.lgf")
+    np.testing.assert_array_equal(plain.decision_function(X16), forest.decision_function(X16))
+
+
+def test_sparse_input_is_refused_clearly(model: ForestModel, train: np.ndarray) -> None:
+    with pytest.raises(TypeError, match="sparse input \\(csr_matrix\\) is not supported"):
+        model.decision_function(scipy.sparse.csr_matrix(train[:5]))

@@ -59,9 +59,10 @@ def layouts(X: np.ndarray) -> Iterator[np.ndarray]:
 def forest_configs(draw: st.DrawFn) -> ForestConfig:
     n_features = draw(st.integers(1, 6))
     n_train = draw(st.sampled_from([30, 300, 700]))
+    # Mostly small forests (fast); sometimes the large ones.
+    n_estimators = draw(st.one_of(st.integers(1, 12), st.integers(1, 12), st.sampled_from([60, 150, 500])))
     return ForestConfig(
-        # Mostly small forests (fast); sometimes the large ones.
-        n_estimators=draw(st.one_of(st.integers(1, 12), st.integers(1, 12), st.sampled_from([60, 150, 500]))),
+        n_estimators=n_estimators,
         # int (incl. 1, and > 256 for deep trees, and > n_train which sklearn clips), float, 'auto'.
         max_samples=draw(
             st.one_of(
@@ -79,8 +80,9 @@ def forest_configs(draw: st.DrawFn) -> ForestConfig:
         ),
         n_features=n_features,
         n_train=n_train,
-        train_kind=draw(st.sampled_from(["normal", "ties", "nan", "wide"])),
+        train_kind=draw(st.sampled_from(["normal", "ties", "nan", "wide", "huge"])),
         seed=draw(st.integers(0, 3)),
+        grown_from=min(n_estimators, draw(st.sampled_from([0, 0, 0, 1, 5]))),
     )
 
 
@@ -131,6 +133,9 @@ CORNER_CONFIGS = [
     ForestConfig(n_estimators=50, train_kind="nan", max_features=0.5, scaler="standard", n_features=4),
     ForestConfig(n_estimators=50, train_kind="ties", bootstrap=True, contamination=0.05, n_features=3),
     ForestConfig(n_estimators=50, train_kind="wide", scaler="no_std", n_features=5),
+    ForestConfig(n_estimators=30, train_kind="huge", scaler="standard", n_features=3),
+    ForestConfig(n_estimators=30, train_kind="huge", n_features=3, max_features=0.7),
+    ForestConfig(n_estimators=25, grown_from=10, max_samples=100, scaler="standard", contamination=0.2),
 ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from laserguard import _core
 from laserguard._core import ModelFormatError
@@ -87,6 +88,9 @@ class ForestModel:
 
     def _as_input(self, X: Any) -> np.ndarray:
         """Convert once at the boundary, choosing the dtype sklearn would compute in."""
+        if sparse.issparse(X):
+            # sklearn routes NaN differently for sparse input (no missing_go_to_left); refuse clearly.
+            raise TypeError(f"sparse input ({type(X).__name__}) is not supported; pass a dense 2-D array")
         arr = X if isinstance(X, np.ndarray) else np.asarray(X)
         if arr.dtype == np.float16 and self._core.has_scaler:
             raise TypeError("float16 input is not supported with a scaler; pass float32 or float64")
@@ -94,7 +98,9 @@ class ForestModel:
             # sklearn's StandardScaler computes in float64; a bare IsolationForest casts to float32.
             arr = arr.astype(np.float64 if self._core.has_scaler else np.float32)
         if arr.ndim == 2 and arr.shape[0] == 0:
-            raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required")
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required"
+            )
         return arr
 
     def path_length_sums(self, X: Any) -> FloatArray:
@@ -108,10 +114,10 @@ class ForestModel:
         scores = 2 ** (
             -np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0)
         )
-        return -scores  # type: ignore[no-any-return]
+        return -scores  # type: ignore[no-any-return, unused-ignore]
 
     def decision_function(self, X: Any) -> FloatArray:
-        return self.score_samples(X) - self._offset  # type: ignore[no-any-return]
+        return self.score_samples(X) - self._offset  # type: ignore[no-any-return, unused-ignore]
 
     def decision_function_native(self, X: Any) -> FloatArray:
         """decision_function computed entirely in C++ (libm pow: within 2 ulp of sklearn)."""
