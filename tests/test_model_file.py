@@ -6,6 +6,8 @@ import io
 import os
 import re
 import struct
+import subprocess
+import sys
 import threading
 import zipfile
 import zlib
@@ -388,18 +390,39 @@ def test_existing_file_is_replaced_by_rename(pipeline: Pipeline, train: np.ndarr
     assert ForestModel.load(path).n_trees == 3
 
 
-def test_failed_write_keeps_the_existing_file(pipeline: Pipeline, train: np.ndarray, tmp_path: Path) -> None:
+FAILING_WRITE = """
+import resource, signal, sys
+import numpy as np
+from sklearn.ensemble import IsolationForest
+from laserguard import export_model
+
+forest = IsolationForest(n_estimators=50, random_state=0).fit(np.random.default_rng(0).normal(size=(300, 4)))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # make the write fail with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    export_model(forest, sys.argv[1])
+except Exception as exc:
+    print(type(exc).__name__, exc)
+    sys.exit(3)
+"""
+
+
+def test_failed_write_keeps_the_existing_file(pipeline: Pipeline, tmp_path: Path) -> None:
+    """A write that fails part way (file size limit) leaves the old model and no temp file."""
     path = tmp_path / "m.lgf"
     export_model(pipeline, path)
     original = path.read_bytes()
-    # Block the temp file the writer uses (a directory of the same name).
-    blocker = tmp_path / f"m.lgf.tmp.{os.getpid()}"
-    blocker.mkdir()
-    other = IsolationForest(n_estimators=3, random_state=9).fit(train)
-    with pytest.raises((OSError, RuntimeError), match=re.escape(str(path))):
-        export_model(other, path)
+    result = subprocess.run(
+        [sys.executable, "-c", FAILING_WRITE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert str(path) in result.stdout  # the error names the file
     assert path.read_bytes() == original
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.lgf", blocker.name])
+    assert [p.name for p in tmp_path.iterdir()] == ["m.lgf"]
 
 
 def test_readers_never_see_a_partial_file(pipeline: Pipeline, train: np.ndarray, tmp_path: Path) -> None:
