@@ -88,7 +88,7 @@ def forest_configs(draw: st.DrawFn) -> ForestConfig:
 
 @st.composite
 def input_specs(draw: st.DrawFn) -> tuple[int, int, float, bool]:
-    n_rows = draw(st.one_of(st.integers(1, 40), st.sampled_from([64, 257, 1000])))
+    n_rows = draw(st.one_of(st.integers(1, 40), st.sampled_from([63, 64, 65, 129, 257, 1000])))
     return (
         draw(st.integers(0, 2**32 - 1)),
         n_rows,
@@ -136,6 +136,8 @@ CORNER_CONFIGS = [
     ForestConfig(n_estimators=30, train_kind="huge", scaler="standard", n_features=3),
     ForestConfig(n_estimators=30, train_kind="huge", n_features=3, max_features=0.7),
     ForestConfig(n_estimators=25, grown_from=10, max_samples=100, scaler="standard", contamination=0.2),
+    # Depth 20 and a tree of > 65,536 nodes (no 16-bit node index can hold it).
+    ForestConfig(n_estimators=2, max_samples=600_000, n_features=2, n_train=600_000),
 ]
 
 
@@ -151,6 +153,13 @@ def test_corner_models_match_sklearn(
     X = build_input(case, *spec)
     for layout in layouts(X):
         assert_parity(case, layout)
+
+
+def test_the_large_tree_is_large(cache: ModelCache) -> None:
+    case = cache.get(CORNER_CONFIGS[-1])
+    assert max(e.tree_.node_count for e in case.forest.estimators_) > 65_536
+    assert max(e.tree_.max_depth for e in case.forest.estimators_) == 20
+    assert case.model.n_nodes == sum(e.tree_.node_count for e in case.forest.estimators_)
 
 
 def test_every_threshold_and_its_float32_neighbours(cache: ModelCache) -> None:
