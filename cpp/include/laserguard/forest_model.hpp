@@ -101,7 +101,8 @@ class ForestModel {
   // Adds each row's path lengths to out; returns how many leading rows it handled.
   std::size_t walk_avx512(const float* x, std::size_t rows, double* out) const;
   template <typename NodeT>
-  void walk_rows(const std::vector<NodeT>& nodes, const float* x, std::size_t rows, double* out) const;
+  void walk_rows(const std::vector<NodeT>& nodes, const float* x, std::size_t rows, double* out,
+                 std::size_t first_tree) const;
 
   // All trees concatenated, in exactly one of the two layouts.
   std::vector<WideNode> wide_nodes_;
@@ -109,6 +110,8 @@ class ForestModel {
   std::vector<double> leaf_value_;  // parallel to the nodes; meaningful at leaves
   std::vector<std::size_t> tree_offset_;
   std::vector<std::uint32_t> tree_depth_;
+  std::vector<std::uint32_t> tree_start_;   // compact layout: first node of each tree, whole groups of 64
+  std::vector<std::uint32_t> group_depth_;  // deepest tree of each group of 64
 };
 
 }  // namespace laserguard
