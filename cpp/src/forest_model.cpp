@@ -273,16 +273,23 @@ void ForestModel::path_length_sums(const float* x, std::size_t rows, double* out
 std::size_t ForestModel::walk_avx512(const float* x, std::size_t rows, double* out) const {
 #ifdef LASERGUARD_HAVE_AVX512_KERNEL
   const std::size_t nf = n_features_;
-  const std::size_t groups = rows / 64;
   const std::size_t blocks = rows / 16;
-  // Trees in order, so each row's sum is accumulated exactly as sklearn does.
-  for (std::size_t t = 0; t < tree_offset_.size(); ++t) {
-    const CompactNode* tree = compact_nodes_.data() + tree_offset_[t];
-    const double* value = leaf_value_.data() + tree_offset_[t];
-    for (std::size_t g = 0; g < groups; ++g)
-      walk_tree_avx512<4>(tree, value, tree_depth_[t], x + g * 64 * nf, nf, out + g * 64);
-    for (std::size_t b = groups * 4; b < blocks; ++b)
-      walk_tree_avx512<1>(tree, value, tree_depth_[t], x + b * 16 * nf, nf, out + b * 16);
+  // Chunks of rows small enough to stay in L1 while every tree walks them; within a
+  // chunk, trees in order, so each row's sum is accumulated exactly as sklearn does.
+  constexpr std::size_t kChunkRows = 256;
+  for (std::size_t start = 0; start < blocks * 16; start += kChunkRows) {
+    const std::size_t chunk_blocks = std::min(kChunkRows, blocks * 16 - start) / 16;
+    const float* xc = x + start * nf;
+    double* oc = out + start;
+    for (std::size_t t = 0; t < tree_offset_.size(); ++t) {
+      const CompactNode* tree = compact_nodes_.data() + tree_offset_[t];
+      const double* value = leaf_value_.data() + tree_offset_[t];
+      std::size_t b = 0;
+      for (; b + 4 <= chunk_blocks; b += 4)
+        walk_tree_avx512<4>(tree, value, tree_depth_[t], xc + b * 16 * nf, nf, oc + b * 16);
+      for (; b < chunk_blocks; ++b)
+        walk_tree_avx512<1>(tree, value, tree_depth_[t], xc + b * 16 * nf, nf, oc + b * 16);
+    }
   }
   // Remaining rows: trees across lanes, 64 trees at a time; leftover trees go scalar.
   const std::size_t tree_groups = tree_start_.size() / 64;
