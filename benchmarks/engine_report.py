@@ -61,9 +61,7 @@ def render(data: dict) -> str:  # type: ignore[type-arg]
         for engine in sorted(engines, key=lambda e: ENGINE_ORDER.index(e) if e in ENGINE_ORDER else 99):
             s = engines[engine]
             ratio = f"{s['median'] / base:.1f}x" if base else "—"
-            parity = (
-                f"{s['max_abs_delta']:.1e} ({s['bitwise_fraction']:.1%})" if "max_abs_delta" in s else "n/a"
-            )
+            parity = f"{s['max_abs_delta']:.1e} ({s['bitwise_fraction']:.1%})" if "max_abs_delta" in s else "n/a"
             lines.append(
                 f"| {scenario} | {engine} | {s['median'] * 1e6:,.1f} | {s['iqr'] * 1e6:,.1f} | {ratio} | {parity} |"
             )

@@ -75,9 +75,7 @@ def onnxruntime_engine(pipeline: Pipeline, workdir: str) -> Scorer:
     import onnxruntime as ort
     from skl2onnx import to_onnx
 
-    onx = to_onnx(
-        pipeline, training_data()[:1].astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3}
-    )
+    onx = to_onnx(pipeline, training_data()[:1].astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

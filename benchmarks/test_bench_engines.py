@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 import pytest
+
 from engines import CONFIGS, ENGINES, N_FEATURES, Config, engine_available, fit_pipeline, scratch_dir
 
 BATCHES = {"frame 64x12": 64, "single row": 1, "batch 10000": 10_000}

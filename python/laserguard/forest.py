@@ -91,13 +91,11 @@ class ForestModel:
         depths = self.path_length_sums(X)
         # Written as in sklearn's IsolationForest._compute_score_samples, so numpy's pow
         # (SIMD where available) produces the same bits.
-        scores = 2 ** (
-            -np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0)
-        )
-        return -scores  # type: ignore[no-any-return]
+        scores = 2 ** (-np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0))
+        return -scores
 
     def decision_function(self, X: Any) -> FloatArray:
-        return self.score_samples(X) - self._offset  # type: ignore[no-any-return]
+        return self.score_samples(X) - self._offset
 
     def decision_function_native(self, X: Any) -> FloatArray:
         """decision_function computed entirely in C++ (libm pow: within 2 ulp of sklearn)."""
