@@ -52,6 +52,8 @@ std::uint32_t append_tree(const TreeSpec& tree, std::vector<WideNode>& nodes, st
   return depth;
 }
 
+inline std::uint32_t left_of(const WideNode& n) { return n.left; }
+inline std::uint32_t left_of(const CompactNode& n) { return n.link >> 12; }
 inline std::uint32_t feature_of(const WideNode& n) { return n.feature; }
 inline std::uint32_t feature_of(const CompactNode& n) { return (n.link >> 1) & 0x7FFU; }
 
@@ -341,6 +343,37 @@ void ForestModel::walk_rows(const std::vector<NodeT>& nodes, const float* x, std
           idx[k] = next_node(node, row[feature_of(node)]);
         }
       for (std::size_t k = 0; k < width; ++k) out[r] += leaf_value_[tree_offset_[t0 + k] + idx[k]];
+    }
+  }
+}
+
+void ForestModel::feature_attribution(const float* x, std::size_t rows, float* out) const {
+  if (compact_layout())
+    attribute(compact_nodes_, x, rows, out);
+  else
+    attribute(wide_nodes_, x, rows, out);
+}
+
+template <typename NodeT>
+void ForestModel::attribute(const std::vector<NodeT>& nodes, const float* x, std::size_t rows, float* out) const {
+  const std::size_t nf = n_features_;
+  std::vector<std::uint32_t> path;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* row = x + r * nf;
+    float* attribution = out + r * nf;
+    std::fill(attribution, attribution + nf, 0.0F);
+    for (std::size_t t = 0; t < tree_offset_.size(); ++t) {
+      const NodeT* tree = nodes.data() + tree_offset_[t];
+      path.clear();
+      std::uint32_t idx = 0;
+      // Stop at the leaf (a node whose left child is itself).
+      while (left_of(tree[idx]) != idx) {
+        path.push_back(feature_of(tree[idx]));
+        idx = next_node(tree[idx], row[feature_of(tree[idx])]);
+      }
+      if (path.empty()) continue;
+      const float weight = 1.0F / static_cast<float>(path.size()) - 1.0F / static_cast<float>(tree_depth_[t]);
+      for (const std::uint32_t f : path) attribution[f] += weight;
     }
   }
 }

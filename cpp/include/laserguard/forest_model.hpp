@@ -83,6 +83,12 @@ class ForestModel {
   void score_samples(const float* x, std::size_t rows, double* out) const;
   void decision_function(const float* x, std::size_t rows, double* out) const;
 
+  // Why a row scores as it does (local DIFFI, Carletti et al. 2020): in every tree each
+  // split on the row's path adds 1/h - 1/h_max to its feature, h being the row's path
+  // length and h_max the tree's depth, so features that isolate the row early dominate.
+  // `out` holds rows * n_features floats (row-major), overwritten.
+  void feature_attribution(const float* x, std::size_t rows, float* out) const;
+
  private:
   template <typename T>
   void prepare_impl(const MatrixView<T>& x, float* out) const;
@@ -100,6 +106,8 @@ class ForestModel {
 
   // Adds each row's path lengths to out; returns how many leading rows it handled.
   std::size_t walk_avx512(const float* x, std::size_t rows, double* out) const;
+  template <typename NodeT>
+  void attribute(const std::vector<NodeT>& nodes, const float* x, std::size_t rows, float* out) const;
   template <typename NodeT>
   void walk_rows(const std::vector<NodeT>& nodes, const float* x, std::size_t rows, double* out,
                  std::size_t first_tree) const;
