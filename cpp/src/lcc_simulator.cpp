@@ -209,6 +209,7 @@ void LccSimulator::step(float* values, FaultLabel* labels) {
         latest = f.start_s;
         label.type = f.type;
         label.severity = static_cast<float>(f.severity);
+        label.fault = static_cast<std::int32_t>(i);
       }
     };
     for (const std::size_t i : unit.own_faults) consider(i);

@@ -75,7 +75,8 @@ const std::vector<std::string>& fault_mix_names();
 // Ground truth of one unit at one sample.
 struct FaultLabel {
   FaultType type = FaultType::kNone;
-  float severity = 0.0F;  // the fault's spec severity (0 when healthy)
+  float severity = 0.0F;     // the fault's spec severity (0 when healthy)
+  std::int32_t fault = -1;   // index of the fault in the simulator's fault list (-1 when healthy)
 };
 
 }  // namespace laserguard
