@@ -461,21 +461,11 @@ int LccLoop::run() {
 }
 
 std::vector<lg::FaultSpec> build_faults(const Options& o) {
-  std::vector<lg::FaultSpec> faults;
-  if (!o.faults_path.empty()) faults = lg::read_fault_spec_file(o.faults_path);
+  std::vector<lg::FaultSpec> spec;
+  if (!o.faults_path.empty()) spec = lg::read_fault_spec_file(o.faults_path);
   const double horizon = o.duration_s > 0 ? o.duration_s : o.fault_horizon_s;
-  auto mixed = lg::fault_mix(o.fault_mix, o.seed, o.lccs, o.units, o.units_per_psu, horizon);
-  for (auto& f : mixed) {
-    f.lcc += o.first_lcc_id;  // the mix numbers LCCs from 0
-    faults.push_back(f);
-  }
-  for (std::size_t i = 0; i < faults.size(); ++i) {
-    if (faults[i].lcc < o.first_lcc_id || faults[i].lcc - o.first_lcc_id >= o.lccs)
-      throw lg::FaultSpecError("fault " + std::to_string(i) + ": lcc " + std::to_string(faults[i].lcc) +
-                               " is not one of the simulated LCC ids " + std::to_string(o.first_lcc_id) + ".." +
-                               std::to_string(o.first_lcc_id + o.lccs - 1));
-  }
-  return faults;
+  return lg::assemble_faults(std::move(spec), o.fault_mix, o.seed, o.lccs, o.first_lcc_id, o.units, o.units_per_psu,
+                             horizon);
 }
 
 }  // namespace

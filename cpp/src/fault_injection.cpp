@@ -199,13 +199,38 @@ std::vector<FaultSpec> fault_mix(const std::string& name, std::uint64_t seed, st
 
   const std::uint32_t n_psus = (n_units + units_per_psu - 1) / std::max(units_per_psu, 1U);
   if (name == "all") {
-    // One fault of each type, spread over distinct units (PSU faults take a unit as anchor).
-    const std::uint32_t total_units = n_lccs * n_units;
-    const auto n_types = static_cast<std::uint32_t>(kFaultTypeCount - 1);
-    const std::uint32_t stride = std::max(1U, total_units / n_types);
-    for (std::uint32_t k = 0; k < n_types; ++k) {
-      const std::uint32_t g = (k * stride + stride / 2) % total_units;
-      faults.push_back(make(static_cast<FaultType>(k + 1), g / n_units, g % n_units));
+    // Every type once. PSU faults take the last supply of the last LCC(s); unit faults are
+    // spread over units on other supplies, so no two faults overlap where avoidable.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> psu_slots;  // (lcc, psu)
+    for (std::uint32_t k = 0; k < 2; ++k) {
+      const std::uint32_t lcc = n_lccs - 1 - (k % n_lccs);
+      const std::uint32_t psu = n_psus - 1 - std::min(k / n_lccs, n_psus - 1);
+      psu_slots.emplace_back(lcc, psu);
+    }
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> free_units;
+    for (std::uint32_t lcc = 0; lcc < n_lccs; ++lcc)
+      for (std::uint32_t unit = 0; unit < n_units; ++unit) {
+        const auto slot = std::make_pair(lcc, unit / std::max(units_per_psu, 1U));
+        if (std::find(psu_slots.begin(), psu_slots.end(), slot) == psu_slots.end()) free_units.emplace_back(lcc, unit);
+      }
+    if (free_units.empty())
+      for (std::uint32_t lcc = 0; lcc < n_lccs; ++lcc)
+        for (std::uint32_t unit = 0; unit < n_units; ++unit) free_units.emplace_back(lcc, unit);
+    std::size_t placed = 0;
+    const std::size_t n_unit_types = kFaultTypeCount - 3;  // all but none, psu_sag, psu_ripple
+    for (std::size_t k = 1; k < kFaultTypeCount; ++k) {
+      const auto type = static_cast<FaultType>(k);
+      if (is_psu_fault(type)) {
+        const auto [lcc, psu] = psu_slots[type == FaultType::kPsuSag ? 0 : 1];
+        auto f = make(type, lcc, std::min(psu * units_per_psu, n_units - 1));
+        f.psu = psu;
+        faults.push_back(f);
+        continue;
+      }
+      const std::size_t index = (placed * free_units.size()) / n_unit_types + free_units.size() / (2 * n_unit_types);
+      const auto [lcc, unit] = free_units[std::min(index, free_units.size() - 1)];
+      faults.push_back(make(type, lcc, unit));
+      ++placed;
     }
     return faults;
   }
@@ -227,6 +252,25 @@ std::vector<FaultSpec> fault_mix(const std::string& name, std::uint64_t seed, st
     }
   }
   return faults;
+}
+
+std::vector<FaultSpec> assemble_faults(std::vector<FaultSpec> spec, const std::string& mix, std::uint64_t seed,
+                                       std::uint32_t n_lccs, std::uint32_t first_lcc_id, std::uint32_t n_units,
+                                       std::uint32_t units_per_psu, double horizon_s) {
+  for (FaultSpec f : fault_mix(mix, seed, n_lccs, n_units, units_per_psu, horizon_s)) {
+    f.lcc += first_lcc_id;  // the mix numbers LCCs from 0
+    spec.push_back(f);
+  }
+  for (std::size_t i = 0; i < spec.size(); ++i) {
+    if (spec[i].lcc < first_lcc_id || spec[i].lcc - first_lcc_id >= n_lccs)
+      throw FaultSpecError("fault " + std::to_string(i) + ": lcc " + std::to_string(spec[i].lcc) +
+                           " is not one of the simulated LCC ids " + std::to_string(first_lcc_id) + ".." +
+                           std::to_string(first_lcc_id + n_lccs - 1));
+    if (spec[i].unit >= n_units)
+      throw FaultSpecError("fault " + std::to_string(i) + ": unit " + std::to_string(spec[i].unit) +
+                           " is not below the unit count " + std::to_string(n_units));
+  }
+  return spec;
 }
 
 }  // namespace laserguard

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "laserguard/random_stream.hpp"
 
@@ -21,6 +22,103 @@ double age_fraction(const UnitConstants& u, double age_h) { return u.ageing_pct_
 
 }  // namespace
 
+const std::vector<LaserParamField>& laser_param_fields() {
+  static const std::vector<LaserParamField> fields = {
+      {"threshold_current_a", &LaserParams::threshold_current_a},
+      {"characteristic_temp_k", &LaserParams::characteristic_temp_k},
+      {"slope_efficiency_w_per_a", &LaserParams::slope_efficiency_w_per_a},
+      {"slope_temp_k", &LaserParams::slope_temp_k},
+      {"turn_on_voltage_v", &LaserParams::turn_on_voltage_v},
+      {"turn_on_voltage_per_k", &LaserParams::turn_on_voltage_per_k},
+      {"series_resistance_ohm", &LaserParams::series_resistance_ohm},
+      {"thermal_resistance_k_per_w", &LaserParams::thermal_resistance_k_per_w},
+      {"monitor_ma_per_w", &LaserParams::monitor_ma_per_w},
+      {"nominal_drive_current_a", &LaserParams::nominal_drive_current_a},
+      {"heatsink_setpoint_c", &LaserParams::heatsink_setpoint_c},
+      {"ambient_c", &LaserParams::ambient_c},
+      {"heatsink_time_constant_s", &LaserParams::heatsink_time_constant_s},
+      {"heatsink_to_ambient_k_per_w", &LaserParams::heatsink_to_ambient_k_per_w},
+      {"tec_a_per_w", &LaserParams::tec_a_per_w},
+      {"tec_max_current_a", &LaserParams::tec_max_current_a},
+      {"tec_idle_current_a", &LaserParams::tec_idle_current_a},
+      {"psu_nominal_v", &LaserParams::psu_nominal_v},
+      {"psu_output_resistance_ohm", &LaserParams::psu_output_resistance_ohm},
+      {"driver_dropout_v", &LaserParams::driver_dropout_v},
+      {"driver_quiescent_a", &LaserParams::driver_quiescent_a},
+      {"psu_efficiency", &LaserParams::psu_efficiency},
+      {"psu_thermal_k_per_w", &LaserParams::psu_thermal_k_per_w},
+      {"psu_time_constant_s", &LaserParams::psu_time_constant_s},
+      {"psu_ripple_mv", &LaserParams::psu_ripple_mv},
+      {"driver_ripple_rejection", &LaserParams::driver_ripple_rejection},
+      {"ageing_median_pct_per_kh", &LaserParams::ageing_median_pct_per_kh},
+      {"ageing_log_sd", &LaserParams::ageing_log_sd},
+      {"ageing_threshold_share", &LaserParams::ageing_threshold_share},
+      {"initial_age_max_h", &LaserParams::initial_age_max_h},
+      {"ageing_acceleration", &LaserParams::ageing_acceleration},
+      {"spread_threshold", &LaserParams::spread_threshold},
+      {"spread_slope", &LaserParams::spread_slope},
+      {"spread_series_resistance", &LaserParams::spread_series_resistance},
+      {"spread_turn_on_voltage", &LaserParams::spread_turn_on_voltage},
+      {"spread_thermal_resistance", &LaserParams::spread_thermal_resistance},
+      {"spread_char_temp", &LaserParams::spread_char_temp},
+      {"spread_monitor", &LaserParams::spread_monitor},
+      {"noise_drive_current_a", &LaserParams::noise_drive_current_a},
+      {"noise_forward_voltage_v", &LaserParams::noise_forward_voltage_v},
+      {"noise_optical_power_w", &LaserParams::noise_optical_power_w},
+      {"noise_monitor_pd_ma", &LaserParams::noise_monitor_pd_ma},
+      {"noise_diode_temp_c", &LaserParams::noise_diode_temp_c},
+      {"noise_heatsink_temp_c", &LaserParams::noise_heatsink_temp_c},
+      {"noise_tec_current_a", &LaserParams::noise_tec_current_a},
+      {"noise_psu_voltage_v", &LaserParams::noise_psu_voltage_v},
+      {"noise_psu_current_a", &LaserParams::noise_psu_current_a},
+      {"noise_psu_temp_c", &LaserParams::noise_psu_temp_c},
+      {"noise_psu_ripple_mv", &LaserParams::noise_psu_ripple_mv},
+  };
+  return fields;
+}
+
+void set_laser_param(LaserParams& p, const std::string& name, double value) {
+  for (const auto& f : laser_param_fields()) {
+    if (name == f.name) {
+      p.*(f.member) = value;
+      return;
+    }
+  }
+  throw std::invalid_argument("unknown laser parameter '" + name + "'");
+}
+
+void validate_laser_params(const LaserParams& p) {
+  for (const auto& f : laser_param_fields()) {
+    const double v = p.*(f.member);
+    const std::string name = f.name;
+    if (!std::isfinite(v)) throw std::invalid_argument("laser parameter " + name + " is not finite");
+    // Only the voltage temperature coefficient may be negative.
+    if (v < 0.0 && name != "turn_on_voltage_per_k")
+      throw std::invalid_argument("laser parameter " + name + " = " + std::to_string(v) + " is negative");
+  }
+  const auto positive = [](double v, const char* name) {
+    if (!(v > 0.0)) throw std::invalid_argument(std::string("laser parameter ") + name + " = " + std::to_string(v) +
+                                                " must be positive");
+  };
+  positive(p.characteristic_temp_k, "characteristic_temp_k");
+  positive(p.slope_temp_k, "slope_temp_k");
+  positive(p.slope_efficiency_w_per_a, "slope_efficiency_w_per_a");
+  positive(p.series_resistance_ohm, "series_resistance_ohm");
+  positive(p.heatsink_time_constant_s, "heatsink_time_constant_s");
+  positive(p.psu_time_constant_s, "psu_time_constant_s");
+  positive(p.tec_a_per_w, "tec_a_per_w");
+  positive(p.nominal_drive_current_a, "nominal_drive_current_a");
+  if (p.psu_efficiency > 1.0 || !(p.psu_efficiency > 0.0))
+    throw std::invalid_argument("laser parameter psu_efficiency = " + std::to_string(p.psu_efficiency) +
+                                " is outside (0, 1]");
+  if (p.ageing_threshold_share > 1.0)
+    throw std::invalid_argument("laser parameter ageing_threshold_share = " +
+                                std::to_string(p.ageing_threshold_share) + " is above 1");
+  if (p.nominal_drive_current_a <= p.threshold_current_a)
+    throw std::invalid_argument("nominal_drive_current_a " + std::to_string(p.nominal_drive_current_a) +
+                                " A is not above threshold_current_a " + std::to_string(p.threshold_current_a) + " A");
+}
+
 UnitConstants draw_unit_constants(const LaserParams& p, RandomStream& rng) {
   UnitConstants u{};
   u.threshold_current_a = spread(rng, p.threshold_current_a, p.spread_threshold);
@@ -35,9 +133,10 @@ UnitConstants draw_unit_constants(const LaserParams& p, RandomStream& rng) {
   return u;
 }
 
-double threshold_at(const UnitConstants& u, double age_frac, double junction_temp_c, const LaserParams& p) {
-  const double aged = u.threshold_current_a + p.ageing_threshold_share * age_frac * p.nominal_drive_current_a;
-  return aged * std::exp((junction_temp_c - kReferenceTempC) / u.characteristic_temp_k);
+UnitConstants nominal_unit_constants(const LaserParams& p) {
+  return UnitConstants{p.threshold_current_a,  p.characteristic_temp_k,      p.slope_efficiency_w_per_a,
+                       p.turn_on_voltage_v,    p.series_resistance_ohm,      p.thermal_resistance_k_per_w,
+                       p.monitor_ma_per_w,     p.ageing_median_pct_per_kh, 0.0};
 }
 
 OperatingPoint solve_operating_point(const UnitConstants& u, const LaserParams& p, const DiodeModifiers& m,

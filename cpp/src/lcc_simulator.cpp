@@ -27,6 +27,7 @@ constexpr double kOvershoot = 0.25;
 
 LccSimulator::LccSimulator(SimulatorConfig config) : config_(std::move(config)) {
   const auto& p = config_.params;
+  validate_laser_params(p);
   if (config_.n_units == 0 || config_.n_units > 4096)
     throw std::invalid_argument("n_units " + std::to_string(config_.n_units) + " is outside 1..4096");
   if (config_.units_per_psu == 0) throw std::invalid_argument("units_per_psu must be at least 1");

@@ -72,6 +72,13 @@ std::vector<FaultSpec> fault_mix(const std::string& name, std::uint64_t seed, st
                                  std::uint32_t n_units, std::uint32_t units_per_psu, double horizon_s);
 const std::vector<std::string>& fault_mix_names();
 
+// The faults of one run: the explicit spec entries plus the named mix (whose LCCs are
+// renumbered from first_lcc_id), checked against the simulated LCC ids. Used by lcc-sim
+// and laserguard.sim alike.
+std::vector<FaultSpec> assemble_faults(std::vector<FaultSpec> spec, const std::string& mix, std::uint64_t seed,
+                                       std::uint32_t n_lccs, std::uint32_t first_lcc_id, std::uint32_t n_units,
+                                       std::uint32_t units_per_psu, double horizon_s);
+
 // Ground truth of one unit at one sample.
 struct FaultLabel {
   FaultType type = FaultType::kNone;

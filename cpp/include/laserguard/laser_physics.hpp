@@ -17,6 +17,8 @@
 //        pumped ~3–5 W per ampere near ΔT ≈ 0, max current 3–6 A.
 // Manufacturing spreads are a few percent, typical of datasheet min/max ranges.
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace laserguard {
 
@@ -83,6 +85,18 @@ struct LaserParams {
   double noise_psu_ripple_mv = 0.8;
 };
 
+// Every LaserParams field by name (for overrides from Python and tools).
+struct LaserParamField {
+  const char* name;
+  double LaserParams::*member;
+};
+const std::vector<LaserParamField>& laser_param_fields();
+// Sets the named field; throws std::invalid_argument naming an unknown field.
+void set_laser_param(LaserParams& p, const std::string& name, double value);
+// Throws std::invalid_argument naming the first non-physical value (negative time
+// constant, efficiency outside (0, 1], ...).
+void validate_laser_params(const LaserParams& p);
+
 // One unit's own constants after manufacturing spread and its ageing rate.
 struct UnitConstants {
   double threshold_current_a;
@@ -98,6 +112,8 @@ struct UnitConstants {
 
 class RandomStream;
 UnitConstants draw_unit_constants(const LaserParams& p, RandomStream& rng);
+// A unit exactly at the nominal parameters (no spread), new (age 0).
+UnitConstants nominal_unit_constants(const LaserParams& p);
 
 // Modifiers the fault injector applies on top of a unit's constants at one instant.
 struct DiodeModifiers {
@@ -117,7 +133,6 @@ struct OperatingPoint {
   double heat_w;              // V·I − P, to be pumped by the TEC
 };
 
-double threshold_at(const UnitConstants& u, double age_fraction, double junction_temp_c, const LaserParams& p);
 OperatingPoint solve_operating_point(const UnitConstants& u, const LaserParams& p, const DiodeModifiers& m,
                                      double age_h, double current_a, double heatsink_temp_c);
 
