@@ -76,6 +76,8 @@ FaultSpec parse_entry(const json& entry, std::size_t index) {
     throw FaultSpecError(where + ": " + e.what());
   }
   if (f.type == FaultType::kNone) throw FaultSpecError(where + ": type 'none' is not a fault");
+  for (const char* key : {"lcc", "unit"})
+    if (!entry.contains(key)) throw FaultSpecError(where + ": '" + key + "' (an integer) is required");
   f.lcc = index_field(entry, "lcc", 0, where);
   f.unit = index_field(entry, "unit", 0, where);
   if (entry.contains("psu") && !entry["psu"].is_null()) {
