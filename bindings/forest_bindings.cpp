@@ -33,23 +33,24 @@ MatrixView<T> view_of(const py::array& x) {
           static_cast<std::size_t>(x.shape(1)), x.strides(0) / item, x.strides(1) / item};
 }
 
-// Checks the boundary (2-D, float32/float64, feature count), then prepares and walks the
-// forest with the GIL released. `finish` maps the prepared rows to the output column.
-template <typename Finish>
-py::array_t<double> run(const ForestModel& model, const py::array& x, Finish finish) {
+std::size_t checked_rows(const ForestModel& model, const py::array& x) {
   if (x.ndim() != 2)
     throw py::value_error("Expected a 2-D array of shape (n_samples, " + std::to_string(model.n_features()) +
                           "), got " + std::to_string(x.ndim()) + "-D");
-  const bool is_f64 = x.dtype().is(py::dtype::of<double>());
-  const bool is_f32 = x.dtype().is(py::dtype::of<float>());
-  if (!is_f64 && !is_f32)
-    throw py::type_error("X must be float32 or float64, got " + std::string(py::str(x.dtype())));
   if (static_cast<std::size_t>(x.shape(1)) != model.n_features())
     throw py::value_error("X has " + std::to_string(x.shape(1)) + " features, but the model expects " +
                           std::to_string(model.n_features()));
-  const auto rows = static_cast<std::size_t>(x.shape(0));
-  py::array_t<double> out(static_cast<py::ssize_t>(rows));
-  double* dst = out.mutable_data();
+  return static_cast<std::size_t>(x.shape(0));
+}
+
+// Checks dtype, then converts the caller's array once (scaler + float32 rounding) and runs
+// `work(prepared, rows)` on it, both with the GIL released.
+template <typename Work>
+void with_prepared(const ForestModel& model, const py::array& x, Work work) {
+  const std::size_t rows = checked_rows(model, x);
+  const bool is_f64 = x.dtype().is(py::dtype::of<double>());
+  if (!is_f64 && !x.dtype().is(py::dtype::of<float>()))
+    throw py::type_error("X must be float32 or float64, got " + std::string(py::str(x.dtype())));
   // One scratch buffer per thread: concurrent callers never share it.
   thread_local std::vector<float> prepared;
   if (is_f64) {
@@ -57,14 +58,22 @@ py::array_t<double> run(const ForestModel& model, const py::array& x, Finish fin
     py::gil_scoped_release release;
     prepared.resize(rows * model.n_features());
     model.prepare(v, prepared.data());
-    finish(prepared.data(), rows, dst);
+    work(prepared.data(), rows);
   } else {
     const auto v = view_of<float>(x);
     py::gil_scoped_release release;
     prepared.resize(rows * model.n_features());
     model.prepare(v, prepared.data());
-    finish(prepared.data(), rows, dst);
+    work(prepared.data(), rows);
   }
+}
+
+// One float64 output per row.
+template <typename Score>
+py::array_t<double> score_rows(const ForestModel& model, const py::array& x, Score score) {
+  py::array_t<double> out(static_cast<py::ssize_t>(checked_rows(model, x)));
+  double* dst = out.mutable_data();
+  with_prepared(model, x, [&](const float* p, std::size_t n) { score(p, n, dst); });
   return out;
 }
 
@@ -140,13 +149,24 @@ void bind_forest(py::module_& m) {
       .def(
           "path_length_sums",
           [](const ForestModel& model, const py::array& x) {
-            return run(model, x, [&](const float* p, std::size_t n, double* o) { model.path_length_sums(p, n, o); });
+            return score_rows(model, x, [&](const float* p, std::size_t n, double* o) { model.path_length_sums(p, n, o); });
           },
           py::arg("X"), "Per-row sum of path lengths over all trees (sklearn's `depths`).")
       .def(
+          "feature_attribution",
+          [](const ForestModel& model, const py::array& x) {
+            const auto rows = static_cast<py::ssize_t>(checked_rows(model, x));
+            py::array_t<float> out({rows, static_cast<py::ssize_t>(model.n_features())});
+            float* dst = out.mutable_data();
+            with_prepared(model, x, [&](const float* p, std::size_t n) { model.feature_attribution(p, n, dst); });
+            return out;
+          },
+          py::arg("X"), "Per-row, per-feature local DIFFI attribution (rows x n_features, float32).")
+      .def(
           "decision_function",
           [](const ForestModel& model, const py::array& x) {
-            return run(model, x, [&](const float* p, std::size_t n, double* o) { model.decision_function(p, n, o); });
+            return score_rows(model, x,
+                              [&](const float* p, std::size_t n, double* o) { model.decision_function(p, n, o); });
           },
           py::arg("X"), "decision_function computed entirely in C++ (libm pow; within 2 ulp of sklearn).");
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a virtualenv, builds and installs laserguard, lints and runs the test suite.
-# This is README's test command; .ci/run calls it after installing system packages.
+# README's test command: creates a virtualenv, builds and installs laserguard with its test
+# extras, lints (ruff, mypy) and runs the test suite. System packages: scripts/install-system-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${LASERGUARD_VENV:-.venv}

@@ -90,3 +90,16 @@ TEST_CASE("structural errors are named") {
   spec.trees[1].feature[2] = 7;
   CHECK_THROWS_WITH_AS(serialize_forest(spec), doctest::Contains("feature index 7"), ModelFormatError);
 }
+
+TEST_CASE("feature attribution credits the splits on the row's path") {
+  const ForestModel model(small_forest());
+  // Row (0, 0.6): root split on feature 1 (b), then feature 0 (a) -> path length 2, depth 2
+  // -> weight 1/2 - 1/2 = 0. Row (0, 0.5): path length 1 -> weight 1 - 1/2 per tree on b.
+  const std::vector<float> x = {0.0F, 0.6F, 0.0F, 0.5F};
+  std::vector<float> attribution(4);
+  model.feature_attribution(x.data(), 2, attribution.data());
+  CHECK(attribution[0] == 0.0F);
+  CHECK(attribution[1] == 0.0F);
+  CHECK(attribution[2] == 0.0F);
+  CHECK(attribution[3] == doctest::Approx(1.0));  // two trees x 0.5
+}

@@ -10,3 +10,7 @@ from laserguard.forest import ForestModel
 
 __all__ = ["ForestModel", "ModelFormatError", "export_model", "hash_training_data"]
 __version__ = "0.1.0"
+
+from laserguard.codec import FrameError  # hardware side (issue 3)
+
+__all__ += ["FrameError"]

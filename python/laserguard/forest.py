@@ -98,9 +98,7 @@ class ForestModel:
             # sklearn's StandardScaler computes in float64; a bare IsolationForest casts to float32.
             arr = arr.astype(np.float64 if self._core.has_scaler else np.float32)
         if arr.ndim == 2 and arr.shape[0] == 0:
-            raise ValueError(
-                f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required"
-            )
+            raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required")
         return arr
 
     def path_length_sums(self, X: Any) -> FloatArray:
@@ -111,17 +109,26 @@ class ForestModel:
         depths = self.path_length_sums(X)
         # Written as in sklearn's IsolationForest._compute_score_samples, so numpy's pow
         # (SIMD where available) produces the same bits.
-        scores = 2 ** (
-            -np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0)
-        )
-        return -scores  # type: ignore[no-any-return, unused-ignore]
+        scores = 2 ** (-np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0))
+        return -scores
 
     def decision_function(self, X: Any) -> FloatArray:
-        return self.score_samples(X) - self._offset  # type: ignore[no-any-return, unused-ignore]
+        return self.score_samples(X) - self._offset
 
     def decision_function_native(self, X: Any) -> FloatArray:
         """decision_function computed entirely in C++ (libm pow: within 2 ulp of sklearn)."""
         return self._core.decision_function(self._as_input(X))  # type: ignore[no-any-return]
+
+    def feature_attribution(self, X: Any) -> npt.NDArray[np.float32]:
+        """Per-row, per-feature local DIFFI attribution: larger = isolates the row sooner."""
+        return self._core.feature_attribution(self._as_input(X))  # type: ignore[no-any-return]
+
+    def top_features(self, X: Any, k: int = 3) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.float32]]:
+        """Indices (int16) and weights (float32) of each row's k most contributing features."""
+        attribution = self.feature_attribution(X)
+        k = min(k, attribution.shape[1])
+        order = np.argsort(-attribution, axis=1, kind="stable")[:, :k]
+        return order.astype(np.int16), np.take_along_axis(attribution, order, axis=1)
 
     def predict(self, X: Any) -> npt.NDArray[np.int64]:
         """+1 for inliers, -1 for outliers, like sklearn's IsolationForest.predict."""

@@ -10,17 +10,30 @@
 
 namespace laserguard {
 
-// 12 bytes. Children sit side by side (right == left + 1) in breadth-first order, and a
-// leaf points to itself with an always-true test, so every row walks its tree's full
-// depth without a data-dependent branch.
-struct Node {
-  float threshold;        // largest float32 <= sklearn's float64 threshold (same routing)
+// Scoring layout. Children sit side by side (right == left + 1) in breadth-first order,
+// and a leaf points to itself with an always-true test, so every row walks its tree's
+// full depth without a data-dependent branch. Thresholds are the largest float32 not
+// above sklearn's float64 threshold, which routes every float32 input identically.
+//
+// WideNode (12 bytes) holds any tree; CompactNode (8 bytes, one load per visited node)
+// is used when every tree has < 2^20 nodes and the model has < 2^11 features, which
+// covers all realistic IsolationForests. The walk is a template over the two.
+struct WideNode {
+  float threshold;
   std::uint32_t left;     // index of the left child within the tree
   std::uint16_t feature;  // input column
   std::uint8_t nan_left;  // NaN goes left (sklearn's missing_go_to_left)
   std::uint8_t pad;
 };
-static_assert(sizeof(Node) == 12, "Node must stay 12 bytes");
+static_assert(sizeof(WideNode) == 12, "WideNode must stay 12 bytes");
+
+struct CompactNode {
+  static constexpr std::uint32_t kMaxNodes = 1U << 20;
+  static constexpr std::uint32_t kMaxFeatures = 1U << 11;
+  float threshold;
+  std::uint32_t link;  // left << 12 | feature << 1 | nan_left
+};
+static_assert(sizeof(CompactNode) == 8, "CompactNode must stay 8 bytes");
 
 // Describes a caller's 2-D array without copying it: element (r, c) lives at
 // data[r * row_stride + c * col_stride] (strides in elements, so C and F order both work).
@@ -45,7 +58,8 @@ class ForestModel {
 
   std::size_t n_features() const noexcept { return n_features_; }
   std::size_t n_trees() const noexcept { return tree_offset_.size(); }
-  std::size_t n_nodes() const noexcept { return nodes_.size(); }
+  std::size_t n_nodes() const noexcept { return leaf_value_.size(); }
+  bool compact_layout() const noexcept { return !compact_nodes_.empty(); }
   bool has_scaler() const noexcept { return has_scaler_; }
   double offset() const noexcept { return offset_; }
   double denominator() const noexcept { return denominator_; }
@@ -69,6 +83,12 @@ class ForestModel {
   void score_samples(const float* x, std::size_t rows, double* out) const;
   void decision_function(const float* x, std::size_t rows, double* out) const;
 
+  // Why a row scores as it does (local DIFFI, Carletti et al. 2020): in every tree each
+  // split on the row's path adds 1/h - 1/h_max to its feature, h being the row's path
+  // length and h_max the tree's depth, so features that isolate the row early dominate.
+  // `out` holds rows * n_features floats (row-major), overwritten.
+  void feature_attribution(const float* x, std::size_t rows, float* out) const;
+
  private:
   template <typename T>
   void prepare_impl(const MatrixView<T>& x, float* out) const;
@@ -84,10 +104,22 @@ class ForestModel {
   std::vector<std::string> feature_names_;
   std::string metadata_json_;
 
-  std::vector<Node> nodes_;           // all trees, concatenated
-  std::vector<double> leaf_value_;    // parallel to nodes_; meaningful at leaves
+  // Adds each row's path lengths to out; returns how many leading rows it handled.
+  std::size_t walk_avx512(const float* x, std::size_t rows, double* out) const;
+  template <typename NodeT>
+  void attribute(const std::vector<NodeT>& nodes, const float* x, std::size_t rows, float* out) const;
+  template <typename NodeT>
+  void walk_rows(const std::vector<NodeT>& nodes, const float* x, std::size_t rows, double* out,
+                 std::size_t first_tree) const;
+
+  // All trees concatenated, in exactly one of the two layouts.
+  std::vector<WideNode> wide_nodes_;
+  std::vector<CompactNode> compact_nodes_;
+  std::vector<double> leaf_value_;  // parallel to the nodes; meaningful at leaves
   std::vector<std::size_t> tree_offset_;
   std::vector<std::uint32_t> tree_depth_;
+  std::vector<std::uint32_t> tree_start_;   // compact layout: first node of each tree, whole groups of 64
+  std::vector<std::uint32_t> group_depth_;  // deepest tree of each group of 64
 };
 
 }  // namespace laserguard

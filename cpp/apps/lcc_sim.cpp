@@ -1,0 +1,490 @@
+// lcc-sim: simulates N laser control computers x M laser units, publishes their telemetry
+// over lcc_link, receives anomaly feedback, acts on it (logs, optional derating) and
+// reports round-trip latency and detection quality against its own ground truth.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "laserguard/detection_tally.hpp"
+#include "laserguard/fault_injection.hpp"
+#include "laserguard/lcc_link.hpp"
+#include "laserguard/lcc_simulator.hpp"
+#include "laserguard/telemetry_schema.hpp"
+
+namespace lg = laserguard;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int /*signo*/) { g_stop.store(true); }
+
+enum class LogLevel { kDebug = 0, kInfo, kWarning, kError };
+LogLevel g_log_level = LogLevel::kInfo;
+
+template <typename... Args>
+void log(LogLevel level, const char* format, Args... args) {
+  if (level < g_log_level) return;
+  static const char* names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+  std::fprintf(stderr, "lcc-sim %s: ", names[static_cast<int>(level)]);
+  if constexpr (sizeof...(Args) == 0) {
+    std::fputs(format, stderr);
+  } else {
+    std::fprintf(stderr, format, args...);
+  }
+  std::fputc('\n', stderr);
+}
+
+struct Options {
+  std::uint32_t lccs = 2;
+  std::uint32_t units = 32;
+  std::uint32_t units_per_psu = 16;
+  std::uint32_t first_lcc_id = 1;
+  double rate_hz = 10.0;
+  double duration_s = 0.0;  // 0 = until SIGINT/SIGTERM
+  std::uint64_t seed = 0;
+  std::string faults_path;
+  std::string fault_mix = "none";
+  double fault_horizon_s = 600.0;
+  std::string telemetry_endpoint = "tcp://127.0.0.1:5556";
+  std::string feedback_endpoint = "tcp://127.0.0.1:5555";
+  std::string summary_json;
+  int hwm = 1000;
+  bool derate = false;
+  double derate_factor = 0.8;
+  double drain_s = 0.5;
+};
+
+const char* kUsage = R"(usage: lcc-sim [options]
+
+Simulates laser control computers (LCCs) with laser units, publishes telemetry frames
+(docs/protocol.md), receives anomaly feedback and reports latency and detection quality.
+
+  --lccs N                 number of LCCs (default 2); ids are --first-lcc-id .. +N-1
+  --units M                laser units per LCC (default 32)
+  --units-per-psu K        units sharing one power supply (default 16)
+  --first-lcc-id ID        id of the first LCC (default 1)
+  --rate-hz R              frames per second per LCC (default 10)
+  --duration-s S           run time in seconds; 0 runs until SIGINT/SIGTERM (default 0)
+  --seed N                 random seed: same seed, same telemetry bit for bit (default 0)
+  --faults SPEC.json       declarative fault spec (docs/simulator.md)
+  --fault-mix NAME         random seeded fault mix: none, default, all (default none)
+  --fault-horizon-s S      time span the fault mix is spread over when --duration-s is 0 (600)
+  --telemetry-endpoint E   PUB bind endpoint (default tcp://127.0.0.1:5556)
+  --feedback-endpoint E    SUB bind endpoint (default tcp://127.0.0.1:5555)
+  --hwm N                  high-water mark of both sockets, in messages (default 1000)
+  --derate-on-anomaly      lower a flagged unit's drive current (closes the hardware loop)
+  --derate-factor F        multiply the drive current by F on each derating (default 0.8)
+  --drain-s S              after the run, keep collecting feedback for S seconds (default 0.5)
+  --summary-json PATH      also write the JSON summary to PATH
+  --log-level LEVEL        debug, info, warning or error (default info)
+  -h, --help               show this help
+)";
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "lcc-sim: error: %s\n(see lcc-sim --help)\n", message.c_str());
+  std::exit(2);
+}
+
+double parse_double(const std::string& flag, const std::string& text, double lo, double hi) {
+  std::size_t used = 0;
+  double v = 0.0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || !std::isfinite(v)) usage_error(flag + " expects a number, got '" + text + "'");
+  if (v < lo || v > hi)
+    usage_error(flag + " " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+
+std::uint64_t parse_uint(const std::string& flag, const std::string& text, std::uint64_t lo, std::uint64_t hi) {
+  std::size_t used = 0;
+  unsigned long long v = 0;
+  try {
+    if (!text.empty() && text[0] != '-') v = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size()) usage_error(flag + " expects a non-negative integer, got '" + text + "'");
+  if (v < lo || v > hi)
+    usage_error(flag + " " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(flag + " needs a value");
+      return argv[++i];
+    };
+    if (flag == "-h" || flag == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (flag == "--lccs") {
+      o.lccs = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, 1024));
+    } else if (flag == "--units") {
+      o.units = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, lg::kMaxUnits));
+    } else if (flag == "--units-per-psu") {
+      o.units_per_psu = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, lg::kMaxUnits));
+    } else if (flag == "--first-lcc-id") {
+      o.first_lcc_id = static_cast<std::uint32_t>(parse_uint(flag, value(), 0, 1U << 30));
+    } else if (flag == "--rate-hz") {
+      o.rate_hz = parse_double(flag, value(), 0.001, 1e6);
+    } else if (flag == "--duration-s") {
+      o.duration_s = parse_double(flag, value(), 0.0, 1e9);
+    } else if (flag == "--seed") {
+      o.seed = parse_uint(flag, value(), 0, UINT64_MAX);
+    } else if (flag == "--faults") {
+      o.faults_path = value();
+    } else if (flag == "--fault-mix") {
+      o.fault_mix = value();
+    } else if (flag == "--fault-horizon-s") {
+      o.fault_horizon_s = parse_double(flag, value(), 1e-3, 1e9);
+    } else if (flag == "--telemetry-endpoint") {
+      o.telemetry_endpoint = value();
+    } else if (flag == "--feedback-endpoint") {
+      o.feedback_endpoint = value();
+    } else if (flag == "--hwm") {
+      o.hwm = static_cast<int>(parse_uint(flag, value(), 0, 10'000'000));
+    } else if (flag == "--derate-on-anomaly") {
+      o.derate = true;
+    } else if (flag == "--derate-factor") {
+      o.derate_factor = parse_double(flag, value(), 0.0, 1.0);
+    } else if (flag == "--drain-s") {
+      o.drain_s = parse_double(flag, value(), 0.0, 3600.0);
+    } else if (flag == "--summary-json") {
+      o.summary_json = value();
+    } else if (flag == "--log-level") {
+      const std::string level = value();
+      if (level == "debug") g_log_level = LogLevel::kDebug;
+      else if (level == "info") g_log_level = LogLevel::kInfo;
+      else if (level == "warning") g_log_level = LogLevel::kWarning;
+      else if (level == "error") g_log_level = LogLevel::kError;
+      else usage_error("--log-level expects debug, info, warning or error, got '" + level + "'");
+    } else {
+      usage_error("unknown option '" + flag + "'");
+    }
+  }
+  return o;
+}
+
+// What the LCC remembers about each sent frame, to match feedback to it.
+struct SentFrame {
+  std::uint64_t seq = UINT64_MAX;
+  Clock::time_point sent_at{};
+  bool delivered = false;  // accepted by the socket (not dropped at the HWM)
+  bool answered = false;
+};
+
+constexpr std::size_t kHistoryFrames = 1 << 14;  // feedback older than this is "stale"
+
+class LccLoop {
+ public:
+  LccLoop(const Options& o, std::vector<lg::FaultSpec> faults)
+      : o_(o), faults_(faults), tally_(faults), period_(1.0 / o.rate_hz) {
+    for (std::uint32_t i = 0; i < o.lccs; ++i) {
+      lg::SimulatorConfig c;
+      c.lcc_id = o.first_lcc_id + i;
+      c.n_units = o.units;
+      c.units_per_psu = o.units_per_psu;
+      c.sample_period_s = period_;
+      c.seed = o.seed;
+      c.faults = faults;
+      sims_.emplace_back(std::move(c));
+      history_.emplace_back(kHistoryFrames);
+      labels_.emplace_back(kHistoryFrames * o.units);
+      last_log_.emplace_back(o.units, -1e300);
+      last_derate_.emplace_back(o.units, -1e300);
+    }
+    values_.resize(static_cast<std::size_t>(o.units) * lg::kChannelCount);
+    flagged_.resize(o.units);
+  }
+
+  int run();
+
+ private:
+  void tick(lg::TelemetryPublisher& pub);
+  void on_feedback(const lg::Feedback& fb, Clock::time_point now);
+  json summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubscriber& sub, double elapsed_s) const;
+
+  Options o_;
+  std::vector<lg::FaultSpec> faults_;
+  lg::DetectionTally tally_;
+  double period_;
+  std::vector<lg::LccSimulator> sims_;
+  std::vector<std::vector<SentFrame>> history_;
+  std::vector<std::vector<lg::FaultLabel>> labels_;
+  std::vector<std::vector<double>> last_log_, last_derate_;
+  std::vector<float> values_;
+  std::vector<std::uint8_t> flagged_;
+  std::vector<double> latencies_us_, tick_cost_us_;
+  std::uint64_t ticks_ = 0, late_ticks_ = 0, stale_ = 0, duplicates_ = 0, unknown_lcc_ = 0, shape_mismatch_ = 0;
+  std::uint64_t derated_ = 0, flags_ = 0, answered_ = 0;
+};
+
+void LccLoop::tick(lg::TelemetryPublisher& pub) {
+  const auto wall_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (std::size_t i = 0; i < sims_.size(); ++i) {
+    lg::LccSimulator& sim = sims_[i];
+    const std::uint64_t k = sim.samples_taken();
+    lg::FaultLabel* labels = &labels_[i][(k % kHistoryFrames) * o_.units];
+    sim.step(values_.data(), labels);
+    const auto result = pub.publish(sim.config().lcc_id, static_cast<std::int64_t>(wall_ns), o_.units,
+                                    static_cast<std::uint32_t>(lg::kChannelCount), values_.data());
+    SentFrame& sent = history_[i][result.seq % kHistoryFrames];
+    sent = SentFrame{result.seq, Clock::now(), result.sent, false};
+    if (!result.sent) log(LogLevel::kDebug, "lcc %u frame %llu dropped at the high-water mark", sim.config().lcc_id,
+                          static_cast<unsigned long long>(result.seq));
+  }
+}
+
+void LccLoop::on_feedback(const lg::Feedback& fb, Clock::time_point now) {
+  if (fb.lcc_id < o_.first_lcc_id || fb.lcc_id - o_.first_lcc_id >= sims_.size()) {
+    ++unknown_lcc_;
+    log(LogLevel::kWarning, "feedback for unknown lcc %u ignored", fb.lcc_id);
+    return;
+  }
+  const std::size_t i = fb.lcc_id - o_.first_lcc_id;
+  if (fb.n_units != o_.units) {
+    ++shape_mismatch_;
+    log(LogLevel::kWarning, "feedback for lcc %u has %u units, this LCC has %u", fb.lcc_id, fb.n_units, o_.units);
+    return;
+  }
+  SentFrame& sent = history_[i][fb.seq % kHistoryFrames];
+  if (sent.seq != fb.seq) {
+    ++stale_;
+    return;
+  }
+  if (sent.answered) {
+    ++duplicates_;
+    return;
+  }
+  sent.answered = true;
+  ++answered_;
+  latencies_us_.push_back(std::chrono::duration<double, std::micro>(now - sent.sent_at).count());
+
+  std::fill(flagged_.begin(), flagged_.end(), 0);
+  for (const auto u : fb.anomalous_units) flagged_[u] = 1;
+  const double frame_time = static_cast<double>(fb.seq) * period_;
+  const lg::FaultLabel* labels = &labels_[i][(fb.seq % kHistoryFrames) * o_.units];
+  tally_.record(fb.lcc_id, frame_time, labels, flagged_.data(), o_.units);
+
+  lg::LccSimulator& sim = sims_[i];
+  for (const auto u : fb.anomalous_units) {
+    ++flags_;
+    // One log line per unit per second at most: a flagged unit stays flagged every frame.
+    if (frame_time - last_log_[i][u] >= 1.0) {
+      last_log_[i][u] = frame_time;
+      std::string top;
+      for (std::size_t r = 0; r < fb.top_k; ++r) {
+        const auto feature = fb.top_features[u * fb.top_k + r];
+        if (feature < 0) continue;
+        const char* name = static_cast<std::size_t>(feature) < lg::kChannelCount
+                               ? lg::kChannelNames[static_cast<std::size_t>(feature)]
+                               : "?";
+        char item[96];
+        std::snprintf(item, sizeof item, "%s%s=%.3f", top.empty() ? "" : ", ", name,
+                      static_cast<double>(fb.top_weights[u * fb.top_k + r]));
+        top += item;
+      }
+      log(LogLevel::kInfo, "lcc %u unit %u flagged at t=%.2fs (seq %llu, score %.4f, model %s, truth %s): %s",
+          fb.lcc_id, u, frame_time, static_cast<unsigned long long>(fb.seq), static_cast<double>(fb.scores[u]),
+          fb.model_version.c_str(), lg::fault_type_name(labels[u].type), top.empty() ? "no features" : top.c_str());
+    }
+    if (o_.derate && frame_time - last_derate_[i][u] >= 1.0) {
+      last_derate_[i][u] = frame_time;
+      const double before = sim.drive_current(u);
+      sim.set_drive_current(u, before * o_.derate_factor);
+      ++derated_;
+      log(LogLevel::kInfo, "lcc %u unit %u derated: drive current %.3f A -> %.3f A", fb.lcc_id, u, before,
+          sim.drive_current(u));
+    }
+  }
+}
+
+json stats_of(const std::vector<double>& v) {
+  if (v.empty()) return json{{"count", 0}};
+  return json{{"count", v.size()},
+              {"p50", lg::percentile(v, 50)},
+              {"p90", lg::percentile(v, 90)},
+              {"p99", lg::percentile(v, 99)},
+              {"max", *std::max_element(v.begin(), v.end())}};
+}
+
+json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubscriber& sub, double elapsed_s) const {
+  const lg::DetectionStats d = tally_.stats();
+  json per_type = json::object();
+  for (std::size_t t = 1; t < lg::kFaultTypeCount; ++t) {
+    const auto& s = d.by_type[t];
+    if (s.events == 0 && s.labelled_frames == 0) continue;
+    json ttf = stats_of(s.time_to_first_flag_s);
+    if (!s.time_to_first_flag_s.empty()) {
+      double sum = 0.0;
+      for (const double x : s.time_to_first_flag_s) sum += x;
+      ttf["mean"] = sum / static_cast<double>(s.time_to_first_flag_s.size());
+    }
+    per_type[lg::fault_type_name(static_cast<lg::FaultType>(t))] = {
+        {"events", s.events},
+        {"true_positives", s.true_positives},
+        {"false_negatives", s.false_negatives},
+        {"recall", s.events ? static_cast<double>(s.true_positives) / static_cast<double>(s.events) : 0.0},
+        {"labelled_frames", s.labelled_frames},
+        {"flagged_frames", s.flagged_frames},
+        {"time_to_first_flag_s", ttf}};
+  }
+  json rejects = json::object();
+  for (const auto& [reason, n] : sub.rejects()) rejects[reason] = n;
+  double tick_mean = 0.0;
+  for (const double c : tick_cost_us_) tick_mean += c;
+  if (!tick_cost_us_.empty()) tick_mean /= static_cast<double>(tick_cost_us_.size());
+  return json{
+      {"config",
+       {{"lccs", o_.lccs},
+        {"units", o_.units},
+        {"units_per_psu", o_.units_per_psu},
+        {"rate_hz", o_.rate_hz},
+        {"duration_s", o_.duration_s},
+        {"seed", o_.seed},
+        {"fault_mix", o_.fault_mix},
+        {"faults_file", o_.faults_path},
+        {"derate_on_anomaly", o_.derate},
+        {"telemetry_endpoint", pub.endpoint()},
+        {"feedback_endpoint", sub.endpoint()}}},
+      {"elapsed_s", elapsed_s},
+      {"ticks", ticks_},
+      {"achieved_rate_hz", elapsed_s > 0 ? static_cast<double>(ticks_) / elapsed_s : 0.0},
+      {"late_ticks", late_ticks_},
+      {"tick_cost_us", [&] {
+         json j = stats_of(tick_cost_us_);
+         j["mean"] = tick_mean;
+         return j;
+       }()},
+      {"frames_sent", pub.frames_sent()},
+      {"frames_dropped", pub.frames_dropped()},
+      {"feedback_received", sub.received()},
+      {"feedback_rejected", rejects},
+      {"feedback_stale", stale_},
+      {"feedback_duplicate", duplicates_},
+      {"feedback_unknown_lcc", unknown_lcc_},
+      {"feedback_shape_mismatch", shape_mismatch_},
+      {"frames_without_feedback", pub.frames_sent() - std::min(answered_, pub.frames_sent())},
+      {"round_trip_latency_us", stats_of(latencies_us_)},
+      {"flags", flags_},
+      {"derated", derated_},
+      {"detection",
+       {{"per_fault_type", per_type},
+        {"healthy",
+         {{"unit_frames", d.healthy_frames},
+          {"false_positives", d.false_positives},
+          {"false_positive_rate",
+           d.healthy_frames ? static_cast<double>(d.false_positives) / static_cast<double>(d.healthy_frames) : 0.0},
+          {"units_ever_flagged", d.healthy_units_flagged}}}}},
+      {"faults", json::parse(lg::fault_spec_to_json(faults_))["faults"]}};
+}
+
+int LccLoop::run() {
+  lg::ZmqContext context;
+  lg::TelemetryPublisher pub(context, o_.telemetry_endpoint, o_.hwm);
+  std::vector<std::uint32_t> ids;
+  for (const auto& s : sims_) ids.push_back(s.config().lcc_id);
+  lg::FeedbackSubscriber sub(context, o_.feedback_endpoint, o_.hwm, ids);
+  log(LogLevel::kInfo, "telemetry on %s, feedback on %s: %u LCC(s) x %u units at %.1f Hz, %zu fault(s)",
+      pub.endpoint().c_str(), sub.endpoint().c_str(), o_.lccs, o_.units, o_.rate_hz, faults_.size());
+
+  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(period_));
+  const std::uint64_t total_ticks =
+      o_.duration_s > 0 ? static_cast<std::uint64_t>(std::llround(o_.duration_s * o_.rate_hz)) : UINT64_MAX;
+  const auto start = Clock::now();
+  while (!g_stop.load() && ticks_ < total_ticks) {
+    // Absolute deadlines: a late tick does not shift the following ones.
+    const auto due = start + period * static_cast<Clock::rep>(ticks_);
+    for (auto now = Clock::now(); now < due && !g_stop.load(); now = Clock::now()) {
+      if (auto fb = sub.poll(due - now)) on_feedback(*fb, Clock::now());
+    }
+    if (g_stop.load()) break;
+    const auto begin = Clock::now();
+    if (begin - due > period) ++late_ticks_;
+    tick(pub);
+    tick_cost_us_.push_back(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
+    ++ticks_;
+    // Answers already queued are handled between ticks, even when the loop runs late.
+    while (auto fb = sub.poll(std::chrono::nanoseconds::zero())) on_feedback(*fb, Clock::now());
+  }
+  const double elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  // Let in-flight feedback for the last frames arrive (stops early on a second signal).
+  const auto drain_until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.drain_s));
+  for (auto now = Clock::now(); now < drain_until; now = Clock::now()) {
+    if (auto fb = sub.poll(drain_until - now)) on_feedback(*fb, Clock::now());
+  }
+
+  const json s = summary(pub, sub, elapsed_s);
+  const std::string text = s.dump(2);
+  std::fputs((text + "\n").c_str(), stdout);
+  std::fflush(stdout);
+  if (!o_.summary_json.empty()) {
+    // Temp file + rename: a reader never sees a half-written summary.
+    const std::string tmp = o_.summary_json + ".tmp." + std::to_string(::getpid());
+    {
+      std::ofstream out(tmp);
+      out << text << "\n";
+      if (!out) {
+        log(LogLevel::kError, "cannot write summary to '%s'", tmp.c_str());
+        return 1;
+      }
+    }
+    if (std::rename(tmp.c_str(), o_.summary_json.c_str()) != 0) {
+      log(LogLevel::kError, "cannot rename '%s' to '%s'", tmp.c_str(), o_.summary_json.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
+
+std::vector<lg::FaultSpec> build_faults(const Options& o) {
+  std::vector<lg::FaultSpec> spec;
+  if (!o.faults_path.empty()) spec = lg::read_fault_spec_file(o.faults_path);
+  const double horizon = o.duration_s > 0 ? o.duration_s : o.fault_horizon_s;
+  return lg::assemble_faults(std::move(spec), o.fault_mix, o.seed, o.lccs, o.first_lcc_id, o.units, o.units_per_psu,
+                             horizon);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse_args(argc, argv);
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  try {
+    LccLoop loop(options, build_faults(options));
+    return loop.run();
+  } catch (const std::invalid_argument& e) {  // bad fault spec / configuration
+    std::fprintf(stderr, "lcc-sim: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lcc-sim: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,107 @@
+#pragma once
+// Wire codec for the telemetry frame (LCC -> consumers) and the anomaly feedback message
+// (detector -> LCC). Little-endian, versioned, fixed headers; byte layout in docs/protocol.md.
+//
+// Decoders validate every size, count, index and string before touching the payload and
+// throw FrameError with a machine-readable reason (counted by services in a metric
+// label). They never read out of bounds. NaN/inf in a float is data, not an error.
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace laserguard {
+
+enum class FrameErrorReason {
+  kBadMagic,        // first 4 bytes are not the expected magic
+  kUnknownVersion,  // version field not understood by this decoder
+  kTruncated,       // payload shorter than its header says
+  kCountMismatch,   // payload longer than its header says, or counts inconsistent
+  kOversized,       // a count above the protocol limits
+  kBadHeader,       // reserved field not zero
+  kSchemaMismatch,  // schema id 0, or feature count does not match a known schema
+  kBadIndex,        // unit or feature index out of range / not strictly increasing
+  kBadString,       // model version not printable ASCII
+};
+
+// Short stable code used in logs and metric labels: "bad_magic", "truncated", ...
+const char* reason_code(FrameErrorReason reason) noexcept;
+
+class FrameError : public std::runtime_error {
+ public:
+  FrameError(FrameErrorReason reason, const std::string& message)
+      : std::runtime_error(message), reason_(reason) {}
+  FrameErrorReason reason() const noexcept { return reason_; }
+  const char* code() const noexcept { return reason_code(reason_); }
+
+ private:
+  FrameErrorReason reason_;
+};
+
+inline constexpr char kTelemetryMagic[4] = {'L', 'G', 'T', 'M'};
+inline constexpr char kFeedbackMagic[4] = {'L', 'G', 'A', 'F'};
+inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::size_t kTelemetryHeaderBytes = 40;
+inline constexpr std::size_t kFeedbackHeaderBytes = 40;
+// Limits keep every size computation far from overflow and bound a decoder's allocation.
+inline constexpr std::uint32_t kMaxUnits = 4096;
+inline constexpr std::uint32_t kMaxFeatures = 1024;
+inline constexpr std::uint16_t kMaxTopK = 64;
+inline constexpr std::uint16_t kMaxModelVersionBytes = 255;
+
+struct TelemetryHeader {
+  std::uint32_t lcc_id = 0;
+  std::uint64_t seq = 0;
+  std::int64_t timestamp_ns = 0;
+  std::uint16_t schema_id = 1;
+  std::uint32_t n_units = 0;
+  std::uint32_t n_features = 0;
+};
+
+// A validated telemetry payload. `values_le` points into the caller's buffer (row-major
+// n_units x n_features little-endian float32) and is valid as long as that buffer is.
+struct TelemetryFrameView {
+  TelemetryHeader header;
+  const std::uint8_t* values_le = nullptr;
+
+  std::size_t value_count() const noexcept {
+    return static_cast<std::size_t>(header.n_units) * header.n_features;
+  }
+  // Copies the matrix into `out` (value_count() floats), converting byte order if needed.
+  void copy_values(float* out) const noexcept;
+};
+
+std::size_t telemetry_size(std::uint32_t n_units, std::uint32_t n_features) noexcept;
+
+// Encodes into `out` (resized; reuse it across frames to avoid allocating on the hot path).
+// Throws std::invalid_argument naming the offending value when the header is out of limits.
+void encode_telemetry(const TelemetryHeader& header, const float* values, std::vector<std::uint8_t>& out);
+std::vector<std::uint8_t> encode_telemetry(const TelemetryHeader& header, const float* values);
+
+TelemetryFrameView decode_telemetry(const std::uint8_t* data, std::size_t size);
+
+struct Feedback {
+  std::uint32_t lcc_id = 0;
+  std::uint64_t seq = 0;           // echoed telemetry sequence number
+  std::int64_t timestamp_ns = 0;   // detector's send time
+  std::string model_version;       // printable ASCII, at most kMaxModelVersionBytes
+  std::uint16_t n_features = 0;    // feature count of the scored frame (bounds top_features)
+  std::uint32_t n_units = 0;
+  std::uint16_t top_k = 0;
+  std::vector<std::uint32_t> anomalous_units;  // strictly increasing, each < n_units
+  std::vector<float> scores;                   // n_units (decision function; < 0 = anomalous)
+  std::vector<float> top_weights;              // n_units x top_k, row-major
+  std::vector<std::int16_t> top_features;      // n_units x top_k; -1 = no feature in that slot
+};
+
+std::size_t feedback_size(const Feedback& feedback) noexcept;
+void encode_feedback(const Feedback& feedback, std::vector<std::uint8_t>& out);
+std::vector<std::uint8_t> encode_feedback(const Feedback& feedback);
+Feedback decode_feedback(const std::uint8_t* data, std::size_t size);
+
+// Topics of the multipart messages: "lcc.<id>.telemetry" and "lcc.<id>.anomaly".
+std::string telemetry_topic(std::uint32_t lcc_id);
+std::string feedback_topic(std::uint32_t lcc_id);
+
+}  // namespace laserguard

@@ -1,0 +1,209 @@
+"""Telemetry/feedback codec: round trips, the documented byte layout, and bad-frame rejection."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+import zmq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from laserguard import codec
+from laserguard.codec import FrameError
+
+
+def frame_values(n_units: int = 4) -> np.ndarray:
+    return np.arange(n_units * 11, dtype=np.float32).reshape(n_units, 11) * np.float32(0.25)
+
+
+def sample_feedback(**overrides: object) -> bytes:
+    args: dict[str, object] = {
+        "lcc_id": 1,
+        "seq": 41,
+        "timestamp_ns": 10**18,
+        "model_version": "model-7",
+        "scores": np.array([0.1, -0.2, 0.05], dtype=np.float32),
+        "anomalous_units": np.array([1]),
+        "top_features": np.array([[0, 3], [4, 5], [-1, -1]], dtype=np.int16),
+        "top_weights": np.array([[0.5, 0.1], [0.9, 0.2], [0.0, 0.0]], dtype=np.float32),
+    }
+    args.update(overrides)
+    return codec.encode_feedback(**args)  # type: ignore[arg-type]
+
+
+def test_channels_are_the_design_names_in_order() -> None:
+    assert codec.CHANNELS[0] == "drive_current_a"
+    assert codec.CHANNELS[-1] == "psu_ripple_mv"
+    assert len(codec.CHANNELS) == 11 and len(set(codec.CHANNELS)) == 11
+
+
+def test_topics() -> None:
+    assert codec.telemetry_topic(1) == b"lcc.1.telemetry"
+    assert codec.feedback_topic(2) == b"lcc.2.anomaly"
+
+
+def test_telemetry_header_matches_the_protocol_table() -> None:
+    payload = codec.encode_telemetry(3, 2**40 + 5, -7, frame_values(2), schema_id=1)
+    magic, version, schema, lcc, reserved, seq, ts, units, feats = struct.unpack_from("<4sHHIIQqII", payload)
+    assert (magic, version, schema, lcc, reserved) == (b"LGTM", 1, 1, 3, 0)
+    assert (seq, ts, units, feats) == (2**40 + 5, -7, 2, 11)
+    assert len(payload) == 40 + 2 * 11 * 4
+    assert np.array_equal(np.frombuffer(payload, dtype="<f4", offset=40).reshape(2, 11), frame_values(2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 70), st.just(11)),
+        elements=st.floats(width=32, allow_nan=True, allow_infinity=True),
+    ),
+    lcc_id=st.integers(0, 2**32 - 1),
+    seq=st.integers(0, 2**64 - 1),
+    ts=st.integers(-(2**63), 2**63 - 1),
+)
+def test_telemetry_round_trip_is_bit_exact(values: np.ndarray, lcc_id: int, seq: int, ts: int) -> None:
+    frame = codec.decode_telemetry(codec.encode_telemetry(lcc_id, seq, ts, values))
+    assert (frame.lcc_id, frame.seq, frame.timestamp_ns, frame.schema_id) == (lcc_id, seq, ts, 1)
+    assert frame.values.dtype == np.float32 and frame.values.shape == values.shape
+    assert frame.values.tobytes() == values.tobytes()  # NaN payloads included
+
+
+def test_decode_accepts_memoryview_and_non_contiguous_input_is_encoded_correctly() -> None:
+    wide = np.arange(4 * 22, dtype=np.float32).reshape(4, 22)
+    strided = wide[:, ::2]
+    payload = codec.encode_telemetry(1, 1, 1, strided)
+    assert np.array_equal(codec.decode_telemetry(memoryview(payload)).values, strided)
+
+
+def test_encoder_checks_dtype_and_shape() -> None:
+    with pytest.raises(TypeError, match="float32, got float64"):
+        codec.encode_telemetry(1, 1, 1, frame_values().astype(np.float64))
+    with pytest.raises(ValueError, match="2-D"):
+        codec.encode_telemetry(1, 1, 1, np.zeros(11, dtype=np.float32))
+    with pytest.raises(ValueError, match="schema 1 has 11 channels, frame has 5"):
+        codec.encode_telemetry(1, 1, 1, np.zeros((2, 5), dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda b: b"XGTM" + b[4:], "bad_magic"),
+        (lambda b: b[:4] + struct.pack("<H", 9) + b[6:], "unknown_version"),
+        (lambda b: b[:20], "truncated"),
+        (lambda b: b[:-1], "truncated"),
+        (lambda b: b"", "truncated"),
+        (lambda b: b + b"\0", "count_mismatch"),
+        (lambda b: b[:32] + struct.pack("<I", 100_000) + b[36:], "oversized"),
+        (lambda b: b[:36] + struct.pack("<I", 10) + b[40:], "schema_mismatch"),
+        (lambda b: b[:12] + struct.pack("<I", 1) + b[16:], "bad_header"),
+    ],
+)
+def test_bad_telemetry_is_rejected_with_its_reason(mutate: object, reason: str) -> None:
+    good = codec.encode_telemetry(1, 2, 3, frame_values())
+    with pytest.raises(FrameError) as info:
+        codec.decode_telemetry(mutate(good))  # type: ignore[operator]
+    assert info.value.reason == reason
+    assert reason in codec.FRAME_ERROR_REASONS
+    assert isinstance(info.value, ValueError)
+    assert reason in str(info.value)
+
+
+def test_feedback_round_trip() -> None:
+    fb = codec.decode_feedback(sample_feedback())
+    assert (fb.lcc_id, fb.seq, fb.timestamp_ns, fb.model_version, fb.n_features) == (
+        1,
+        41,
+        10**18,
+        "model-7",
+        11,
+    )
+    assert fb.anomalous_units.tolist() == [1]
+    assert fb.scores.tolist() == pytest.approx([0.1, -0.2, 0.05])
+    assert fb.top_features.tolist() == [[0, 3], [4, 5], [-1, -1]]
+    assert fb.top_weights.dtype == np.float32 and fb.top_weights.shape == (3, 2)
+
+
+def test_feedback_with_no_anomalies_and_k_zero() -> None:
+    payload = sample_feedback(
+        anomalous_units=np.array([], dtype=np.int64),
+        top_features=np.zeros((3, 0), dtype=np.int16),
+        top_weights=np.zeros((3, 0), dtype=np.float32),
+        model_version="",
+    )
+    fb = codec.decode_feedback(payload)
+    assert fb.anomalous_units.size == 0 and fb.top_features.shape == (3, 0) and fb.model_version == ""
+
+
+def test_feedback_encoder_names_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="anomalous unit 3 is outside"):
+        sample_feedback(anomalous_units=np.array([3]))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        sample_feedback(anomalous_units=np.array([2, 1]))
+    with pytest.raises(ValueError, match="top feature 11"):
+        sample_feedback(top_features=np.array([[0, 11], [4, 5], [-1, -1]], dtype=np.int16))
+    with pytest.raises(ValueError, match="printable ASCII"):
+        sample_feedback(model_version="m\n")
+    with pytest.raises(TypeError, match="int16"):
+        sample_feedback(top_features=np.zeros((3, 2), dtype=np.int32))
+
+
+@pytest.mark.parametrize(
+    ("offset", "patch", "reason"),
+    [
+        (0, b"LGTM", "bad_magic"),
+        (40 + 8, struct.pack("<I", 7), "bad_index"),  # anomalous unit 7 of 3
+        (40, b"\x01", "bad_string"),
+        (47, b"!", "bad_header"),  # padding after the 7-byte model version
+        (32, struct.pack("<I", 9), "count_mismatch"),
+        (36, struct.pack("<H", 65), "oversized"),
+    ],
+)
+def test_bad_feedback_is_rejected_with_its_reason(offset: int, patch: bytes, reason: str) -> None:
+    good = sample_feedback()
+    bad = good[:offset] + patch + good[offset + len(patch) :]
+    with pytest.raises(FrameError) as info:
+        codec.decode_feedback(bad)
+    assert info.value.reason == reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_crash_a_decoder(data: bytes) -> None:
+    for decode in (codec.decode_telemetry, codec.decode_feedback):
+        try:
+            decode(data)
+        except FrameError as exc:
+            assert exc.reason in codec.FRAME_ERROR_REASONS
+
+
+def test_round_trip_through_real_zmq_sockets() -> None:
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    sub = ctx.socket(zmq.SUB)
+    try:
+        port = pub.bind_to_random_port("tcp://127.0.0.1")
+        sub.connect(f"tcp://127.0.0.1:{port}")
+        sub.setsockopt(zmq.SUBSCRIBE, codec.telemetry_topic(5))
+        sub.setsockopt(zmq.RCVTIMEO, 100)
+        payload = codec.encode_telemetry(5, 1, 2, frame_values())
+        # PUB/SUB late joiner: keep publishing until the subscription has propagated.
+        for _ in range(100):
+            pub.send_multipart([codec.telemetry_topic(5), payload])
+            try:
+                topic, received = sub.recv_multipart(copy=False)
+                break
+            except zmq.Again:
+                continue
+        else:
+            pytest.fail("no frame arrived over ZMQ within 100 attempts")
+        assert topic.bytes == b"lcc.5.telemetry"
+        frame = codec.decode_telemetry(received.buffer)  # zmq.Frame buffer, no bytes copy
+        assert np.array_equal(frame.values, frame_values())
+    finally:
+        sub.close(0)
+        pub.close(0)
+        ctx.term()
