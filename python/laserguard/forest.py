@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from laserguard import _core
+from laserguard._core import ModelFormatError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -28,7 +30,16 @@ class ForestModel:
         # Same 1-element float64 array sklearn divides by (n_estimators * c(max_samples_)).
         self._denominator = np.array([core.denominator], dtype=np.float64)
         self._offset = np.float64(core.offset)
-        self._metadata: dict[str, Any] = json.loads(core.metadata_json) if core.metadata_json else {}
+        # The C++ loader treats names and metadata as bytes; decode them here, once, so a
+        # bad file fails at load time with ModelFormatError rather than on first use.
+        try:
+            self._feature_names = tuple(core.feature_names)
+            metadata = json.loads(core.metadata_json) if core.metadata_json else {}
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError
+            raise ModelFormatError(f"feature names or metadata are not valid UTF-8 JSON: {exc}") from None
+        if not isinstance(metadata, dict):
+            raise ModelFormatError(f"metadata must be a JSON object, got {type(metadata).__name__}")
+        self._metadata: dict[str, Any] = metadata
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ForestModel:
@@ -36,7 +47,11 @@ class ForestModel:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file not found: {path!r}")
-        return cls(_core.ForestModel.load(path))
+        core = _core.ForestModel.load(path)
+        try:
+            return cls(core)
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"{path!r}: {exc}") from None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ForestModel:
@@ -56,7 +71,7 @@ class ForestModel:
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return tuple(self._core.feature_names)
+        return self._feature_names
 
     @property
     def offset(self) -> float:
@@ -73,6 +88,9 @@ class ForestModel:
 
     def _as_input(self, X: Any) -> np.ndarray:
         """Convert once at the boundary, choosing the dtype sklearn would compute in."""
+        if sparse.issparse(X):
+            # sklearn routes NaN differently for sparse input (no missing_go_to_left); refuse clearly.
+            raise TypeError(f"sparse input ({type(X).__name__}) is not supported; pass a dense 2-D array")
         arr = X if isinstance(X, np.ndarray) else np.asarray(X)
         if arr.dtype == np.float16 and self._core.has_scaler:
             raise TypeError("float16 input is not supported with a scaler; pass float32 or float64")
@@ -80,7 +98,9 @@ class ForestModel:
             # sklearn's StandardScaler computes in float64; a bare IsolationForest casts to float32.
             arr = arr.astype(np.float64 if self._core.has_scaler else np.float32)
         if arr.ndim == 2 and arr.shape[0] == 0:
-            raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required")
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required"
+            )
         return arr
 
     def path_length_sums(self, X: Any) -> FloatArray:
