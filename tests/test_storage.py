@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server, require_server_executable
 from prometheus_client import CollectorRegistry
 
 from laserguard.alarms import AlarmTracker, acknowledge_alarm
@@ -18,6 +17,7 @@ from laserguard.spool import WriteSpool, read_segment
 from laserguard.storage_schema import ensure_indexes, latest_state_id, telemetry_id
 from laserguard.store_metrics import StoreMetrics
 from laserguard.telemetry_store import TelemetryStore
+from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server, require_server_executable
 
 __all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name
 
