@@ -14,7 +14,7 @@ from laserguard.alarms import AlarmTracker, acknowledge_alarm
 from laserguard.batch_writer import BatchWriter, WriteBatch
 from laserguard.embedded_mongo import EmbeddedMongo
 from laserguard.spool import WriteSpool, read_segment
-from laserguard.storage_schema import ensure_indexes, latest_state_id, telemetry_id
+from laserguard.storage_schema import ensure_indexes, latest_state_id, telemetry_id, unit_history_filter
 from laserguard.store_metrics import StoreMetrics
 from laserguard.telemetry_store import TelemetryStore
 from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server, require_server_executable
@@ -279,3 +279,19 @@ def test_database_down_mid_run_spools_and_replays_without_loss_or_duplicates(tmp
         latest = database.latest_state.find_one({"_id": latest_state_id(1, 0)})
         assert latest is not None and latest["seq"] == seq - 1
         client.close()
+
+
+def test_unit_history_is_an_id_range_in_sequence_order(db: Any, tmp_path: Path) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS)
+    seqs = [*range(1, 4), 9, 10, 11, 120, 1_000_000]  # 9 < 10 < 120 numerically, not as plain text
+    for seq in seqs:
+        store.add_telemetry(3, seq, seq, frame_values(seq, n_units=12))
+    batch = store.take_batch(flush_all=True)
+    assert batch is not None
+    writer.write(batch)
+    history = list(db.telemetry.find(unit_history_filter(3, 11)).sort("_id", 1))
+    assert [doc["seq"] for doc in history] == seqs
+    assert {doc["unit"] for doc in history} == {11}
+    window = db.telemetry.find(unit_history_filter(3, 1, first_seq=9, end_seq=120))
+    assert sorted(doc["seq"] for doc in window) == [9, 10, 11]

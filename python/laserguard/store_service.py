@@ -227,7 +227,9 @@ class StoreService:
                         except zmq.Again:
                             break
                         self._handle(sockets[socket], parts)
-                if time.monotonic() >= next_flush:
+                # Form the next batch only once the writer has picked up the previous one: under
+                # load batches grow instead of queueing, so per-batch costs (latest state) amortise.
+                if time.monotonic() >= next_flush and self.writer_thread.queue.empty():
                     self._flush()
                     next_flush = time.monotonic() + self.config.flush_interval_s
                 if not self.writer_thread.is_alive():
