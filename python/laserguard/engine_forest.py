@@ -1,0 +1,59 @@
+"""An IsolationForest whose scoring runs in the exact C++ engine (for fast grid searches)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import issparse
+from sklearn.ensemble import IsolationForest
+
+from laserguard.export import export_model
+from laserguard.forest import ForestModel
+
+
+def forest_engine(forest: IsolationForest) -> ForestModel:
+    """Export a fitted forest to a temporary .lgf and load it into the C++ engine.
+
+    Only the path lengths and the normalising constant of the result are meant to be used:
+    during ``fit`` sklearn asks for scores before ``offset_`` exists, so a placeholder offset
+    may be written to the file.
+    """
+    placeholder = not hasattr(forest, "offset_")
+    if placeholder:
+        forest.offset_ = -0.5
+    try:
+        with tempfile.TemporaryDirectory(prefix="laserguard_engine_") as tmp:
+            path = Path(tmp) / "candidate.lgf"
+            export_model(forest, path)
+            return ForestModel.load(path)
+    finally:
+        if placeholder:
+            del forest.offset_
+
+
+class EngineScoredIsolationForest(IsolationForest):  # type: ignore[misc]
+    """sklearn's IsolationForest with ``_score_samples`` computed by the C++ engine.
+
+    Tree building is sklearn's own; every score it computes (the contamination offset at
+    fit time, ``score_samples``, ``decision_function``, ``predict``) comes from the exported
+    trees, which the engine evaluates bitwise equal to sklearn. Only the search uses this
+    class: the model that is saved and shipped is a plain IsolationForest refitted with the
+    same parameters and seed, which yields the same trees.
+    """
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> EngineScoredIsolationForest:
+        self._engine: ForestModel | None = None
+        super().fit(X, y, sample_weight)
+        return self
+
+    def _score_samples(self, X: Any) -> npt.NDArray[np.float64]:
+        if issparse(X):
+            raise TypeError("EngineScoredIsolationForest scores dense arrays only, got a sparse matrix")
+        engine = getattr(self, "_engine", None)
+        if engine is None:
+            engine = self._engine = forest_engine(self)
+        return engine.score_samples(X)
