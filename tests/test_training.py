@@ -15,6 +15,7 @@ from sklearn.ensemble import IsolationForest
 from laserguard import ForestModel, hash_training_data
 from laserguard.cli import main
 from laserguard.engine_forest import EngineScoredIsolationForest
+from laserguard.forest_fit_sharing import sharing_forest_fits
 from laserguard.sklearn_io import load_sklearn_model
 from laserguard.training import (
     ORIGINAL_PARAM_GRID,
@@ -116,13 +117,43 @@ def test_engine_scored_forest_equals_sklearn(data_dir: Path) -> None:
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
 
 
+def test_shared_fits_equal_fresh_fits(data_dir: Path) -> None:
+    X = load_training_data(data_dir).X
+    base = {"max_samples": 0.6, "max_features": 0.8, "random_state": 5}
+    # 30 trees fitted, then a 10-tree prefix, then grown to 50 with warm_start.
+    requests = [(30, 0.3), (10, 0.2), (50, "auto"), (50, 0.4)]
+    with sharing_forest_fits() as shared:
+        for n_estimators, contamination in requests:
+            params = {**base, "n_estimators": n_estimators, "contamination": contamination}
+            ours = EngineScoredIsolationForest(**params).fit(X)
+            theirs = IsolationForest(**params).fit(X)
+            assert len(ours.estimators_) == n_estimators
+            assert ours.offset_ == theirs.offset_
+            np.testing.assert_array_equal(ours.decision_function(X), theirs.decision_function(X))
+    assert (shared.trees_built, shared.trees_served) == (50, 140)
+
+
+def test_fits_are_not_shared_without_a_fixed_seed(data_dir: Path) -> None:
+    X = load_training_data(data_dir).X
+    with sharing_forest_fits() as shared:
+        EngineScoredIsolationForest(n_estimators=10, random_state=None).fit(X)
+    assert shared.trees_built == 0
+
+
 def test_search_finds_the_same_scores_with_either_engine(data_dir: Path) -> None:
     data = load_training_data(data_dir)
-    kwargs: dict[str, Any] = {"seed": 1, "n_jobs": 2, "cv_folds": 2, "param_grid": SMALL_GRID}
-    cpp = run_grid_search(data.X, data.label, scoring_engine="cpp", **kwargs)
+    grid = {**SMALL_GRID, "model__n_estimators": [20, 40], "model__contamination": [0.2, 0.3]}
+    kwargs: dict[str, Any] = {"seed": 1, "n_jobs": 2, "cv_folds": 2, "param_grid": grid}
+    shared = run_grid_search(data.X, data.label, scoring_engine="cpp", **kwargs)
+    separate = run_grid_search(data.X, data.label, scoring_engine="cpp", share_fits=False, **kwargs)
     sklearn = run_grid_search(data.X, data.label, scoring_engine="sklearn", **kwargs)
-    np.testing.assert_array_equal(cpp.cv_results_["mean_test_score"], sklearn.cv_results_["mean_test_score"])
-    assert cpp.best_params_ == sklearn.best_params_
+    scores = sklearn.cv_results_["mean_test_score"]
+    assert len(set(scores.tolist())) > 1  # the candidates differ, so equality below means something
+    for search in (shared, separate):
+        for fold in range(2):
+            key = f"split{fold}_test_score"
+            np.testing.assert_array_equal(search.cv_results_[key], sklearn.cv_results_[key])
+        assert search.best_params_ == sklearn.best_params_
 
 
 # --- outputs ------------------------------------------------------------------------------------

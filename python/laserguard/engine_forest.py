@@ -13,6 +13,7 @@ from sklearn.ensemble import IsolationForest
 
 from laserguard.export import export_model
 from laserguard.forest import ForestModel
+from laserguard.forest_fit_sharing import active_shared_fits
 
 
 def forest_engine(forest: IsolationForest) -> ForestModel:
@@ -40,14 +41,29 @@ class EngineScoredIsolationForest(IsolationForest):  # type: ignore[misc]
 
     Tree building is sklearn's own; every score it computes (the contamination offset at
     fit time, ``score_samples``, ``decision_function``, ``predict``) comes from the exported
-    trees, which the engine evaluates bitwise equal to sklearn. Only the search uses this
-    class: the model that is saved and shipped is a plain IsolationForest refitted with the
-    same parameters and seed, which yields the same trees.
+    trees, which the engine evaluates bitwise equal to sklearn. Inside a
+    ``sharing_forest_fits()`` block, candidates that differ only in n_estimators or
+    contamination take their trees from one shared fit (laserguard.forest_fit_sharing).
+    Only the search uses this class: the model that is saved and shipped is a plain
+    IsolationForest refitted with the same parameters and seed, which yields the same trees.
     """
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> EngineScoredIsolationForest:
         self._engine: ForestModel | None = None
-        super().fit(X, y, sample_weight)
+        shared = active_shared_fits()
+        key = None
+        if shared is not None and sample_weight is None and isinstance(X, np.ndarray):
+            key = shared.key(X, self.get_params(deep=False))
+        if shared is None or key is None:
+            super().fit(X, y, sample_weight)
+            return self
+        shared.fit_prefix(self, key, X)
+        if self.contamination == "auto":
+            self.offset_ = -0.5
+        else:
+            # As sklearn's fit does, on the float32 copy of X sklearn would have made.
+            training_scores = self._score_samples(np.asarray(X, dtype=np.float32))
+            self.offset_ = np.percentile(training_scores, 100.0 * self.contamination)
         return self
 
     def _score_samples(self, X: Any) -> npt.NDArray[np.float64]:

@@ -6,6 +6,7 @@ saved model is a plain sklearn Pipeline refitted with the best parameters and th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -26,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from laserguard.engine_forest import EngineScoredIsolationForest
 from laserguard.export import export_model, hash_training_data
 from laserguard.forest import ForestModel
+from laserguard.forest_fit_sharing import sharing_forest_fits
 from laserguard.training_data import TrainingData, load_training_data
 from laserguard.training_report import (
     compute_metrics,
@@ -100,9 +102,15 @@ def run_grid_search(
     cv_folds: int = DEFAULT_CV_FOLDS,
     param_grid: Mapping[str, Sequence[Any]] = ORIGINAL_PARAM_GRID,
     scoring_engine: ScoringEngine = "cpp",
+    share_fits: bool = True,
     on_scored: Callable[[], None] | None = None,
 ) -> GridSearchCV:
-    """Fit GridSearchCV (refit=False) and return it; `cv_results_` and `best_params_` are set."""
+    """Fit GridSearchCV (refit=False) and return it; `cv_results_` and `best_params_` are set.
+
+    With the C++ engine and `share_fits`, candidates that differ only in n_estimators or
+    contamination reuse one tree fit per fold (laserguard.forest_fit_sharing); the results are
+    identical to fitting every candidate, which `scoring_engine="sklearn"` does.
+    """
     from joblib import parallel_backend
 
     search = GridSearchCV(
@@ -116,7 +124,8 @@ def run_grid_search(
     )
     # Threads: the C++ engine and sklearn's tree builder release the GIL, nothing is copied
     # between processes, and the scorer's progress callback runs in this process.
-    with parallel_backend("threading", n_jobs=n_jobs):
+    sharing = sharing_forest_fits() if share_fits and scoring_engine == "cpp" else contextlib.nullcontext()
+    with sharing, parallel_backend("threading", n_jobs=n_jobs):
         search.fit(X, label)
     return search
 
@@ -169,6 +178,7 @@ def train(
     test_size: float = DEFAULT_TEST_SIZE,
     param_grid: Mapping[str, Sequence[Any]] = ORIGINAL_PARAM_GRID,
     scoring_engine: ScoringEngine = "cpp",
+    share_fits: bool = True,
     on_scored: Callable[[], None] | None = None,
 ) -> TrainingResult:
     """Load the CSVs, search, refit, evaluate on the held-out split and write every artefact."""
@@ -183,6 +193,7 @@ def train(
         test_size=test_size,
         param_grid=param_grid,
         scoring_engine=scoring_engine,
+        share_fits=share_fits,
         on_scored=on_scored,
         started=started,
     )
@@ -198,6 +209,7 @@ def train_on(
     test_size: float = DEFAULT_TEST_SIZE,
     param_grid: Mapping[str, Sequence[Any]] = ORIGINAL_PARAM_GRID,
     scoring_engine: ScoringEngine = "cpp",
+    share_fits: bool = True,
     on_scored: Callable[[], None] | None = None,
     started: float | None = None,
 ) -> TrainingResult:
@@ -229,6 +241,7 @@ def train_on(
         cv_folds=cv_folds,
         param_grid=param_grid,
         scoring_engine=scoring_engine,
+        share_fits=share_fits,
         on_scored=on_scored,
     )
     search_seconds = time.perf_counter() - search_started
@@ -306,6 +319,7 @@ def train_on(
                 "total_seconds": total_seconds,
                 "n_jobs": n_jobs,
                 "scoring_engine": scoring_engine,
+                "share_fits": share_fits and scoring_engine == "cpp",
                 "n_rows": len(data),
             },
             indent=2,

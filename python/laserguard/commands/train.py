@@ -30,6 +30,11 @@ def register(subparsers: Any) -> None:
         default="cpp",
         help="score candidates with the exact C++ engine (default) or with sklearn (same results, slower)",
     )
+    p.add_argument(
+        "--no-shared-fits",
+        action="store_true",
+        help="fit every candidate from scratch instead of sharing trees across n_estimators/contamination",
+    )
     p.add_argument("--mlflow-uri", metavar="URI", help="also log params, metrics and artefacts to MLflow")
     p.set_defaults(func=run)
 
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 cv_folds=args.cv,
                 test_size=args.test_size,
                 scoring_engine=args.scoring_engine,
+                share_fits=not args.no_shared_fits,
                 on_scored=lambda: progress.advance(task),
             )
     except (OSError, SchemaError, ValueError) as exc:
