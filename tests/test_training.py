@@ -131,6 +131,9 @@ def test_shared_fits_equal_fresh_fits(data_dir: Path) -> None:
             assert ours.offset_ == theirs.offset_
             np.testing.assert_array_equal(ours.decision_function(X), theirs.decision_function(X))
     assert (shared.trees_built, shared.trees_served) == (50, 140)
+    # One scoring per forest size: the fit-time offset and decision_function(X) score the same
+    # float32 rows, and the two 50-tree candidates share their scores.
+    assert shared.scorings == 3
 
 
 def test_fits_are_not_shared_without_a_fixed_seed(data_dir: Path) -> None:
@@ -288,3 +291,20 @@ def test_cli_reports_a_schema_error(
     assert status == 2
     assert "'severity'" in capsys.readouterr().err
     assert not (tmp_path / "out" / "model.lgf").exists()
+
+
+def test_mlflow_without_the_extra_says_how_to_install(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("mlflow is installed; this checks the message shown without it")
+    status = main(
+        ["train", "--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--mlflow-uri", "file:x"]
+    )
+    assert status == 2
+    assert "laserguard[mlflow]" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

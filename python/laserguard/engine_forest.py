@@ -13,7 +13,7 @@ from sklearn.ensemble import IsolationForest
 
 from laserguard.export import export_model
 from laserguard.forest import ForestModel
-from laserguard.forest_fit_sharing import active_shared_fits
+from laserguard.forest_fit_sharing import SharedForestFits, active_shared_fits
 
 
 def forest_engine(forest: IsolationForest) -> ForestModel:
@@ -50,6 +50,7 @@ class EngineScoredIsolationForest(IsolationForest):  # type: ignore[misc]
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> EngineScoredIsolationForest:
         self._engine: ForestModel | None = None
+        self._shared: tuple[SharedForestFits, tuple[str, str]] | None = None
         shared = active_shared_fits()
         key = None
         if shared is not None and sample_weight is None and isinstance(X, np.ndarray):
@@ -58,6 +59,7 @@ class EngineScoredIsolationForest(IsolationForest):  # type: ignore[misc]
             super().fit(X, y, sample_weight)
             return self
         shared.fit_prefix(self, key, X)
+        self._shared = (shared, key)
         if self.contamination == "auto":
             self.offset_ = -0.5
         else:
@@ -69,6 +71,13 @@ class EngineScoredIsolationForest(IsolationForest):  # type: ignore[misc]
     def _score_samples(self, X: Any) -> npt.NDArray[np.float64]:
         if issparse(X):
             raise TypeError("EngineScoredIsolationForest scores dense arrays only, got a sparse matrix")
+        shared: tuple[SharedForestFits, tuple[str, str]] | None = getattr(self, "_shared", None)
+        if shared is None:
+            return self._engine_scores(X)
+        fits, key = shared
+        return fits.score_samples(key, len(self.estimators_), np.asarray(X), lambda: self._engine_scores(X))
+
+    def _engine_scores(self, X: Any) -> npt.NDArray[np.float64]:
         engine = getattr(self, "_engine", None)
         if engine is None:
             engine = self._engine = forest_engine(self)

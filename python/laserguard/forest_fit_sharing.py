@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -37,18 +37,35 @@ class SharedForestFits:
         self._forests: dict[tuple[str, str], IsolationForest] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
-        self.trees_built = 0  # for the timing report: trees actually fitted
+        # score_samples depends on the trees and X only, not on contamination: candidates that
+        # differ in contamination score the same folds with the same trees.
+        self._scores: dict[tuple[tuple[str, str], int, str], np.ndarray] = {}
+        self.trees_built = 0  # trees actually fitted
         self.trees_served = 0  # trees the candidates asked for
+        self.scorings = 0  # score_samples computed (the rest came from the cache)
 
     @staticmethod
     def key(X: np.ndarray, params: dict[str, Any]) -> tuple[str, str] | None:
         """None when fits cannot be shared (no fixed integer seed)."""
         if not isinstance(params.get("random_state"), (int, np.integer)):
             return None
-        digest = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
-        digest.update(np.ascontiguousarray(X).tobytes())
         tree_params = repr(sorted((k, repr(v)) for k, v in params.items() if k not in _NOT_TREE_PARAMS))
-        return digest.hexdigest(), tree_params
+        return _digest(X), tree_params
+
+    def score_samples(
+        self, key: tuple[str, str], n_trees: int, X: np.ndarray, compute: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """score_samples of the first `n_trees` trees of `key`'s forest on X, computed once."""
+        score_key = (key, n_trees, _digest(X))
+        with self._guard:
+            cached = self._scores.get(score_key)
+        if cached is None:
+            # Computed outside the lock; a rare duplicate computation gives the same values.
+            cached = compute()
+            with self._guard:
+                self._scores[score_key] = cached
+                self.scorings += 1
+        return cached.copy()
 
     def fit_prefix(self, target: IsolationForest, key: tuple[str, str], X: Any) -> None:
         """Give `target` the first target.n_estimators trees of the shared forest for `key`.
@@ -83,6 +100,12 @@ class SharedForestFits:
         state.pop("offset_", None)
         vars(target).update(state)
         target.set_params(**params)
+
+
+def _digest(X: np.ndarray) -> str:
+    digest = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
+    digest.update(np.ascontiguousarray(X).tobytes())
+    return digest.hexdigest()
 
 
 _active: SharedForestFits | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 HEADLINE = ("accuracy", "fpr", "fnr", "precision", "recall", "roc_auc")
@@ -39,6 +40,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _error(message: str) -> int:
+    print(f"laserguard train: error: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -48,18 +54,15 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     if args.n_jobs < 1:
-        console.print(f"laserguard train: error: --n-jobs must be >= 1, got {args.n_jobs}")
-        return 2
+        return _error(f"--n-jobs must be >= 1, got {args.n_jobs}")
     if args.cv < 2:
-        console.print(f"laserguard train: error: --cv must be >= 2, got {args.cv}")
-        return 2
+        return _error(f"--cv must be >= 2, got {args.cv}")
     log_to_mlflow: Any = None
     if args.mlflow_uri:
         try:
             from laserguard.mlflow_logging import log_to_mlflow
         except ImportError as exc:
-            console.print(f"laserguard train: error: {exc}")
-            return 2
+            return _error(str(exc))
 
     total = grid_size(ORIGINAL_PARAM_GRID) * args.cv
     columns = (TextColumn("grid search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -78,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 on_scored=lambda: progress.advance(task),
             )
     except (OSError, SchemaError, ValueError) as exc:
-        console.print(f"laserguard train: error: {exc}")
-        return 2
+        return _error(str(exc))
     if log_to_mlflow is not None:
         log_to_mlflow(args.mlflow_uri, result)
 
