@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "simulate",
     "store",
     "exporter",
+    "train",
 )
 
 
