@@ -9,7 +9,15 @@ from collections.abc import Sequence
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`
 # (a callable taking the parsed args and returning the exit status).
-COMMAND_MODULES = ("export", "compare", "detect", "simulate")
+COMMAND_MODULES = (
+    "export",
+    "compare",
+    "detect",
+    "simulate",
+    "store",
+    "exporter",
+    "train",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,9 @@ class SequenceTracker:
     last_seq: dict[int, int] = field(default_factory=dict)
     gaps: dict[int, int] = field(default_factory=dict)
     resets: dict[int, int] = field(default_factory=dict)
+    # Frames an LCC sent before this consumer's first one (sequences start at 0): a late
+    # join, not a loss in flight, so kept apart from `gaps`.
+    missed_before_first: dict[int, int] = field(default_factory=dict)
 
     def observe(self, lcc_id: int, seq: int) -> int:
         """Record a frame; returns how many frames were missed just before it (0 if none).
@@ -22,6 +25,7 @@ class SequenceTracker:
         last = self.last_seq.get(lcc_id)
         self.last_seq[lcc_id] = seq
         if last is None:
+            self.missed_before_first[lcc_id] = seq
             return 0
         if seq <= last:
             self.resets[lcc_id] = self.resets.get(lcc_id, 0) + 1

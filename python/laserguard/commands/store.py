@@ -1,0 +1,115 @@
+"""`laserguard store`: write the telemetry stream and the detector's scores to MongoDB."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from laserguard.database_options import add_database_arguments
+from laserguard.store_service import DEFAULT_FEEDBACK_ENDPOINT, DEFAULT_TELEMETRY_ENDPOINT
+
+DEFAULT_METRICS_PORT = 9102
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "store",
+        help="store telemetry, scores and alarms in MongoDB (journaled, idempotent, spooled when down)",
+        description="Subscribe to the LCC telemetry and the detector's feedback and write them to MongoDB. "
+        "Scores come from --feedback-endpoint, which `laserguard detect` binds for observers "
+        "(the LCC's own feedback port 5555 is a SUB socket and cannot be shared).",
+    )
+    p.add_argument("--telemetry-endpoint", default=DEFAULT_TELEMETRY_ENDPOINT, metavar="ENDPOINT")
+    p.add_argument(
+        "--feedback-endpoint",
+        default=DEFAULT_FEEDBACK_ENDPOINT,
+        metavar="ENDPOINT",
+        help=f"detector feedback for observers (default {DEFAULT_FEEDBACK_ENDPOINT}); "
+        "'none' stores telemetry without scores",
+    )
+    p.add_argument(
+        "--lcc", type=int, action="append", default=[], metavar="ID", help="only these LCCs (repeatable)"
+    )
+    add_database_arguments(p)
+    p.add_argument(
+        "--spool-dir",
+        default=None,
+        metavar="DIR",
+        help="disk spool while the database is down (default: DATA_DIR/spool)",
+    )
+    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="Prometheus port (0: off)")
+    p.add_argument("--metrics-bind", default="127.0.0.1", metavar="ADDR")
+    p.add_argument("--flush-interval-s", type=float, default=0.1, help="how often a write batch is formed")
+    p.add_argument("--join-window-s", type=float, default=0.5, help="how long telemetry waits for its scores")
+    p.add_argument(
+        "--raise-after", type=int, default=3, metavar="N", help="anomalous samples in a row to raise"
+    )
+    p.add_argument("--clear-after", type=int, default=5, metavar="M", help="normal samples in a row to clear")
+    p.add_argument("--stats-json", default=None, metavar="PATH", help="write write/spool totals here on exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from laserguard.embedded_mongo import EmbeddedMongoError, default_data_dir, mongo_server
+    from laserguard.store_metrics import StoreMetrics
+    from laserguard.store_service import StoreConfig, StoreService
+
+    try:
+        from laserguard.codec import CHANNELS
+    except ImportError as exc:
+        print(f"laserguard store: error: the telemetry codec is not available ({exc})", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    spool_dir = Path(args.spool_dir) if args.spool_dir else data_dir / "spool"
+    feedback = None if args.feedback_endpoint in ("", "none") else args.feedback_endpoint
+    for name, value in (("--raise-after", args.raise_after), ("--clear-after", args.clear_after)):
+        if value < 1:
+            print(f"laserguard store: error: {name} must be >= 1, got {value}", file=sys.stderr)
+            return 2
+    try:
+        with mongo_server(args.mongo_uri, data_dir) as uri:
+            registry = CollectorRegistry()
+            metrics = StoreMetrics(registry)
+            http_server = None
+            if args.metrics_port:
+                http_server, _ = start_http_server(
+                    args.metrics_port, addr=args.metrics_bind, registry=registry
+                )
+            config = StoreConfig(
+                mongo_uri=uri,
+                db_name=args.db,
+                spool_dir=spool_dir,
+                telemetry_endpoint=args.telemetry_endpoint,
+                feedback_endpoint=feedback,
+                lcc_ids=tuple(args.lcc),
+                flush_interval_s=args.flush_interval_s,
+                join_window_s=args.join_window_s,
+                raise_after=args.raise_after,
+                clear_after=args.clear_after,
+            )
+            service = StoreService(config, metrics, CHANNELS)
+
+            def request_stop(signum: int, _frame: Any) -> None:
+                service.stop_event.set()
+
+            signal.signal(signal.SIGINT, request_stop)
+            signal.signal(signal.SIGTERM, request_stop)
+            print(
+                f"laserguard store: {args.telemetry_endpoint} (+ feedback {feedback}) -> {uri} db {args.db}",
+                file=sys.stderr,
+                flush=True,
+            )
+            status = service.run()
+            if args.stats_json:
+                service.write_stats(Path(args.stats_json))
+            if http_server is not None:
+                http_server.shutdown()
+            return status
+    except (EmbeddedMongoError, OSError) as exc:
+        print(f"laserguard store: error: {exc}", file=sys.stderr)
+        return 2

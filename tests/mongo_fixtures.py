@@ -1,0 +1,60 @@
+"""Shared pytest fixtures: a real embedded MongoDB-wire server (secantusd-py) per test session.
+
+Test modules import these fixtures by name. The tests skip only if SecantusDB is not installed
+(CI installs it with the ``embedded`` extra).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from laserguard.embedded_mongo import EmbeddedMongo, EmbeddedMongoError, find_server_executable
+
+CHANNELS = (
+    "drive_current_a",
+    "forward_voltage_v",
+    "optical_power_w",
+    "monitor_pd_ma",
+    "diode_temp_c",
+    "heatsink_temp_c",
+    "tec_current_a",
+    "psu_voltage_v",
+    "psu_current_a",
+    "psu_temp_c",
+    "psu_ripple_mv",
+)
+
+
+def require_server_executable() -> None:
+    try:
+        find_server_executable()
+    except EmbeddedMongoError as exc:
+        pytest.skip(f"SecantusDB is not installed (pip install '.[embedded]'): {exc}")
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMongo]:
+    require_server_executable()
+    with EmbeddedMongo(tmp_path_factory.mktemp("mongo"), attach_existing=False) as server:
+        yield server
+
+
+@pytest.fixture()
+def mongo_client(mongo_server: EmbeddedMongo) -> Iterator[Any]:
+    import pymongo
+
+    client: Any = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=5000)
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def db(mongo_client: Any) -> Iterator[Any]:
+    """A fresh database per test, dropped afterwards."""
+    name = f"lgtest_{uuid.uuid4().hex[:12]}"
+    yield mongo_client[name]
+    mongo_client.drop_database(name)

@@ -1,0 +1,297 @@
+"""Storage layer against a real secantusd-py server: idempotence, latest state, alarms, spool."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from laserguard.alarms import AlarmTracker, acknowledge_alarm
+from laserguard.batch_writer import BatchWriter, WriteBatch
+from laserguard.embedded_mongo import EmbeddedMongo
+from laserguard.spool import WriteSpool, read_segment
+from laserguard.storage_schema import ensure_indexes, latest_state_id, telemetry_id, unit_history_filter
+from laserguard.store_metrics import StoreMetrics
+from laserguard.telemetry_store import TelemetryStore
+from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server, require_server_executable
+
+__all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name
+
+N_UNITS = 32
+MODEL_VERSION = "test-model-1"
+
+
+def frame_values(seq: int, n_units: int = N_UNITS) -> np.ndarray:
+    """Deterministic, distinct per (seq, unit, channel) so a mixed-up document is detected."""
+    rng = np.random.default_rng(seq)
+    return rng.normal(1.0, 0.1, size=(n_units, len(CHANNELS))).astype(np.float32)
+
+
+def add_feedback(
+    store: TelemetryStore, lcc: int, seq: int, anomalous: list[int], n_units: int = N_UNITS
+) -> None:
+    scores = np.linspace(0.1, 0.2, n_units, dtype=np.float32) + np.float32(seq) / 1000
+    scores[[u for u in anomalous if u < n_units]] = -0.3
+    top_features = np.tile(np.array([2, 4, 0], dtype=np.int16), (n_units, 1))
+    top_weights = np.tile(np.array([0.5, 0.3, 0.2], dtype=np.float32), (n_units, 1))
+    store.add_feedback(
+        lcc,
+        seq,
+        seq * 100_000_000,
+        MODEL_VERSION,
+        scores,
+        np.array(anomalous, dtype=np.int64),
+        top_features,
+        top_weights,
+    )
+
+
+def make_writer(db: Any, tmp_path: Path, metrics: StoreMetrics | None = None) -> BatchWriter:
+    ensure_indexes(db)
+    return BatchWriter(db, WriteSpool(tmp_path / "spool"), metrics=metrics, retry_interval_s=0.0)
+
+
+def write_frames(store: TelemetryStore, lcc: int, seqs: range, with_feedback: bool = True) -> WriteBatch:
+    for seq in seqs:
+        store.add_telemetry(lcc, seq, seq * 100_000_000, frame_values(seq))
+        if with_feedback:
+            add_feedback(store, lcc, seq, anomalous=[])
+    batch = store.take_batch(flush_all=True)
+    assert batch is not None
+    return batch
+
+
+def sample(registry: CollectorRegistry, name: str) -> float:
+    value = registry.get_sample_value(name)
+    assert value is not None, f"metric {name} not found"
+    return value
+
+
+def test_replaying_a_batch_never_duplicates(db: Any, tmp_path: Path) -> None:
+    metrics = StoreMetrics(CollectorRegistry())
+    writer = make_writer(db, tmp_path, metrics)
+    batch = write_frames(TelemetryStore(CHANNELS), lcc=1, seqs=range(5))
+    writer.write(batch)
+    writer.write(batch)  # a retry of the same batch
+    assert db.telemetry.count_documents({}) == 5 * N_UNITS
+    assert writer.totals.inserted == 5 * N_UNITS
+    assert writer.totals.duplicates == 5 * N_UNITS
+    assert sample(metrics.registry, "laserguard_store_duplicate_unit_samples_total") == 5 * N_UNITS
+    # Re-delivering the same frames to a new store (e.g. after a restart) is also a no-op.
+    writer.write(write_frames(TelemetryStore(CHANNELS), lcc=1, seqs=range(3, 7)))
+    assert db.telemetry.count_documents({}) == 7 * N_UNITS
+
+
+def test_telemetry_document_holds_every_channel_score_and_model(db: Any, tmp_path: Path) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS)
+    values = frame_values(7)
+    values[5, 3] = np.nan  # a sensor dropout is data, not an error
+    store.add_telemetry(2, 7, 700_000_000, values)
+    add_feedback(store, 2, 7, anomalous=[5])
+    batch = store.take_batch()  # feedback attached: due without waiting for the join window
+    assert batch is not None
+    writer.write(batch)
+    doc = db.telemetry.find_one({"_id": telemetry_id(2, 7, 5)})
+    assert doc is not None
+    assert set(doc["values"]) == set(CHANNELS)
+    assert math.isnan(doc["values"][CHANNELS[3]])
+    assert doc["values"][CHANNELS[0]] == pytest.approx(float(values[5, 0]), rel=0, abs=0)
+    assert (doc["lcc"], doc["seq"], doc["unit"], doc["ts_ns"]) == (2, 7, 5, 700_000_000)
+    assert doc["anomalous"] is True
+    assert doc["score"] == pytest.approx(-0.3, abs=1e-6)
+    assert doc["model_version"] == MODEL_VERSION
+    assert doc["top_features"] == [2, 4, 0]
+    normal = db.telemetry.find_one({"_id": telemetry_id(2, 7, 0)})
+    assert normal is not None and normal["anomalous"] is False
+
+
+def test_telemetry_waits_for_feedback_then_is_written_without_it(db: Any, tmp_path: Path) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS, join_window_s=0.5)
+    store.add_telemetry(1, 1, 100, frame_values(1), now=10.0)
+    assert store.take_batch(now=10.1) is None  # still inside the join window
+    batch = store.take_batch(now=10.6)
+    assert batch is not None and batch.unit_samples == N_UNITS
+    writer.write(batch)
+    assert db.telemetry.count_documents({"score": {"$exists": True}}) == 0
+    # Feedback arriving after the write becomes an update of the stored documents.
+    add_feedback(store, 1, 1, anomalous=[3])
+    late = store.take_batch(now=10.7)
+    assert late is not None and late.unit_samples == 0
+    writer.write(late)
+    assert db.telemetry.count_documents({}) == N_UNITS
+    assert db.telemetry.count_documents({"model_version": MODEL_VERSION}) == N_UNITS
+    doc = db.telemetry.find_one({"_id": telemetry_id(1, 1, 3)})
+    assert doc is not None and doc["anomalous"] is True
+
+
+def test_latest_state_has_newest_sample_of_every_unit_and_only_moves_forward(db: Any, tmp_path: Path) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS)
+    old_batch = write_frames(store, lcc=1, seqs=range(1, 4))
+    writer.write(old_batch)
+    writer.write(write_frames(store, lcc=1, seqs=range(4, 11)))
+    writer.write(write_frames(store, lcc=2, seqs=range(1, 3)))
+    writer.write(old_batch)  # a late replay of older data must not move the latest state back
+    states = {doc["_id"]: doc for doc in db.latest_state.find({})}
+    assert len(states) == 2 * N_UNITS
+    newest = frame_values(10)
+    for unit in range(N_UNITS):
+        doc = states[latest_state_id(1, unit)]
+        assert doc["seq"] == 10 and doc["score_seq"] == 10
+        assert [doc["values"][c] for c in CHANNELS] == newest[unit].tolist()
+        assert doc["score"] == pytest.approx(float(np.linspace(0.1, 0.2, N_UNITS)[unit]) + 0.010, abs=1e-6)
+    assert states[latest_state_id(2, 0)]["seq"] == 2
+
+
+def test_feedback_out_of_range_unit_is_rejected_with_the_value() -> None:
+    store = TelemetryStore(CHANNELS)
+    with pytest.raises(ValueError, match=r"out of range 0\.\.31: \[40\]"):
+        add_feedback(store, 1, 1, anomalous=[40])
+    with pytest.raises(ValueError, match=r"values shape \(32, 5\)"):
+        store.add_telemetry(1, 1, 0, np.zeros((32, 5), dtype=np.float32))
+
+
+def test_alarm_hysteresis_raise_acknowledge_clear(db: Any, tmp_path: Path) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=3, clear_after=4))
+    unit = 6
+    pattern = [True, False, True, True, False]  # noisy samples: never 3 in a row
+    pattern += [True, True, True, True]  # raised at the 3rd of these (seq 8)
+    pattern += [False, False, True, False, False, False]  # 2 normal then anomalous: run restarts
+    pattern += [False]  # 4th normal in a row: cleared (seq 16)
+    raised_seq, cleared_seq = 8, 16
+    for seq, is_anomalous in enumerate(pattern + [False] * 2, start=1):
+        store.add_telemetry(1, seq, seq * 100_000_000, frame_values(seq))
+        add_feedback(store, 1, seq, anomalous=[unit] if is_anomalous else [])
+        batch = store.take_batch()
+        assert batch is not None
+        writer.write(batch)
+        events = list(db.anomaly_events.find({}))
+        if seq < raised_seq:
+            assert events == [], f"alarm raised too early at seq {seq}"
+        elif seq == raised_seq:
+            assert [(e["unit"], e["raised_seq"], e["state"]) for e in events] == [
+                (unit, raised_seq, "active")
+            ]
+            assert acknowledge_alarm(db, events[0]["_id"], "operator-a")
+            latest = db.latest_state.find_one({"_id": latest_state_id(1, unit)})
+            assert latest is not None
+            assert (latest["alarm_state"], latest["alarm_acknowledged"]) == ("active", True)
+        elif seq < cleared_seq:
+            assert [(e["state"], e["acknowledged"]) for e in events] == [("active", True)]
+        else:
+            assert len(events) == 1 and events[0]["state"] == "cleared"
+            assert events[0]["cleared_seq"] == cleared_seq
+            assert events[0]["acknowledged_by"] == "operator-a"
+    latest = db.latest_state.find_one({"_id": latest_state_id(1, unit)})
+    assert latest is not None and latest["alarm_state"] == "cleared"
+    assert db.latest_state.count_documents({"alarm_state": "active"}) == 0
+    assert not acknowledge_alarm(db, "1:6:999", "operator-a")
+
+
+def test_alarm_tracker_restores_active_alarms_after_restart() -> None:
+    tracker = AlarmTracker(raise_after=2, clear_after=2)
+    tracker.restore([(1, 4, "1:4:17")])
+    scores = np.zeros(8, dtype=np.float32)
+    empty = np.zeros((8, 0))
+    normal = np.zeros(8, dtype=bool)
+    assert tracker.observe(1, 20, 0, normal, scores, "m", empty, empty) == []
+    cleared = tracker.observe(1, 21, 0, normal, scores, "m", empty, empty)
+    assert [(t.kind, t.unit, t.event_id) for t in cleared] == [("clear", 4, "1:4:17")]
+    with pytest.raises(ValueError, match="got 0 and 2"):
+        AlarmTracker(raise_after=0, clear_after=2)
+
+
+def test_spool_survives_a_restart_and_ignores_a_torn_tail(tmp_path: Path) -> None:
+    spool = WriteSpool(tmp_path)
+    spool.append({"ops": [], "n": 1}, weight=32)
+    spool.append({"ops": [], "n": 2}, weight=64)
+    spool.close()
+    segment = spool.segments()[0]
+    with open(segment, "ab") as f:
+        f.write(b"\x40\x00\x00\x00torn")  # a crash in the middle of an append
+    reopened = WriteSpool(tmp_path)
+    assert (reopened.backlog_records, reopened.backlog_weight) == (2, 96)
+    assert [r["n"] for r in read_segment(segment)] == [1, 2]
+    seen: list[int] = []
+
+    def fail_on_second(record: dict[str, Any]) -> None:
+        if record["n"] == 2 and not seen.count(-1):
+            seen.append(-1)
+            raise ConnectionError("database went away")
+        seen.append(record["n"])
+
+    with pytest.raises(ConnectionError):
+        reopened.replay(fail_on_second)
+    assert (reopened.backlog_records, reopened.backlog_weight) == (1, 64)
+    reopened.append({"ops": [], "n": 3}, weight=1)  # goes behind the unfinished segment
+    assert reopened.replay(fail_on_second) == 2
+    assert seen == [1, -1, 2, 3]
+    assert reopened.empty and reopened.backlog_bytes == 0 and reopened.segments() == []
+
+
+def test_database_down_mid_run_spools_and_replays_without_loss_or_duplicates(tmp_path: Path) -> None:
+    import pymongo
+
+    require_server_executable()
+    metrics = StoreMetrics(CollectorRegistry())
+    registry = metrics.registry
+    with EmbeddedMongo(tmp_path / "db", attach_existing=False) as server:
+        client: Any = pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=300, connectTimeoutMS=300)
+        database = client["laserguard"]
+        writer = BatchWriter(database, WriteSpool(tmp_path / "spool"), metrics=metrics, retry_interval_s=0.0)
+        ensure_indexes(database)
+        store = TelemetryStore(CHANNELS)
+        seq = 0
+
+        def write_some(n_frames: int) -> None:
+            nonlocal seq
+            writer.write(write_frames(store, lcc=1, seqs=range(seq, seq + n_frames)))
+            seq += n_frames
+
+        for _ in range(3):
+            write_some(4)
+        server.kill()  # crash, not a clean stop: journaled writes must survive
+        for _ in range(5):
+            write_some(4)
+        assert writer.database_up is False
+        assert sample(registry, "laserguard_store_spool_backlog_unit_samples") == 5 * 4 * N_UNITS
+        assert sample(registry, "laserguard_store_database_up") == 0
+        server.start()
+        assert server.port is not None
+        write_some(4)  # the first write after the restart replays the backlog first
+        assert writer.database_up is True
+        assert sample(registry, "laserguard_store_spool_backlog_unit_samples") == 0
+        assert sample(registry, "laserguard_store_spool_backlog_bytes") == 0
+        assert sample(registry, "laserguard_store_replayed_batches_total") == 5
+        total = seq * N_UNITS
+        assert database.telemetry.count_documents({}) == total
+        ids = {doc["_id"] for doc in database.telemetry.find({}, {"_id": 1})}
+        expected = {telemetry_id(1, s, u) for s in range(seq) for u in range(N_UNITS)}
+        assert ids == expected
+        assert sample(registry, "laserguard_store_unit_samples_written_total") == total
+        latest = database.latest_state.find_one({"_id": latest_state_id(1, 0)})
+        assert latest is not None and latest["seq"] == seq - 1
+        client.close()
+
+
+def test_unit_history_is_an_id_range_in_sequence_order(db: Any, tmp_path: Path) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS)
+    seqs = [*range(1, 4), 9, 10, 11, 120, 1_000_000]  # 9 < 10 < 120 numerically, not as plain text
+    for seq in seqs:
+        store.add_telemetry(3, seq, seq, frame_values(seq, n_units=12))
+    batch = store.take_batch(flush_all=True)
+    assert batch is not None
+    writer.write(batch)
+    history = list(db.telemetry.find(unit_history_filter(3, 11)).sort("_id", 1))
+    assert [doc["seq"] for doc in history] == seqs
+    assert {doc["unit"] for doc in history} == {11}
+    window = db.telemetry.find(unit_history_filter(3, 1, first_seq=9, end_seq=120))
+    assert sorted(doc["seq"] for doc in window) == [9, 10, 11]
