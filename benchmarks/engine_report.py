@@ -64,9 +64,8 @@ def render(data: dict) -> str:  # type: ignore[type-arg]
             parity = (
                 f"{s['max_abs_delta']:.1e} ({s['bitwise_fraction']:.1%})" if "max_abs_delta" in s else "n/a"
             )
-            lines.append(
-                f"| {scenario} | {engine} | {s['median'] * 1e6:,.1f} | {s['iqr'] * 1e6:,.1f} | {ratio} | {parity} |"
-            )
+            median, iqr = s["median"] * 1e6, s["iqr"] * 1e6
+            lines.append(f"| {scenario} | {engine} | {median:,.1f} | {iqr:,.1f} | {ratio} | {parity} |")
     return "\n".join(lines)
 
 
