@@ -61,10 +61,11 @@ def render(data: dict) -> str:  # type: ignore[type-arg]
         for engine in sorted(engines, key=lambda e: ENGINE_ORDER.index(e) if e in ENGINE_ORDER else 99):
             s = engines[engine]
             ratio = f"{s['median'] / base:.1f}x" if base else "—"
-            parity = f"{s['max_abs_delta']:.1e} ({s['bitwise_fraction']:.1%})" if "max_abs_delta" in s else "n/a"
-            lines.append(
-                f"| {scenario} | {engine} | {s['median'] * 1e6:,.1f} | {s['iqr'] * 1e6:,.1f} | {ratio} | {parity} |"
+            parity = (
+                f"{s['max_abs_delta']:.1e} ({s['bitwise_fraction']:.1%})" if "max_abs_delta" in s else "n/a"
             )
+            median, iqr = s["median"] * 1e6, s["iqr"] * 1e6
+            lines.append(f"| {scenario} | {engine} | {median:,.1f} | {iqr:,.1f} | {ratio} | {parity} |")
     return "\n".join(lines)
 
 
@@ -81,7 +82,9 @@ def write_section(table: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", help="use this pytest-benchmark JSON instead of running the benchmarks")
     args = parser.parse_args()
     json_path = args.json

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 VENV=${LASERGUARD_VENV:-.venv}
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
-"$VENV/bin/pip" install -q ".[test]"
+"$VENV/bin/pip" install -q ".[test,embedded]"
 "$VENV/bin/ruff" check python tests benchmarks
 "$VENV/bin/ruff" format --check python tests benchmarks
 "$VENV/bin/mypy"

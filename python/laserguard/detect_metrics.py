@@ -11,13 +11,20 @@ class DetectMetrics:
         r = self.registry
         self.frames = Counter("laserguard_detect_frames", "Telemetry frames scored", ["lcc"], registry=r)
         self.invalid = Counter(
-            "laserguard_detect_frames_invalid", "Telemetry messages rejected, by reason", ["reason"], registry=r
-        )
-        self.gaps = Counter("laserguard_detect_frame_gaps", "Frames missing from the sequence", ["lcc"], registry=r)
-        self.resets = Counter(
-            "laserguard_detect_sequence_resets", "Sequence numbers that went backwards (sender restart)", ["lcc"],
+            "laserguard_detect_frames_invalid",
+            "Telemetry messages rejected, by reason",
+            ["reason"],
             registry=r,
-        )  # fmt: skip
+        )
+        self.gaps = Counter(
+            "laserguard_detect_frame_gaps", "Frames missing from the sequence", ["lcc"], registry=r
+        )
+        self.resets = Counter(
+            "laserguard_detect_sequence_resets",
+            "Sequence numbers that went backwards (sender restart)",
+            ["lcc"],
+            registry=r,
+        )
         self.nonfinite = Counter(
             "laserguard_detect_nonfinite_values", "Infinite readings scored as missing", ["lcc"], registry=r
         )
@@ -27,12 +34,19 @@ class DetectMetrics:
             buckets=(25e-6, 50e-6, 100e-6, 200e-6, 400e-6, 800e-6, 1.6e-3, 3.2e-3, 6.4e-3, 12.8e-3),
             registry=r,
         )
-        self.feedback = Counter("laserguard_detect_feedback_published", "Feedback messages sent", ["lcc"], registry=r)
+        self.feedback = Counter(
+            "laserguard_detect_feedback_published", "Feedback messages sent", ["lcc"], registry=r
+        )
         self.anomalous_units = Counter(
             "laserguard_detect_anomalous_unit_samples", "Unit samples flagged anomalous", ["lcc"], registry=r
         )
         self.unit_score = Gauge(
-            "laserguard_detect_unit_anomaly_score", "Latest decision_function per unit", ["lcc", "unit"], registry=r
+            "laserguard_detect_unit_anomaly_score",
+            "Latest decision_function per unit",
+            ["lcc", "unit"],
+            registry=r,
         )
-        self.reloads = Counter("laserguard_detect_model_reloads", "Model reload attempts", ["result"], registry=r)
+        self.reloads = Counter(
+            "laserguard_detect_model_reloads", "Model reload attempts", ["result"], registry=r
+        )
         self.model = Info("laserguard_detect_model", "Serving model", registry=r)

@@ -29,9 +29,9 @@ def score_frame(model: ForestModel, payload: bytes, top_k: int = TOP_K) -> Score
     Top features are computed only for anomalous units (the others carry -1 / 0): the
     attribution walk costs more than scoring and operators only look at flagged units.
     """
-    from laserguard import codec
+    from laserguard.codec import decode_telemetry, encode_feedback
 
-    frame = codec.decode_telemetry(payload)
+    frame = decode_telemetry(payload)
     values = frame.values
     inf_mask = np.isinf(values)
     nonfinite = int(inf_mask.sum())
@@ -49,7 +49,7 @@ def score_frame(model: ForestModel, payload: bytes, top_k: int = TOP_K) -> Score
         idx, weights = model.top_features(values[anomalous], k)
         top_features[anomalous] = idx
         top_weights[anomalous] = weights
-    feedback = codec.encode_feedback(
+    feedback = encode_feedback(
         frame.lcc_id,
         frame.seq,
         frame.timestamp_ns,

@@ -6,17 +6,17 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sklearn
-from sklearn.ensemble import IsolationForest
-from sklearn.ensemble._iforest import _average_path_length
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
 
 from laserguard import _core
+
+# scikit-learn is imported inside the functions: it takes ~1 s to import and the scoring
+# services, which import laserguard but never export, should start without it.
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
+    from sklearn.preprocessing import StandardScaler
 
 
 def hash_training_data(X: Any) -> str:
@@ -29,6 +29,10 @@ def hash_training_data(X: Any) -> str:
 
 def split_estimator(estimator: Any) -> tuple[StandardScaler | None, IsolationForest]:
     """Return (scaler or None, forest), refusing anything that is not one of the supported shapes."""
+    from sklearn.ensemble import IsolationForest
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if isinstance(estimator, IsolationForest):
         return None, estimator
     if isinstance(estimator, Pipeline):
@@ -71,6 +75,8 @@ def _tree_arrays(forest: IsolationForest, index: int, map_features: bool) -> dic
         depth = forest._decision_path_lengths[index]
         avg = forest._average_path_length_per_tree[index]
     else:  # older sklearn: recompute with the same functions sklearn uses at fit time
+        from sklearn.ensemble._iforest import _average_path_length
+
         depth = tree.compute_node_depths()
         avg = _average_path_length(tree.n_node_samples)
     value = depth + avg - 1.0
@@ -99,6 +105,11 @@ def export_model(
     Accepts a fitted IsolationForest or a Pipeline of an optional StandardScaler and an
     IsolationForest (e.g. ``GridSearchCV(...).best_estimator_``).
     """
+    import sklearn
+    from sklearn.ensemble._iforest import _average_path_length
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
     scaler, forest = split_estimator(estimator)
     check_is_fitted(forest)
     if scaler is not None:

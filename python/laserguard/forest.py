@@ -120,7 +120,9 @@ class ForestModel:
         depths = self.path_length_sums(X)
         # Written as in sklearn's IsolationForest._compute_score_samples, so numpy's pow
         # (SIMD where available) produces the same bits.
-        scores = 2 ** (-np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0))
+        scores = 2 ** (
+            -np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0)
+        )
         return -scores
 
     def decision_function(self, X: Any) -> FloatArray:

@@ -16,9 +16,13 @@ PARITY_TOLERANCE = 1e-12
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("compare", help="check a .lgf model against sklearn on a data file")
     p.add_argument("--model", required=True, metavar="MODEL.lgf")
-    p.add_argument("--sklearn", required=True, metavar="MODEL", help=".skops (or a pickle with --trust-pickle)")
+    p.add_argument(
+        "--sklearn", required=True, metavar="MODEL", help=".skops (or a pickle with --trust-pickle)"
+    )
     p.add_argument("--data", required=True, metavar="FILE", help="CSV, .npy, .npz or .mat")
-    p.add_argument("--trust-pickle", action="store_true", help="allow loading a pickle/joblib file (runs its code)")
+    p.add_argument(
+        "--trust-pickle", action="store_true", help="allow loading a pickle/joblib file (runs its code)"
+    )
     p.add_argument("--repeat", type=int, default=5, help="timing repetitions (median reported)")
     p.set_defaults(func=run)
 

@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     metrics = DetectMetrics()
-    metrics.model.info({"version": holder.model.version, "path": holder.path, "trees": str(holder.model.n_trees)})
+    metrics.model.info(
+        {"version": holder.model.version, "path": holder.path, "trees": str(holder.model.n_trees)}
+    )
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.metrics_bind, registry=metrics.registry)
 
@@ -119,7 +121,11 @@ def run(args: argparse.Namespace) -> int:
                     metrics.reloads.labels("refused" if error else "ok").inc()
                     if error is None:
                         metrics.model.info(
-                            {"version": holder.model.version, "path": holder.path, "trees": str(holder.model.n_trees)}
+                            {
+                                "version": holder.model.version,
+                                "path": holder.path,
+                                "trees": str(holder.model.n_trees),
+                            }
                         )
                 reload_requested = False
                 next_model_check = now + MODEL_POLL_S

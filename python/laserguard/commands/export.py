@@ -10,11 +10,18 @@ from typing import Any
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("export", help="export a fitted sklearn model to a .lgf file")
     p.add_argument(
-        "--sklearn", required=True, metavar="MODEL", help="fitted model: .skops (or a pickle with --trust-pickle)"
+        "--sklearn",
+        required=True,
+        metavar="MODEL",
+        help="fitted model: .skops (or a pickle with --trust-pickle)",
     )
     p.add_argument("--out", required=True, metavar="MODEL.lgf", help="output laserguard model file")
-    p.add_argument("--trust-pickle", action="store_true", help="allow loading a pickle/joblib file (runs its code)")
-    p.add_argument("--feature-names", metavar="A,B,...", help="comma-separated feature names (default: from the model)")
+    p.add_argument(
+        "--trust-pickle", action="store_true", help="allow loading a pickle/joblib file (runs its code)"
+    )
+    p.add_argument(
+        "--feature-names", metavar="A,B,...", help="comma-separated feature names (default: from the model)"
+    )
     p.set_defaults(func=run)
 
 
