@@ -101,7 +101,9 @@ class ForestConfig:
             return Pipeline([("scaler", "passthrough"), ("model", forest)])
         with_mean = self.scaler in ("standard", "no_std")
         with_std = self.scaler in ("standard", "no_mean")
-        return Pipeline([("scaler", StandardScaler(with_mean=with_mean, with_std=with_std)), ("model", forest)])
+        return Pipeline(
+            [("scaler", StandardScaler(with_mean=with_mean, with_std=with_std)), ("model", forest)]
+        )
 
 
 @dataclass
@@ -155,7 +157,9 @@ def _f32_neighbours(values: np.ndarray) -> np.ndarray:
     return out[np.isfinite(out)]
 
 
-def _threshold_inputs(forest: IsolationForest, scaler: StandardScaler | None, n_features: int) -> list[np.ndarray]:
+def _threshold_inputs(
+    forest: IsolationForest, scaler: StandardScaler | None, n_features: int
+) -> list[np.ndarray]:
     per_column: list[list[np.ndarray]] = [[] for _ in range(n_features)]
     subsets = forest._max_features != n_features
     for tree, columns in zip(forest.estimators_, forest.estimators_features_, strict=True):
@@ -175,7 +179,9 @@ def _threshold_inputs(forest: IsolationForest, scaler: StandardScaler | None, n_
             with np.errstate(over="ignore", invalid="ignore"):
                 raw = candidates * scale + mean
             raw = raw[np.isfinite(raw)]
-            candidates = np.concatenate([raw, np.nextafter(raw, np.inf), np.nextafter(raw, -np.inf), candidates])
+            candidates = np.concatenate(
+                [raw, np.nextafter(raw, np.inf), np.nextafter(raw, -np.inf), candidates]
+            )
         out.append(np.unique(candidates) if candidates.size else np.zeros(1))
     return out
 
@@ -213,7 +219,9 @@ class ModelCache:
         return self._cases[config]
 
 
-def build_input(case: FittedCase, seed: int, n_rows: int, special_rate: float, non_finite: bool) -> np.ndarray:
+def build_input(
+    case: FittedCase, seed: int, n_rows: int, special_rate: float, non_finite: bool
+) -> np.ndarray:
     """Rows mixing training-like values, threshold-derived values and extreme values."""
     rng = np.random.default_rng(seed)
     n_features = case.config.n_features
@@ -236,7 +244,9 @@ def sklearn_depths(case: FittedCase, X: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow casting huge values to float32
         Xs = case.scaler.transform(X) if case.scaler is not None else X
-        X32 = validate_data(forest, Xs, accept_sparse="csr", dtype=np.float32, reset=False, ensure_all_finite=False)
+        X32 = validate_data(
+            forest, Xs, accept_sparse="csr", dtype=np.float32, reset=False, ensure_all_finite=False
+        )
     subsets = forest._max_features != X32.shape[1]
     depths = np.zeros(X32.shape[0], order="f")
     lock = threading.Lock()
@@ -275,8 +285,10 @@ class ParityStats:
             return f"{n}/{self.rows} ({100.0 * n / self.rows:.2f} %)"
 
         return [
-            f"models: {len(self.configs)}, rows compared: {self.rows}, inputs where both raised: {self.raised_alike}",
-            f"decision_function max |delta| {self.max_delta:.3e}, bitwise identical {pct(self.decision_bitwise)}",
+            f"models: {len(self.configs)}, rows compared: {self.rows}, "
+            f"inputs where both raised: {self.raised_alike}",
+            f"decision_function max |delta| {self.max_delta:.3e}, "
+            f"bitwise identical {pct(self.decision_bitwise)}",
             f"score_samples bitwise identical {pct(self.score_bitwise)}",
             f"path-length sums bitwise identical {pct(self.depth_bitwise)}",
             f"decision_function_native max |delta| {self.max_native_delta:.3e}, "
@@ -336,7 +348,9 @@ def assert_parity(case: FittedCase, X: np.ndarray) -> None:
         # Sanity of the reference itself: these depths give sklearn's own scores.
         with np.errstate(over="ignore"):
             denominator = len(case.forest.estimators_) * _average_path_length([case.forest._max_samples])
-            rebuilt = -(2 ** (-np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)))
+            rebuilt = -(
+                2 ** (-np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0))
+            )
         np.testing.assert_array_equal(rebuilt - case.forest.offset_, expected)
         ours = model.path_length_sums(X)
         same = bitwise_equal(ours, depths)

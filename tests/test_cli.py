@@ -55,9 +55,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def estimator() -> Pipeline:
     train = np.random.default_rng(21).normal(size=(400, 4)) * [1, 10, 100, 0.1]
-    return make_pipeline(StandardScaler(), IsolationForest(n_estimators=40, contamination=0.1, random_state=0)).fit(
-        train
-    )
+    return make_pipeline(
+        StandardScaler(), IsolationForest(n_estimators=40, contamination=0.1, random_state=0)
+    ).fit(train)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,9 @@ def test_every_command_has_help(
     assert "show this help message and exit" in out
 
 
-def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_command_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     status, _, err = run_main(capsys, monkeypatch)
     assert status == 2
     assert "required: COMMAND" in err
@@ -173,7 +175,9 @@ def test_export_refuses_a_non_forest(
 ) -> None:
     skops_path = tmp_path / "scaler.skops"
     sio.dump(StandardScaler().fit(np.zeros((3, 2))), skops_path)
-    status, _, err = run_main(capsys, monkeypatch, "export", "--sklearn", skops_path, "--out", tmp_path / "m.lgf")
+    status, _, err = run_main(
+        capsys, monkeypatch, "export", "--sklearn", skops_path, "--out", tmp_path / "m.lgf"
+    )
     assert status == 2
     assert "cannot export StandardScaler" in err
     assert not (tmp_path / "m.lgf").exists()
@@ -202,7 +206,9 @@ def table_value(stdout: str, label: str) -> str:
 
 def test_compare_in_a_real_process(exported: Path, skops_file: Path, data: np.ndarray, workdir: Path) -> None:
     path = write_data(data, workdir, "npy")
-    result = laserguard("compare", "--model", exported, "--sklearn", skops_file, "--data", path, "--repeat", "1")
+    result = laserguard(
+        "compare", "--model", exported, "--sklearn", skops_file, "--data", path, "--repeat", "1"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert table_value(result.stdout, "bitwise identical") == f"{N_ROWS} / {N_ROWS}"
     assert table_value(result.stdout, "parity") == "PASS"

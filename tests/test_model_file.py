@@ -38,7 +38,9 @@ def train() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pipeline(train: np.ndarray) -> Pipeline:
-    return make_pipeline(StandardScaler(), IsolationForest(n_estimators=7, max_samples=64, random_state=1)).fit(train)
+    return make_pipeline(
+        StandardScaler(), IsolationForest(n_estimators=7, max_samples=64, random_state=1)
+    ).fit(train)
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +258,9 @@ def test_wrong_magic(model_bytes: bytes) -> None:
 
 @pytest.mark.parametrize(("major", "minor"), [(2, 0), (0, 9), (65535, 0)])
 def test_wrong_major_version(model_bytes: bytes, major: int, minor: int) -> None:
-    expect_format_error(seal(payload_of(model_bytes), major, minor), match=f"unsupported .*version {major}.{minor}")
+    expect_format_error(
+        seal(payload_of(model_bytes), major, minor), match=f"unsupported .*version {major}.{minor}"
+    )
 
 
 def test_newer_minor_version_may_append_fields(model_bytes: bytes) -> None:
@@ -314,7 +318,9 @@ def test_missing_file() -> None:
         ("node_count", struct.pack("<I", 2**31), "truncated"),
     ],
 )
-def test_structural_errors_with_valid_checksum(model_bytes: bytes, field: str, value: bytes, match: str) -> None:
+def test_structural_errors_with_valid_checksum(
+    model_bytes: bytes, field: str, value: bytes, match: str
+) -> None:
     payload = payload_of(model_bytes)
     layout = PayloadLayout(bytes(payload))
     at = {
@@ -341,7 +347,9 @@ def test_structural_errors_with_valid_checksum(model_bytes: bytes, field: str, v
         (b"[1, 2, 3]", "metadata must be a JSON object, got list"),
     ],
 )
-def test_bad_metadata_is_a_format_error(model_bytes: bytes, tmp_path: Path, metadata: bytes, match: str) -> None:
+def test_bad_metadata_is_a_format_error(
+    model_bytes: bytes, tmp_path: Path, metadata: bytes, match: str
+) -> None:
     payload = payload_of(model_bytes)
     at = PayloadLayout(bytes(payload)).metadata
     (length,) = struct.unpack_from("<I", payload, at)

@@ -75,7 +75,9 @@ def forest_configs(draw: st.DrawFn) -> ForestConfig:
         max_features=draw(st.one_of(st.just(1.0), st.floats(0.05, 1.0), st.integers(1, n_features))),
         bootstrap=draw(st.booleans()),
         contamination=draw(st.one_of(st.just("auto"), st.floats(0.01, 0.5))),
-        scaler=draw(st.sampled_from(["none", "pipeline_only_forest", "standard", "no_mean", "no_std", "neither"])),
+        scaler=draw(
+            st.sampled_from(["none", "pipeline_only_forest", "standard", "no_mean", "no_std", "neither"])
+        ),
         n_features=n_features,
         n_train=n_train,
         train_kind=draw(st.sampled_from(["normal", "ties", "nan", "wide", "huge"])),
@@ -121,7 +123,9 @@ def test_random_configurations_match_sklearn(
 CORNER_CONFIGS = [
     ForestConfig(n_estimators=500, max_samples=256, n_features=6, n_train=700),
     ForestConfig(n_estimators=100, max_samples=700, n_features=5, n_train=700, scaler="standard"),  # deep
-    ForestConfig(n_estimators=60, max_samples=0.9, max_features=0.5, bootstrap=True, n_features=6, n_train=700),
+    ForestConfig(
+        n_estimators=60, max_samples=0.9, max_features=0.5, bootstrap=True, n_features=6, n_train=700
+    ),
     ForestConfig(n_estimators=40, max_features=2, contamination=0.1, scaler="standard", n_features=6),
     ForestConfig(n_estimators=30, max_samples=1, n_features=3),  # denominator 0: sklearn's score is -1
     ForestConfig(n_estimators=30, max_samples=2, n_features=3, contamination=0.3),
@@ -137,7 +141,9 @@ CORNER_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("config", CORNER_CONFIGS, ids=lambda c: f"{c.n_estimators}t-{c.max_samples}-{c.scaler}")
+@pytest.mark.parametrize(
+    "config", CORNER_CONFIGS, ids=lambda c: f"{c.n_estimators}t-{c.max_samples}-{c.scaler}"
+)
 @slow_ok(6)
 @given(spec=input_specs())
 def test_corner_models_match_sklearn(
@@ -170,7 +176,9 @@ def test_every_threshold_and_its_float32_neighbours(cache: ModelCache) -> None:
 def test_nan_routing_follows_missing_go_to_left(cache: ModelCache) -> None:
     """A model trained with NaN learns missing_go_to_left on both sides; NaN inputs follow it."""
     case = cache.get(CORNER_CONFIGS[7])
-    sides = np.concatenate([e.tree_.missing_go_to_left[e.tree_.children_left != -1] for e in case.forest.estimators_])
+    sides = np.concatenate(
+        [e.tree_.missing_go_to_left[e.tree_.children_left != -1] for e in case.forest.estimators_]
+    )
     assert set(np.unique(sides)) == {0, 1}
     rng = np.random.default_rng(5)
     X = case.config.training_data()[:200].copy()

@@ -43,7 +43,8 @@ def split_estimator(estimator: Any) -> tuple[StandardScaler | None, IsolationFor
             return steps[0], steps[1]
         kinds = [type(s).__name__ for s in steps]
         raise TypeError(
-            f"unsupported Pipeline steps {kinds}: expected [StandardScaler, IsolationForest] or [IsolationForest]"
+            f"unsupported Pipeline steps {kinds}: "
+            "expected [StandardScaler, IsolationForest] or [IsolationForest]"
         )
     raise TypeError(
         f"cannot export {type(estimator).__name__}: expected a fitted IsolationForest or a Pipeline "
@@ -121,7 +122,11 @@ def export_model(
     if feature_names is None:
         source = scaler if scaler is not None else forest
         fitted_names = getattr(source, "feature_names_in_", None)
-        names = [str(n) for n in fitted_names] if fitted_names is not None else [f"x{i}" for i in range(n_features)]
+        names = (
+            [str(n) for n in fitted_names]
+            if fitted_names is not None
+            else [f"x{i}" for i in range(n_features)]
+        )
     else:
         if isinstance(feature_names, str):  # a str is a Sequence of its characters
             raise TypeError(f"feature_names must be a sequence of names, got the string {feature_names!r}")

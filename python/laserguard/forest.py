@@ -109,7 +109,9 @@ class ForestModel:
             # sklearn's StandardScaler computes in float64; a bare IsolationForest casts to float32.
             arr = arr.astype(compute_dtype)
         if arr.ndim == 2 and arr.shape[0] == 0:
-            raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required")
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required"
+            )
         return arr
 
     def path_length_sums(self, X: Any) -> FloatArray:
