@@ -518,3 +518,45 @@ def test_float16_follows_sklearn_or_is_refused_clearly(
 def test_sparse_input_is_refused_clearly(model: ForestModel, train: np.ndarray) -> None:
     with pytest.raises(TypeError, match="sparse input \\(csr_matrix\\) is not supported"):
         model.decision_function(scipy.sparse.csr_matrix(train[:5]))
+
+
+def odd_inputs() -> dict[str, Any]:
+    X = np.random.default_rng(8).normal(size=(6, N_FEATURES))
+    nullable = pd.DataFrame(X, columns=list("abcd")).astype("Float64")
+    nullable.iloc[1, 2] = pd.NA
+    return {
+        "complex": X.astype(complex) + 1j,
+        "complex_zero_imag": X.astype(complex),
+        "numeric_strings": X.astype(str),
+        "bad_strings": np.array([["a", "1", "2", "3"]]),
+        "bool": X > 0,
+        "object_with_none": np.array([[None, 1.0, 2.0, 3.0]], dtype=object),
+        "int8": (X * 10).astype(np.int8),
+        "uint64_huge": np.full((2, N_FEATURES), 2**64 - 1, dtype=np.uint64),
+        "pandas_nullable_with_na": nullable,
+        "pandas_int64_nullable": pd.DataFrame((X * 100).astype(int), columns=list("abcd")).astype("Int64"),
+        "pandas_mixed_bool": pd.DataFrame({"a": X[:, 0] > 0, "b": X[:, 1], "c": X[:, 2], "d": X[:, 3]}),
+        "ragged_list": [[1.0, 2.0, 3.0, 4.0], [1.0]],
+        "zero_features": np.zeros((3, 0)),
+        "scalar": 3.0,
+    }
+
+
+@pytest.mark.filterwarnings("ignore:X has feature names")
+@pytest.mark.parametrize("name", list(odd_inputs()))
+@pytest.mark.parametrize("with_scaler", [True, False], ids=["scaler", "plain"])
+def test_odd_inputs_behave_as_in_sklearn(
+    name: str, with_scaler: bool, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Non-float inputs: the same values as sklearn, or the same exception type."""
+    estimator = pipeline if with_scaler else pipeline[-1]
+    export_model(estimator, tmp_path / "m.lgf")
+    model = ForestModel.load(tmp_path / "m.lgf")
+    X = odd_inputs()[name]
+    try:
+        expected = estimator.decision_function(X)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            model.decision_function(X)
+        return
+    np.testing.assert_array_equal(model.decision_function(X), expected)
