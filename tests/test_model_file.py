@@ -22,6 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest, RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
@@ -140,6 +141,26 @@ def test_pipelines_with_other_steps_are_refused(steps: list[Any], named: str, tm
     with pytest.raises(TypeError, match=f"unsupported Pipeline steps .*{named}"):
         export_model(make_pipeline(*steps), tmp_path / "m.lgf")
     assert list(tmp_path.iterdir()) == []
+
+
+def mean_score(estimator: Any, X: np.ndarray, y: Any = None) -> float:
+    return float(estimator.score_samples(X).mean())
+
+
+def test_grid_search_best_estimator_is_accepted_but_not_the_search(train: np.ndarray, tmp_path: Path) -> None:
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), IsolationForest(n_estimators=5, random_state=0)),
+        {"isolationforest__max_features": [0.5, 1.0], "isolationforest__max_samples": ["auto", 0.8]},
+        scoring=mean_score,
+        cv=2,
+    ).fit(train)
+    with pytest.raises(TypeError, match="cannot export GridSearchCV"):
+        export_model(search, tmp_path / "search.lgf")
+    export_model(search.best_estimator_, tmp_path / "best.lgf")
+    model = ForestModel.load(tmp_path / "best.lgf")
+    np.testing.assert_array_equal(
+        model.decision_function(train), search.best_estimator_.decision_function(train)
+    )
 
 
 def test_wrong_feature_names_length_is_refused(pipeline: Pipeline, tmp_path: Path) -> None:
