@@ -101,19 +101,20 @@ def expect_format_error(data: bytes, match: str | None = None) -> ModelFormatErr
 # ---------------------------------------------------------------- export refusals
 
 
-def test_unfitted_estimators_are_refused() -> None:
+def test_unfitted_estimators_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotFittedError, match="IsolationForest instance is not fitted"):
+        export_model(IsolationForest(), tmp_path / "m.lgf")
     with pytest.raises(NotFittedError, match="not fitted"):
-        export_model(IsolationForest(), "never-written.lgf")
-    with pytest.raises(NotFittedError):
-        export_model(make_pipeline(StandardScaler(), IsolationForest()), "never-written.lgf")
-    assert not Path("never-written.lgf").exists()
+        export_model(make_pipeline(StandardScaler(), IsolationForest()), tmp_path / "m.lgf")
+    assert list(tmp_path.iterdir()) == []
     assert issubclass(NotFittedError, ValueError)
 
 
-def test_half_fitted_pipeline_is_refused(train: np.ndarray) -> None:
+def test_half_fitted_pipeline_is_refused(train: np.ndarray, tmp_path: Path) -> None:
     forest = IsolationForest(n_estimators=3, random_state=0).fit(train)
     with pytest.raises(NotFittedError, match="StandardScaler"):
-        export_model(Pipeline([("scaler", StandardScaler()), ("model", forest)]), "never-written.lgf")
+        export_model(Pipeline([("scaler", StandardScaler()), ("model", forest)]), tmp_path / "m.lgf")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ terminal summary (see conftest.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,10 +20,13 @@ from hypothesis.extra import numpy as hnp
 
 from parity_support import ForestConfig, ModelCache, assert_parity, build_input
 
+# LASERGUARD_PARITY_SCALE=10 multiplies the number of examples for a thorough local run.
+EXAMPLES_SCALE = float(os.environ.get("LASERGUARD_PARITY_SCALE", "1"))
+
 
 def slow_ok(max_examples: int) -> settings:
     return settings(
-        max_examples=max_examples,
+        max_examples=max(1, round(max_examples * EXAMPLES_SCALE)),
         deadline=None,
         suppress_health_check=[
             HealthCheck.too_slow,
