@@ -14,9 +14,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import sklearn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sklearn.utils._chunking import get_chunk_n_rows
 
 from parity_support import ForestConfig, ModelCache, assert_parity, build_input
 
@@ -208,3 +210,13 @@ def test_sklearn_errors_are_raised_alike(cache: ModelCache) -> None:
     X[1, :] = -np.inf
     X[2, :] = 1e300
     assert_parity(plain, X)
+
+
+def test_sklearn_chunked_scoring(cache: ModelCache) -> None:
+    """With a tiny working_memory sklearn scores in chunks of a few rows; nothing changes."""
+    case = cache.get(CORNER_CONFIGS[2])
+    X = build_input(case, 3, 3000, 0.02, True)
+    with sklearn.config_context(working_memory=0.001):
+        chunk_rows = get_chunk_n_rows(row_bytes=16 * case.forest._max_features, max_n_rows=len(X))
+        assert chunk_rows < 100  # really chunked
+        assert_parity(case, X)
