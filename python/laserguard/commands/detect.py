@@ -167,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
                     metrics.gaps.labels(lcc).inc(missed)
                 if sequences.resets.get(result.lcc_id, 0) > resets_before:
                     metrics.resets.labels(lcc).inc()
+                metrics.missed_before_first.labels(lcc).set(
+                    sequences.missed_before_first.get(result.lcc_id, 0)
+                )
                 if result.nonfinite_values:
                     metrics.nonfinite.labels(lcc).inc(result.nonfinite_values)
                 if result.anomalous_units.size:
