@@ -27,6 +27,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--units", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fault-mix", default="default", help="lcc-sim fault mix: none, default, all")
+    p.add_argument("--faults", default=None, metavar="SPEC.json", help="lcc-sim declarative fault spec")
     p.add_argument("--model", default=None, help="model file (default: the shipped default model)")
     p.add_argument("--telemetry-endpoint", default="tcp://127.0.0.1:5556")
     p.add_argument("--feedback-endpoint", default="tcp://127.0.0.1:5555")
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 exporter_port=args.exporter_port,
                 model=args.model,
                 workdir=workdir,
+                extra_sim_args=["--faults", args.faults] if args.faults else [],
             )
             demo = Demo(config)
             final_detect: dict[str, float] = {}
