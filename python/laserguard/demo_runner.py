@@ -289,7 +289,8 @@ def build_summary(
         "frames_scored": int(final_detect.get("laserguard_detect_frames_total", 0)),
         "frame_gaps": int(gaps),
         "frames_without_feedback": int(sim.get("frames_without_feedback", 0)),
-        "unit_samples_stored": counts["stored"],
+        "unit_samples_stored": counts["stored"],  # counted in the database itself
+        "unit_samples_written_by_store": store_stats.get("unit_samples_written"),
         "duplicate_unit_samples": counts["duplicates"],
         "roundtrip_us": {k: latency.get(k) for k in ("p50", "p99", "max")},
         "detection": detection_summary(sim),
