@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "store",
     "exporter",
     "train",
+    "demo",
 )
 
 

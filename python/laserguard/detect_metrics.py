@@ -25,6 +25,12 @@ class DetectMetrics:
             ["lcc"],
             registry=r,
         )
+        self.missed_before_first = Gauge(
+            "laserguard_detect_missed_before_first_frames",
+            "Frames an LCC sent before the first one this detector received (sequences start at 0)",
+            ["lcc"],
+            registry=r,
+        )
         self.nonfinite = Counter(
             "laserguard_detect_nonfinite_values", "Infinite readings scored as missing", ["lcc"], registry=r
         )

@@ -1,0 +1,269 @@
+"""`laserguard detect` as a real process: real ZMQ sockets on 127.0.0.1, the shipped model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from laserguard import ForestModel, codec, sim
+from laserguard.default_model import default_model_path
+from laserguard.demo_runner import lcc_sim_executable
+from service_support import endpoint, free_port, labelled_metric, laserguard_process, metrics, wait_for
+
+
+@dataclass
+class FakeLcc:
+    """The LCC's two sockets (it binds both, like the real card)."""
+
+    telemetry: zmq.Socket[bytes]
+    feedback: zmq.Socket[bytes]
+    telemetry_endpoint: str
+    feedback_endpoint: str
+
+    def send(self, payload: bytes, lcc_id: int = 1) -> None:
+        self.telemetry.send_multipart([codec.telemetry_topic(lcc_id), payload])
+
+    def receive(self, timeout_ms: int = 2000) -> codec.Feedback | None:
+        if not self.feedback.poll(timeout_ms):
+            return None
+        topic, payload = self.feedback.recv_multipart()
+        feedback = codec.decode_feedback(payload)
+        assert topic == codec.feedback_topic(feedback.lcc_id)
+        return feedback
+
+
+@pytest.fixture
+def lcc() -> Iterator[FakeLcc]:
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    sub = ctx.socket(zmq.SUB)
+    for s in (pub, sub):
+        s.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    telemetry, feedback = endpoint(), endpoint()
+    pub.bind(telemetry)
+    sub.bind(feedback)
+    yield FakeLcc(pub, sub, telemetry, feedback)
+    pub.close(0)
+    sub.close(0)
+    ctx.term()
+
+
+@dataclass
+class Detector:
+    process: subprocess.Popen[bytes]
+    metrics_port: int
+    log: Path
+
+
+def start_detect(
+    telemetry: str, feedback: str, tmp_path: Path, model: Path | None = None, name: str = "detect"
+) -> Detector:
+    port = free_port()
+    args = [
+        "detect",
+        "--telemetry-endpoint", telemetry,
+        "--feedback-endpoint", feedback,
+        "--observer-endpoint", endpoint(),
+        "--metrics-port", str(port),
+    ]  # fmt: skip
+    if model is not None:
+        args += ["--model", str(model)]
+    log = tmp_path / f"{name}.log"
+    process = laserguard_process(*args, log=log)
+    wait_for(lambda: bool(metrics(port)) or process.poll() is not None, 30, "detect metrics endpoint")
+    assert process.poll() is None, log.read_text()
+    return Detector(process, port, log)
+
+
+@pytest.fixture
+def detector(lcc: FakeLcc, tmp_path: Path) -> Iterator[Detector]:
+    d = start_detect(lcc.telemetry_endpoint, lcc.feedback_endpoint, tmp_path)
+    yield d
+    d.process.terminate()
+    assert d.process.wait(10) == 0, d.log.read_text()
+
+
+def unit_values(seed: int = 0, n_units: int = 32) -> np.ndarray:
+    frame = sim.generate(60 / 3600, rate_hz=1.0, lccs=1, units=n_units, seed=seed, fault_mix="all")
+    return frame[list(codec.CHANNELS)].to_numpy(np.float32)[-n_units:]
+
+
+def connect(lcc: FakeLcc, values: np.ndarray) -> int:
+    """Send frames until the detector answers (subscriptions take a moment: late joiner)."""
+    seq = 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        lcc.send(codec.encode_telemetry(1, seq, time.time_ns(), values))
+        seq += 1
+        if lcc.receive(100) is not None:
+            while lcc.receive(200) is not None:
+                pass
+            return seq
+    raise AssertionError("detect never answered")
+
+
+def test_feedback_carries_the_exact_forest_scores(lcc: FakeLcc, detector: Detector) -> None:
+    values = unit_values()
+    seq = connect(lcc, values)
+    # A NaN reading (sensor dropout) and an inf one (glitch, scored as missing) in unit 0.
+    values = values.copy()
+    values[0, 2] = np.nan
+    values[1, 3] = np.inf
+    lcc.send(codec.encode_telemetry(1, seq, 123, values))
+    feedback = lcc.receive()
+    assert feedback is not None
+    assert (feedback.lcc_id, feedback.seq, feedback.timestamp_ns) == (1, seq, 123)
+    model = ForestModel.load(default_model_path())
+    assert feedback.model_version == model.version
+    expected_values = np.where(np.isinf(values), np.float32(np.nan), values)
+    expected = model.decision_function(expected_values)
+    np.testing.assert_array_equal(feedback.scores, expected.astype(np.float32))
+    np.testing.assert_array_equal(feedback.anomalous_units, np.flatnonzero(expected < 0))
+    assert feedback.anomalous_units.size > 0, "the 'all' fault mix should make some unit anomalous"
+    top, weights = model.top_features(
+        expected_values[feedback.anomalous_units], feedback.top_features.shape[1]
+    )
+    np.testing.assert_array_equal(feedback.top_features[feedback.anomalous_units], top)
+    np.testing.assert_array_equal(feedback.top_weights[feedback.anomalous_units], weights)
+    normal = np.setdiff1d(np.arange(values.shape[0]), feedback.anomalous_units)
+    assert (feedback.top_features[normal] == -1).all()
+    assert labelled_metric(detector.metrics_port, "laserguard_detect_nonfinite_values_total", "lcc", "1") == 1
+
+
+def test_malformed_messages_are_counted_by_reason_and_detect_keeps_serving(
+    lcc: FakeLcc, detector: Detector
+) -> None:
+    values = unit_values()
+    seq = connect(lcc, values)
+    good = codec.encode_telemetry(1, seq, 1, values)
+    lcc.send(b"garbage that is not a frame")
+    lcc.send(good[: len(good) // 2])
+    lcc.send(good + b"\0" * 64)
+    lcc.telemetry.send_multipart([codec.telemetry_topic(1), good, b"extra part"])
+    lcc.send(good)
+    feedback = lcc.receive()
+    assert feedback is not None and feedback.seq == seq
+    invalid = {
+        reason: labelled_metric(
+            detector.metrics_port, "laserguard_detect_frames_invalid_total", "reason", reason
+        )
+        for reason in ("bad_magic", "truncated", "bad_multipart")
+    }
+    assert invalid == {"bad_magic": 1, "truncated": 1, "bad_multipart": 1}, invalid
+    total = metrics(detector.metrics_port)["laserguard_detect_frames_invalid_total"]
+    assert total == 4  # plus the oversized frame, whatever its reason code
+    assert detector.process.poll() is None
+
+
+def test_sequence_gaps_are_counted(lcc: FakeLcc, detector: Detector) -> None:
+    values = unit_values()
+    seq = connect(lcc, values)
+    for s in (seq, seq + 1, seq + 7):  # frames seq+2 .. seq+6 lost
+        lcc.send(codec.encode_telemetry(1, s, 1, values))
+        assert lcc.receive() is not None
+    assert labelled_metric(detector.metrics_port, "laserguard_detect_frame_gaps_total", "lcc", "1") == 5
+
+
+def _export_small_model(path: Path, seed: int) -> str:
+    from sklearn.ensemble import IsolationForest
+
+    import laserguard
+
+    X = sim.generate(0.02, rate_hz=1.0, seed=seed, fault_mix="none")[list(codec.CHANNELS)].to_numpy()
+    return laserguard.export_model(IsolationForest(n_estimators=20, random_state=seed).fit(X), path)
+
+
+def test_hot_reload_swaps_good_models_and_refuses_bad_ones(lcc: FakeLcc, tmp_path: Path) -> None:
+    model_path = tmp_path / "serving.lgf"
+    shutil.copy(default_model_path(), model_path)
+    d = start_detect(lcc.telemetry_endpoint, lcc.feedback_endpoint, tmp_path, model=model_path)
+    try:
+        values = unit_values()
+        seq = connect(lcc, values)
+        first_version = ForestModel.load(model_path).version
+
+        # A corrupt file is refused; the old model keeps answering.
+        broken = tmp_path / "broken.lgf"
+        broken.write_bytes(model_path.read_bytes()[:1000])
+        os.replace(broken, model_path)
+        d.process.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda: (
+                labelled_metric(d.metrics_port, "laserguard_detect_model_reloads_total", "result", "refused")
+                >= 1
+            ),
+            10,
+            "refused reload",
+        )
+        lcc.send(codec.encode_telemetry(1, seq, 1, values))
+        feedback = lcc.receive()
+        assert feedback is not None and feedback.model_version == first_version
+
+        # A good new file is picked up from its changed mtime alone (no signal).
+        new_version = _export_small_model(tmp_path / "next.lgf", seed=3)
+        os.replace(tmp_path / "next.lgf", model_path)
+        wait_for(
+            lambda: (
+                labelled_metric(d.metrics_port, "laserguard_detect_model_reloads_total", "result", "ok") >= 1
+            ),
+            10,
+            "reload of the new model",
+        )
+        lcc.send(codec.encode_telemetry(1, seq + 1, 1, values))
+        feedback = lcc.receive()
+        assert feedback is not None and feedback.model_version == new_version != first_version
+        assert labelled_metric(d.metrics_port, "laserguard_detect_frame_gaps_total", "lcc", "1") == 0
+    finally:
+        d.process.terminate()
+        assert d.process.wait(10) == 0, d.log.read_text()
+
+
+def test_restarted_detect_resumes_feedback_to_a_running_lcc_sim(tmp_path: Path) -> None:
+    lcc_sim = lcc_sim_executable()
+    telemetry, feedback = endpoint(), endpoint()
+    summary_path = tmp_path / "summary.json"
+    sim_process = subprocess.Popen(
+        [
+            lcc_sim, "--rate-hz", "50", "--duration-s", "0", "--fault-mix", "none",
+            "--telemetry-endpoint", telemetry, "--feedback-endpoint", feedback,
+            "--summary-json", str(summary_path), "--log-level", "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        first = start_detect(telemetry, feedback, tmp_path, name="detect-1")
+        wait_for(
+            lambda: metrics(first.metrics_port).get("laserguard_detect_frames_total", 0) > 0, 10, "scoring"
+        )
+        first.process.kill()
+        first.process.wait(10)
+        time.sleep(0.5)
+        assert sim_process.poll() is None, "lcc-sim must keep running while detect is down"
+        second = start_detect(telemetry, feedback, tmp_path, name="detect-2")
+        resumed_after = wait_for(
+            lambda: metrics(second.metrics_port).get("laserguard_detect_feedback_published_total", 0) > 0,
+            5,
+            "feedback from the restarted detector",
+        )
+        assert resumed_after < 1.0, f"feedback resumed {resumed_after:.2f} s after the restart"
+        second.process.terminate()
+        assert second.process.wait(10) == 0
+    finally:
+        sim_process.send_signal(signal.SIGINT)
+        assert sim_process.wait(30) == 0
+    summary = json.loads(summary_path.read_text())
+    assert summary["feedback_received"] > 0
+    assert summary["frames_dropped"] == 0
