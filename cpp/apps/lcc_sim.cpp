@@ -22,6 +22,7 @@
 #include "laserguard/fault_injection.hpp"
 #include "laserguard/lcc_link.hpp"
 #include "laserguard/lcc_simulator.hpp"
+#include "laserguard/sample_reservoir.hpp"
 #include "laserguard/telemetry_schema.hpp"
 
 namespace lg = laserguard;
@@ -236,7 +237,7 @@ class LccLoop {
   std::vector<std::vector<double>> last_log_, last_derate_;
   std::vector<float> values_;
   std::vector<std::uint8_t> flagged_;
-  std::vector<double> latencies_us_, tick_cost_us_;
+  lg::SampleReservoir latencies_us_, tick_cost_us_, lag_us_;
   std::uint64_t ticks_ = 0, late_ticks_ = 0, stale_ = 0, duplicates_ = 0, unknown_lcc_ = 0, shape_mismatch_ = 0;
   std::uint64_t derated_ = 0, flags_ = 0, answered_ = 0;
 };
@@ -281,7 +282,7 @@ void LccLoop::on_feedback(const lg::Feedback& fb, Clock::time_point now) {
   }
   sent.answered = true;
   ++answered_;
-  latencies_us_.push_back(std::chrono::duration<double, std::micro>(now - sent.sent_at).count());
+  latencies_us_.add(std::chrono::duration<double, std::micro>(now - sent.sent_at).count());
 
   std::fill(flagged_.begin(), flagged_.end(), 0);
   for (const auto u : fb.anomalous_units) flagged_[u] = 1;
@@ -331,6 +332,15 @@ json stats_of(const std::vector<double>& v) {
               {"max", *std::max_element(v.begin(), v.end())}};
 }
 
+json stats_of(const lg::SampleReservoir& r) {
+  json j = stats_of(r.sample());
+  if (r.count() == 0) return j;
+  j["count"] = r.count();
+  j["max"] = r.max();
+  j["mean"] = r.mean();
+  return j;
+}
+
 json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubscriber& sub, double elapsed_s) const {
   const lg::DetectionStats d = tally_.stats();
   json per_type = json::object();
@@ -354,9 +364,6 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
   }
   json rejects = json::object();
   for (const auto& [reason, n] : sub.rejects()) rejects[reason] = n;
-  double tick_mean = 0.0;
-  for (const double c : tick_cost_us_) tick_mean += c;
-  if (!tick_cost_us_.empty()) tick_mean /= static_cast<double>(tick_cost_us_.size());
   return json{
       {"config",
        {{"lccs", o_.lccs},
@@ -374,11 +381,8 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
       {"ticks", ticks_},
       {"achieved_rate_hz", elapsed_s > 0 ? static_cast<double>(ticks_) / elapsed_s : 0.0},
       {"late_ticks", late_ticks_},
-      {"tick_cost_us", [&] {
-         json j = stats_of(tick_cost_us_);
-         j["mean"] = tick_mean;
-         return j;
-       }()},
+      {"schedule_lag_us", stats_of(lag_us_)},
+      {"tick_cost_us", stats_of(tick_cost_us_)},
       {"frames_sent", pub.frames_sent()},
       {"frames_dropped", pub.frames_dropped()},
       {"feedback_received", sub.received()},
@@ -424,8 +428,9 @@ int LccLoop::run() {
     if (g_stop.load()) break;
     const auto begin = Clock::now();
     if (begin - due > period) ++late_ticks_;
+    lag_us_.add(std::chrono::duration<double, std::micro>(begin - due).count());
     tick(pub);
-    tick_cost_us_.push_back(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
+    tick_cost_us_.add(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
     ++ticks_;
     // Answers already queued are handled between ticks, even when the loop runs late.
     while (auto fb = sub.poll(std::chrono::nanoseconds::zero())) on_feedback(*fb, Clock::now());
