@@ -68,6 +68,7 @@ struct Options {
   bool derate = false;
   double derate_factor = 0.8;
   double drain_s = 0.5;
+  double wait_for_subscriber_s = 0.0;
 };
 
 const char* kUsage = R"(usage: lcc-sim [options]
@@ -91,6 +92,8 @@ Simulates laser control computers (LCCs) with laser units, publishes telemetry f
   --derate-on-anomaly      lower a flagged unit's drive current (closes the hardware loop)
   --derate-factor F        multiply the drive current by F on each derating (default 0.8)
   --drain-s S              after the run, keep collecting feedback for S seconds (default 0.5)
+  --wait-for-subscriber S  before starting, wait up to S seconds for a telemetry subscriber
+                           so its first frames are not lost to the late-joiner gap (default 0)
   --summary-json PATH      also write the JSON summary to PATH
   --log-level LEVEL        debug, info, warning or error (default info)
   -h, --help               show this help
@@ -172,6 +175,8 @@ Options parse_args(int argc, char** argv) {
       o.derate_factor = parse_double(flag, value(), 0.0, 1.0);
     } else if (flag == "--drain-s") {
       o.drain_s = parse_double(flag, value(), 0.0, 3600.0);
+    } else if (flag == "--wait-for-subscriber") {
+      o.wait_for_subscriber_s = parse_double(flag, value(), 0.0, 3600.0);
     } else if (flag == "--summary-json") {
       o.summary_json = value();
     } else if (flag == "--log-level") {
@@ -384,6 +389,7 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
       {"schedule_lag_us", stats_of(lag_us_)},
       {"tick_cost_us", stats_of(tick_cost_us_)},
       {"frames_sent", pub.frames_sent()},
+      {"telemetry_subscriptions", pub.subscriptions()},
       {"frames_dropped", pub.frames_dropped()},
       {"feedback_received", sub.received()},
       {"feedback_rejected", rejects},
@@ -415,6 +421,14 @@ int LccLoop::run() {
   log(LogLevel::kInfo, "telemetry on %s, feedback on %s: %u LCC(s) x %u units at %.1f Hz, %zu fault(s)",
       pub.endpoint().c_str(), sub.endpoint().c_str(), o_.lccs, o_.units, o_.rate_hz, faults_.size());
 
+  if (o_.wait_for_subscriber_s > 0) {
+    const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(o_.wait_for_subscriber_s));
+    if (pub.wait_for_subscriber(wait))
+      log(LogLevel::kInfo, "telemetry subscriber present, starting");
+    else
+      log(LogLevel::kWarning, "no telemetry subscriber after %.1f s, starting anyway", o_.wait_for_subscriber_s);
+  }
   const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(period_));
   const std::uint64_t total_ticks =
       o_.duration_s > 0 ? static_cast<std::uint64_t>(std::llround(o_.duration_s * o_.rate_hz)) : UINT64_MAX;
@@ -432,6 +446,7 @@ int LccLoop::run() {
     tick(pub);
     tick_cost_us_.add(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
     ++ticks_;
+    pub.poll_subscriptions();
     // Answers already queued are handled between ticks, even when the loop runs late.
     while (auto fb = sub.poll(std::chrono::nanoseconds::zero())) on_feedback(*fb, Clock::now());
   }
