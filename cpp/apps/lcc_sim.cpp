@@ -422,11 +422,14 @@ int LccLoop::run() {
       pub.endpoint().c_str(), sub.endpoint().c_str(), o_.lccs, o_.units, o_.rate_hz, faults_.size());
 
   if (o_.wait_for_subscriber_s > 0) {
-    const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::duration<double>(o_.wait_for_subscriber_s));
-    if (pub.wait_for_subscriber(wait))
+    // In short slices, so SIGINT/SIGTERM still stop a long wait promptly.
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(o_.wait_for_subscriber_s));
+    while (!g_stop.load() && Clock::now() < until && !pub.wait_for_subscriber(std::chrono::milliseconds(100))) {
+    }
+    if (pub.subscriptions() > 0)
       log(LogLevel::kInfo, "telemetry subscriber present, starting");
-    else
+    else if (!g_stop.load())
       log(LogLevel::kWarning, "no telemetry subscriber after %.1f s, starting anyway", o_.wait_for_subscriber_s);
   }
   const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(period_));
