@@ -210,7 +210,8 @@ def test_closed_loop_detection_latency_and_derating(tmp_path: Path) -> None:
     try:
         out = run_sim(
             *("--lccs", "1", "--units", "8", "--rate-hz", "100", "--duration-s", "3", "--faults", str(spec)),
-            *("--derate-on-anomaly", "--summary-json", str(summary_path), *ep.args()),
+            *("--derate-on-anomaly", "--derate-floor", "0.75", "--wait-for-subscriber", "20"),
+            *("--summary-json", str(summary_path), *ep.args()),
         )
     finally:
         detector.close()
@@ -225,9 +226,12 @@ def test_closed_loop_detection_latency_and_derating(tmp_path: Path) -> None:
     assert cod["events"] == 1 and cod["true_positives"] == 1 and cod["false_negatives"] == 0
     assert 0 <= cod["time_to_first_flag_s"]["max"] < 1.0
     assert summary["detection"]["healthy"]["false_positives"] == 0
-    assert summary["derated"] >= 1
+    # Flagged from t = 1 s: derated at ~1 s and ~2 s (at most once a second), then held at
+    # the floor of 0.75 x 8 A.
+    assert summary["derated"] == 2
     assert "lcc 1 unit 3 flagged" in out.stderr and "truth facet_damage" in out.stderr
     assert "unit 3 derated: drive current 8.000 A -> 6.400 A" in out.stderr
+    assert "unit 3 derated: drive current 6.400 A -> 6.000 A" in out.stderr
 
 
 def test_bad_feedback_is_counted_by_reason_and_the_sim_keeps_running() -> None:

@@ -67,6 +67,7 @@ struct Options {
   int hwm = 1000;
   bool derate = false;
   double derate_factor = 0.8;
+  double derate_floor = 0.5;  // never below this fraction of the nominal drive current
   double drain_s = 0.5;
   double wait_for_subscriber_s = 0.0;
 };
@@ -91,6 +92,7 @@ Simulates laser control computers (LCCs) with laser units, publishes telemetry f
   --hwm N                  high-water mark of both sockets, in messages (default 1000)
   --derate-on-anomaly      lower a flagged unit's drive current (closes the hardware loop)
   --derate-factor F        multiply the drive current by F on each derating (default 0.8)
+  --derate-floor F         never derate below F x the nominal drive current (default 0.5)
   --drain-s S              after the run, keep collecting feedback for S seconds (default 0.5)
   --wait-for-subscriber S  before starting, wait up to S seconds for a telemetry subscriber
                            so its first frames are not lost to the late-joiner gap (default 0)
@@ -173,6 +175,8 @@ Options parse_args(int argc, char** argv) {
       o.derate = true;
     } else if (flag == "--derate-factor") {
       o.derate_factor = parse_double(flag, value(), 0.0, 1.0);
+    } else if (flag == "--derate-floor") {
+      o.derate_floor = parse_double(flag, value(), 0.0, 1.0);
     } else if (flag == "--drain-s") {
       o.drain_s = parse_double(flag, value(), 0.0, 3600.0);
     } else if (flag == "--wait-for-subscriber") {
@@ -317,10 +321,11 @@ void LccLoop::on_feedback(const lg::Feedback& fb, Clock::time_point now) {
           fb.lcc_id, u, frame_time, static_cast<unsigned long long>(fb.seq), static_cast<double>(fb.scores[u]),
           fb.model_version.c_str(), lg::fault_type_name(labels[u].type), top.empty() ? "no features" : top.c_str());
     }
-    if (o_.derate && frame_time - last_derate_[i][u] >= 1.0) {
+    const double floor_a = o_.derate_floor * sim.config().params.nominal_drive_current_a;
+    if (o_.derate && frame_time - last_derate_[i][u] >= 1.0 && sim.drive_current(u) > floor_a) {
       last_derate_[i][u] = frame_time;
       const double before = sim.drive_current(u);
-      sim.set_drive_current(u, before * o_.derate_factor);
+      sim.set_drive_current(u, std::max(before * o_.derate_factor, floor_a));
       ++derated_;
       log(LogLevel::kInfo, "lcc %u unit %u derated: drive current %.3f A -> %.3f A", fb.lcc_id, u, before,
           sim.drive_current(u));
