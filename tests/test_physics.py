@@ -206,6 +206,8 @@ def test_fault_spec_errors_name_the_offending_value() -> None:
         small_run(params={"nope": 1.0})
     with pytest.raises(ValueError, match="psu_efficiency"):
         small_run(params={"psu_efficiency": 1.5})
+    with pytest.raises(ValueError, match="units must be at least 1, got 0"):
+        small_run(units=0)
 
 
 def test_fault_mixes_are_seeded_and_all_covers_every_type() -> None:
