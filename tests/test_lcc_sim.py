@@ -132,6 +132,8 @@ def test_help_lists_every_flag() -> None:
         (["--fault-mix", "chaos"], "unknown fault mix 'chaos'"),
         (["--log-level", "loud"], "--log-level expects debug, info, warning or error, got 'loud'"),
         (["--bogus"], "unknown option '--bogus'"),
+        (["--param", "warp=9"], "unknown laser parameter 'warp'"),
+        (["--param", "ambient_c"], "--param expects NAME=VALUE, got 'ambient_c'"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_value(args: list[str], message: str) -> None:

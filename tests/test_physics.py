@@ -246,3 +246,7 @@ def test_simulate_command_writes_dataset(tmp_path: Path) -> None:
     assert len(df) == meta["rows"] == 72 * 4
     assert meta["anomalous_rows"] == int(df.label.sum()) == 42
     assert cli.main(["simulate", "--hours", "0.01", "--out", str(out), "--fault-mix", "bogus"]) == 2
+    assert cli.main(["simulate", "--hours", "0.01", "--out", str(out), "--param", "nope=1"]) == 2
+    hot = tmp_path / "hot"
+    assert cli.main(["simulate", "--hours", "0.01", "--out", str(hot), "--param", "ambient_c=45"]) == 0
+    assert pd.read_csv(hot / "telemetry.csv").psu_temp_c.mean() > df.psu_temp_c.mean() + 10

@@ -70,6 +70,7 @@ struct Options {
   double derate_floor = 0.5;  // never below this fraction of the nominal drive current
   double drain_s = 0.5;
   double wait_for_subscriber_s = 0.0;
+  lg::LaserParams params;  // --param overrides
 };
 
 const char* kUsage = R"(usage: lcc-sim [options]
@@ -96,6 +97,7 @@ Simulates laser control computers (LCCs) with laser units, publishes telemetry f
   --drain-s S              after the run, keep collecting feedback for S seconds (default 0.5)
   --wait-for-subscriber S  before starting, wait up to S seconds for a telemetry subscriber
                            so its first frames are not lost to the late-joiner gap (default 0)
+  --param NAME=VALUE       override a physics parameter (repeatable; names in laser_physics.hpp)
   --summary-json PATH      also write the JSON summary to PATH
   --log-level LEVEL        debug, info, warning or error (default info)
   -h, --help               show this help
@@ -181,6 +183,16 @@ Options parse_args(int argc, char** argv) {
       o.drain_s = parse_double(flag, value(), 0.0, 3600.0);
     } else if (flag == "--wait-for-subscriber") {
       o.wait_for_subscriber_s = parse_double(flag, value(), 0.0, 3600.0);
+    } else if (flag == "--param") {
+      const std::string assignment = value();
+      const auto eq = assignment.find('=');
+      if (eq == std::string::npos) usage_error("--param expects NAME=VALUE, got '" + assignment + "'");
+      const std::string name = assignment.substr(0, eq);
+      try {
+        lg::set_laser_param(o.params, name, parse_double("--param " + name, assignment.substr(eq + 1), -1e12, 1e12));
+      } catch (const std::invalid_argument& e) {
+        usage_error(e.what());
+      }
     } else if (flag == "--summary-json") {
       o.summary_json = value();
     } else if (flag == "--log-level") {
@@ -219,6 +231,7 @@ class LccLoop {
       c.sample_period_s = period_;
       c.seed = o.seed;
       c.faults = faults;
+      c.params = o.params;
       sims_.emplace_back(std::move(c));
       history_.emplace_back(kHistoryFrames);
       labels_.emplace_back(kHistoryFrames * o.units);
