@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -24,6 +23,8 @@
 #include "laserguard/lcc_simulator.hpp"
 #include "laserguard/sample_reservoir.hpp"
 #include "laserguard/telemetry_schema.hpp"
+#include "lcc_sim_log.hpp"
+#include "lcc_sim_options.hpp"
 
 namespace lg = laserguard;
 using json = nlohmann::json;
@@ -31,183 +32,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using lcc_sim::log;
+using lcc_sim::LogLevel;
+using lcc_sim::Options;
+
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int /*signo*/) { g_stop.store(true); }
-
-enum class LogLevel { kDebug = 0, kInfo, kWarning, kError };
-LogLevel g_log_level = LogLevel::kInfo;
-
-template <typename... Args>
-void log(LogLevel level, const char* format, Args... args) {
-  if (level < g_log_level) return;
-  static const char* names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
-  std::fprintf(stderr, "lcc-sim %s: ", names[static_cast<int>(level)]);
-  if constexpr (sizeof...(Args) == 0) {
-    std::fputs(format, stderr);
-  } else {
-    std::fprintf(stderr, format, args...);
-  }
-  std::fputc('\n', stderr);
-}
-
-struct Options {
-  std::uint32_t lccs = 2;
-  std::uint32_t units = 32;
-  std::uint32_t units_per_psu = 16;
-  std::uint32_t first_lcc_id = 1;
-  double rate_hz = 10.0;
-  double duration_s = 0.0;  // 0 = until SIGINT/SIGTERM
-  std::uint64_t seed = 0;
-  std::string faults_path;
-  std::string fault_mix = "none";
-  double fault_horizon_s = 600.0;
-  std::string telemetry_endpoint = "tcp://127.0.0.1:5556";
-  std::string feedback_endpoint = "tcp://127.0.0.1:5555";
-  std::string summary_json;
-  int hwm = 1000;
-  bool derate = false;
-  double derate_factor = 0.8;
-  double derate_floor = 0.5;  // never below this fraction of the nominal drive current
-  double drain_s = 0.5;
-  double wait_for_subscriber_s = 0.0;
-  lg::LaserParams params;  // --param overrides
-};
-
-const char* kUsage = R"(usage: lcc-sim [options]
-
-Simulates laser control computers (LCCs) with laser units, publishes telemetry frames
-(docs/protocol.md), receives anomaly feedback and reports latency and detection quality.
-
-  --lccs N                 number of LCCs (default 2); ids are --first-lcc-id .. +N-1
-  --units M                laser units per LCC (default 32)
-  --units-per-psu K        units sharing one power supply (default 16)
-  --first-lcc-id ID        id of the first LCC (default 1)
-  --rate-hz R              frames per second per LCC (default 10)
-  --duration-s S           run time in seconds; 0 runs until SIGINT/SIGTERM (default 0)
-  --seed N                 random seed: same seed, same telemetry bit for bit (default 0)
-  --faults SPEC.json       declarative fault spec (docs/simulator.md)
-  --fault-mix NAME         random seeded fault mix: none, default, all (default none)
-  --fault-horizon-s S      time span the fault mix is spread over when --duration-s is 0 (600)
-  --telemetry-endpoint E   PUB bind endpoint (default tcp://127.0.0.1:5556)
-  --feedback-endpoint E    SUB bind endpoint (default tcp://127.0.0.1:5555)
-  --hwm N                  high-water mark of both sockets, in messages (default 1000)
-  --derate-on-anomaly      lower a flagged unit's drive current (closes the hardware loop)
-  --derate-factor F        multiply the drive current by F on each derating (default 0.8)
-  --derate-floor F         never derate below F x the nominal drive current (default 0.5)
-  --drain-s S              after the run, keep collecting feedback for S seconds (default 0.5)
-  --wait-for-subscriber S  before starting, wait up to S seconds for a telemetry subscriber
-                           so its first frames are not lost to the late-joiner gap (default 0)
-  --param NAME=VALUE       override a physics parameter (repeatable; names in laser_physics.hpp)
-  --summary-json PATH      also write the JSON summary to PATH
-  --log-level LEVEL        debug, info, warning or error (default info)
-  -h, --help               show this help
-)";
-
-[[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "lcc-sim: error: %s\n(see lcc-sim --help)\n", message.c_str());
-  std::exit(2);
-}
-
-double parse_double(const std::string& flag, const std::string& text, double lo, double hi) {
-  std::size_t used = 0;
-  double v = 0.0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || !std::isfinite(v)) usage_error(flag + " expects a number, got '" + text + "'");
-  if (v < lo || v > hi)
-    usage_error(flag + " " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return v;
-}
-
-std::uint64_t parse_uint(const std::string& flag, const std::string& text, std::uint64_t lo, std::uint64_t hi) {
-  std::size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    if (!text.empty() && text[0] != '-') v = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) usage_error(flag + " expects a non-negative integer, got '" + text + "'");
-  if (v < lo || v > hi)
-    usage_error(flag + " " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return v;
-}
-
-Options parse_args(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(flag + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "-h" || flag == "--help") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (flag == "--lccs") {
-      o.lccs = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, 1024));
-    } else if (flag == "--units") {
-      o.units = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, lg::kMaxUnits));
-    } else if (flag == "--units-per-psu") {
-      o.units_per_psu = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, lg::kMaxUnits));
-    } else if (flag == "--first-lcc-id") {
-      o.first_lcc_id = static_cast<std::uint32_t>(parse_uint(flag, value(), 0, 1U << 30));
-    } else if (flag == "--rate-hz") {
-      o.rate_hz = parse_double(flag, value(), 0.001, 1e6);
-    } else if (flag == "--duration-s") {
-      o.duration_s = parse_double(flag, value(), 0.0, 1e9);
-    } else if (flag == "--seed") {
-      o.seed = parse_uint(flag, value(), 0, UINT64_MAX);
-    } else if (flag == "--faults") {
-      o.faults_path = value();
-    } else if (flag == "--fault-mix") {
-      o.fault_mix = value();
-    } else if (flag == "--fault-horizon-s") {
-      o.fault_horizon_s = parse_double(flag, value(), 1e-3, 1e9);
-    } else if (flag == "--telemetry-endpoint") {
-      o.telemetry_endpoint = value();
-    } else if (flag == "--feedback-endpoint") {
-      o.feedback_endpoint = value();
-    } else if (flag == "--hwm") {
-      o.hwm = static_cast<int>(parse_uint(flag, value(), 0, 10'000'000));
-    } else if (flag == "--derate-on-anomaly") {
-      o.derate = true;
-    } else if (flag == "--derate-factor") {
-      o.derate_factor = parse_double(flag, value(), 0.0, 1.0);
-    } else if (flag == "--derate-floor") {
-      o.derate_floor = parse_double(flag, value(), 0.0, 1.0);
-    } else if (flag == "--drain-s") {
-      o.drain_s = parse_double(flag, value(), 0.0, 3600.0);
-    } else if (flag == "--wait-for-subscriber") {
-      o.wait_for_subscriber_s = parse_double(flag, value(), 0.0, 3600.0);
-    } else if (flag == "--param") {
-      const std::string assignment = value();
-      const auto eq = assignment.find('=');
-      if (eq == std::string::npos) usage_error("--param expects NAME=VALUE, got '" + assignment + "'");
-      const std::string name = assignment.substr(0, eq);
-      try {
-        lg::set_laser_param(o.params, name, parse_double("--param " + name, assignment.substr(eq + 1), -1e12, 1e12));
-      } catch (const std::invalid_argument& e) {
-        usage_error(e.what());
-      }
-    } else if (flag == "--summary-json") {
-      o.summary_json = value();
-    } else if (flag == "--log-level") {
-      const std::string level = value();
-      if (level == "debug") g_log_level = LogLevel::kDebug;
-      else if (level == "info") g_log_level = LogLevel::kInfo;
-      else if (level == "warning") g_log_level = LogLevel::kWarning;
-      else if (level == "error") g_log_level = LogLevel::kError;
-      else usage_error("--log-level expects debug, info, warning or error, got '" + level + "'");
-    } else {
-      usage_error("unknown option '" + flag + "'");
-    }
-  }
-  return o;
-}
 
 // What the LCC remembers about each sent frame, to match feedback to it.
 struct SentFrame {
@@ -512,7 +342,8 @@ std::vector<lg::FaultSpec> build_faults(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options options = parse_args(argc, argv);
+  const Options options = lcc_sim::parse_args(argc, argv);
+  lcc_sim::g_log_level = options.log_level;
   struct sigaction action {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
