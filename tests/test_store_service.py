@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from mongo_fixtures import db, mongo_client, mongo_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from laserguard.embedded_mongo import EmbeddedMongo, free_tcp_port
+from mongo_fixtures import db, mongo_client, mongo_server
 
 codec = pytest.importorskip("laserguard.codec", reason="the telemetry codec (hw branch) is not built in")
 
