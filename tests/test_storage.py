@@ -295,3 +295,13 @@ def test_unit_history_is_an_id_range_in_sequence_order(db: Any, tmp_path: Path) 
     assert {doc["unit"] for doc in history} == {11}
     window = db.telemetry.find(unit_history_filter(3, 1, first_seq=9, end_seq=120))
     assert sorted(doc["seq"] for doc in window) == [9, 10, 11]
+
+
+def test_feedback_with_a_different_unit_count_than_its_frame_is_rejected() -> None:
+    store = TelemetryStore(CHANNELS)
+    store.add_telemetry(1, 4, 0, frame_values(4, n_units=8))
+    with pytest.raises(ValueError, match="has 32 scores but its telemetry frame has 8 units"):
+        add_feedback(store, 1, 4, anomalous=[])
+    add_feedback(store, 1, 4, anomalous=[], n_units=8)
+    batch = store.take_batch()
+    assert batch is not None and batch.unit_samples == 8

@@ -186,8 +186,10 @@ class StoreService:
         except codec.FrameError as exc:
             self.metrics.invalid_frames.labels(kind=kind, reason=str(exc.reason)).inc()
             return
-        except ValueError:
-            self.metrics.invalid_frames.labels(kind=kind, reason="shape").inc()
+        except ValueError as exc:
+            # Decodable but inconsistent (channel count, unit count, unit index): named on stderr.
+            self.metrics.invalid_frames.labels(kind=kind, reason="inconsistent").inc()
+            print(f"laserguard store: {kind} frame rejected: {exc}", file=sys.stderr)
             return
         self.metrics.frames_received.labels(kind=kind).inc()
 

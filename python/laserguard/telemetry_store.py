@@ -135,7 +135,7 @@ class TelemetryStore:
             lcc_id, seq, timestamp_ns, schema_id, values, time.monotonic() if now is None else now
         )
         orphan = self._orphans.pop(key, None)
-        if orphan is not None:
+        if orphan is not None and len(orphan[0].scores) == values.shape[0]:
             frame.feedback = orphan[0]
         self._pending[key] = frame
 
@@ -166,6 +166,14 @@ class TelemetryStore:
         )
         key = (lcc_id, seq)
         now = time.monotonic() if now is None else now
+        expected_units = (
+            self._pending[key].values.shape[0] if key in self._pending else self._written.get(key)
+        )
+        if expected_units is not None and expected_units != n_units:
+            raise ValueError(
+                f"feedback lcc {lcc_id} seq {seq} has {n_units} scores but its telemetry frame has "
+                f"{expected_units} units"
+            )
         if key in self._pending:
             self._pending[key].feedback = feedback
         elif key in self._written:
