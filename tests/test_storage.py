@@ -305,3 +305,21 @@ def test_feedback_with_a_different_unit_count_than_its_frame_is_rejected() -> No
     add_feedback(store, 1, 4, anomalous=[], n_units=8)
     batch = store.take_batch()
     assert batch is not None and batch.unit_samples == 8
+
+
+def test_latest_state_is_refreshed_at_most_every_interval_with_the_newest_values() -> None:
+    store = TelemetryStore(CHANNELS, latest_interval_s=0.25)
+
+    def latest_seqs(batch: WriteBatch | None) -> set[int]:
+        assert batch is not None
+        return {op["update"]["$set"]["seq"] for op in batch.ops if op["c"] == "latest_state"}
+
+    for seq, now in ((1, 10.0), (2, 10.1), (3, 10.2)):
+        store.add_telemetry(1, seq, seq, frame_values(seq, n_units=4), now=now)
+        add_feedback(store, 1, seq, anomalous=[], n_units=4)
+        batch = store.take_batch(now=now)
+        assert batch is not None and batch.unit_samples == 4  # telemetry is never held back
+        assert latest_seqs(batch) == ({1} if seq == 1 else set())
+    store.add_telemetry(1, 4, 4, frame_values(4, n_units=4), now=10.3)
+    add_feedback(store, 1, 4, anomalous=[], n_units=4)
+    assert latest_seqs(store.take_batch(now=10.3)) == {4}  # one upsert per unit, the newest sample
