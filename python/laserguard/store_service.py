@@ -220,7 +220,8 @@ class StoreService:
         status = 0
         try:
             while not self.stop_event.is_set():
-                timeout_ms = max(0, int((next_flush - time.monotonic()) * 1000))
+                # At least 5 ms: while the writer is busy a due flush waits, and must not spin.
+                timeout_ms = max(5, int((next_flush - time.monotonic()) * 1000))
                 for socket, _ in poller.poll(timeout=min(timeout_ms, 100)):
                     # Drain what is queued on this socket, bounded so the flush timer still runs.
                     for _ in range(1000):
