@@ -57,12 +57,14 @@ class StoreConfig:
 def mongo_client(uri: str, server_timeout_ms: int) -> Any:
     import pymongo
 
-    # Short timeouts: a down database must fail a write quickly so the batch goes to the spool.
+    # Short server selection: a down database must fail a write quickly so the batch is spooled.
+    # connectTimeoutMS is also the heartbeat timeout: kept long, or a server busy with a big
+    # journaled batch is declared down and the pool (with the batch in flight) is cancelled.
     return pymongo.MongoClient(
         uri,
         serverSelectionTimeoutMS=server_timeout_ms,
-        connectTimeoutMS=server_timeout_ms,
-        socketTimeoutMS=30_000,
+        connectTimeoutMS=20_000,
+        socketTimeoutMS=60_000,
     )
 
 

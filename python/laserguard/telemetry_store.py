@@ -94,7 +94,7 @@ class TelemetryStore:
         names: CollectionNames = DEFAULT_NAMES,
         alarms: AlarmTracker | None = None,
         join_window_s: float = 0.5,
-        max_batch_unit_samples: int = 20_000,
+        max_batch_unit_samples: int = 8_000,
         latest_interval_s: float = 0.25,
         metrics: StoreMetrics | None = None,
     ) -> None:
