@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +325,30 @@ def test_latest_state_is_refreshed_at_most_every_interval_with_the_newest_values
     store.add_telemetry(1, 4, 4, frame_values(4, n_units=4), now=10.3)
     add_feedback(store, 1, 4, anomalous=[], n_units=4)
     assert latest_seqs(store.take_batch(now=10.3)) == {4}  # one upsert per unit, the newest sample
+
+
+def test_alarms_command_lists_and_acknowledges(mongo_server: EmbeddedMongo, db: Any, tmp_path: Path) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2))
+    for seq in (1, 2):
+        store.add_telemetry(1, seq, seq * 1_000_000_000, frame_values(seq, n_units=4))
+        add_feedback(store, 1, seq, anomalous=[3], n_units=4)
+    batch = store.take_batch(flush_all=True)
+    assert batch is not None
+    writer.write(batch)
+    base = [sys.executable, "-m", "laserguard.cli", "alarms"]
+    db_args = ["--mongo-uri", mongo_server.uri, "--db", db.name]
+    listing = subprocess.run(
+        [*base, "list", *db_args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "1:3:2" in listing.stdout
+    ack = [*base, "ack", *db_args, "1:3:2", "--by", "operator-b"]
+    done = subprocess.run(ack, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    event = db.anomaly_events.find_one({"_id": "1:3:2"})
+    assert event is not None and (event["acknowledged"], event["acknowledged_by"]) == (True, "operator-b")
+    missing = subprocess.run(
+        [*base, "ack", *db_args, "9:9:9"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert missing.returncode == 1 and "'9:9:9'" in missing.stderr

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`
 # (a callable taking the parsed args and returning the exit status).
-COMMAND_MODULES = ("export", "compare", "store", "exporter")
+COMMAND_MODULES = ("export", "compare", "store", "exporter", "alarms")
 
 
 def build_parser() -> argparse.ArgumentParser:
