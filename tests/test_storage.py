@@ -352,3 +352,19 @@ def test_alarms_command_lists_and_acknowledges(mongo_server: EmbeddedMongo, db: 
         [*base, "ack", *db_args, "9:9:9"], capture_output=True, text=True, timeout=60, check=False
     )
     assert missing.returncode == 1 and "'9:9:9'" in missing.stderr
+
+
+def test_failed_replays_keep_appending_to_the_same_segment(tmp_path: Path) -> None:
+    spool = WriteSpool(tmp_path)
+
+    def database_down(record: dict[str, Any]) -> None:
+        raise ConnectionError("still down")
+
+    for n in range(5):
+        spool.append({"ops": [], "n": n}, weight=1)
+        with pytest.raises(ConnectionError):
+            spool.replay(database_down)
+    assert len(spool.segments()) == 1
+    applied: list[int] = []
+    assert spool.replay(lambda record: applied.append(record["n"])) == 5
+    assert applied == [0, 1, 2, 3, 4] and spool.empty
