@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
+from laserguard import cli
 from laserguard.alarms import AlarmTracker, acknowledge_alarm
 from laserguard.batch_writer import BatchWriter, WriteBatch
 from laserguard.embedded_mongo import EmbeddedMongo
@@ -327,7 +326,9 @@ def test_latest_state_is_refreshed_at_most_every_interval_with_the_newest_values
     assert latest_seqs(store.take_batch(now=10.3)) == {4}  # one upsert per unit, the newest sample
 
 
-def test_alarms_command_lists_and_acknowledges(mongo_server: EmbeddedMongo, db: Any, tmp_path: Path) -> None:
+def test_alarms_command_lists_and_acknowledges(
+    mongo_server: EmbeddedMongo, db: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     writer = make_writer(db, tmp_path)
     store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2))
     for seq in (1, 2):
@@ -336,22 +337,14 @@ def test_alarms_command_lists_and_acknowledges(mongo_server: EmbeddedMongo, db: 
     batch = store.take_batch(flush_all=True)
     assert batch is not None
     writer.write(batch)
-    base = [sys.executable, "-m", "laserguard.cli", "alarms"]
     db_args = ["--mongo-uri", mongo_server.uri, "--db", db.name]
-    listing = subprocess.run(
-        [*base, "list", *db_args], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert listing.returncode == 0, listing.stderr
-    assert "1:3:2" in listing.stdout
-    ack = [*base, "ack", *db_args, "1:3:2", "--by", "operator-b"]
-    done = subprocess.run(ack, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
+    assert cli.main(["alarms", "list", *db_args]) == 0
+    assert "1:3:2" in capsys.readouterr().out
+    assert cli.main(["alarms", "ack", *db_args, "1:3:2", "--by", "operator-b"]) == 0
     event = db.anomaly_events.find_one({"_id": "1:3:2"})
     assert event is not None and (event["acknowledged"], event["acknowledged_by"]) == (True, "operator-b")
-    missing = subprocess.run(
-        [*base, "ack", *db_args, "9:9:9"], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert missing.returncode == 1 and "'9:9:9'" in missing.stderr
+    assert cli.main(["alarms", "ack", *db_args, "9:9:9"]) == 1
+    assert "no alarm with id '9:9:9'" in capsys.readouterr().err
 
 
 def test_failed_replays_keep_appending_to_the_same_segment(tmp_path: Path) -> None:
