@@ -109,7 +109,10 @@ def main() -> int:
             seq += 1
             next_frame += interval
         elapsed = time.monotonic() - start
-        written_during = scrape(m_port).get("laserguard_store_unit_samples_written_total", 0.0) - base
+        final = scrape(m_port)
+        written_during = final.get("laserguard_store_unit_samples_written_total", 0.0) - base
+        batches = final.get("laserguard_store_write_latency_seconds_count", 0.0)
+        batch_seconds = final.get("laserguard_store_write_latency_seconds_sum", 0.0)
         store.send_signal(signal.SIGTERM)
         status = store.wait(timeout=300)
         drained = time.monotonic() - start
@@ -120,6 +123,9 @@ def main() -> int:
         "published_unit_samples_per_s": round(published / elapsed, 1),
         "written_unit_samples_per_s": round(written_during / elapsed, 1),
         "lag_unit_samples_per_second": lags,
+        "batches": int(batches),
+        "mean_batch_unit_samples": round(written_during / batches) if batches else 0,
+        "mean_batch_write_s": round(batch_seconds / batches, 3) if batches else 0.0,
         "seconds": round(elapsed, 1),
         "drain_after_stop_s": round(drained - elapsed, 1),
         "store_exit_status": status,
