@@ -193,6 +193,11 @@ class StoreService:
             self.metrics.invalid_frames.labels(kind=kind, reason="inconsistent").inc()
             print(f"laserguard store: {kind} frame rejected: {exc}", file=sys.stderr)
             return
+        except (TypeError, IndexError, KeyError) as exc:
+            # A frame we cannot handle must not stop the service: count it, name it, go on.
+            self.metrics.invalid_frames.labels(kind=kind, reason="unhandled").inc()
+            print(f"laserguard store: {kind} frame not handled: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return
         self.metrics.frames_received.labels(kind=kind).inc()
 
     def _flush(self, flush_all: bool = False) -> None:
