@@ -10,6 +10,7 @@ running server instead of starting a second one on the same files.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -82,6 +83,24 @@ def ping(uri: str, timeout_s: float = 1.0) -> bool:
         return False
     finally:
         client.close()
+
+
+def _stop_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGTERM the server when its parent dies, so a tool killed
+    without running its cleanup (SIGKILL, an unhandled SIGTERM) leaves no server behind.
+    prctl is looked up here, in the parent: the hook itself must not import or allocate much."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def set_parent_death_signal() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return set_parent_death_signal
 
 
 def _pid_alive(pid: int) -> bool:
@@ -193,6 +212,7 @@ class EmbeddedMongo:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_stop_with_parent(),
             )
         self._wait_for_ping()
         self.state_path.write_text(
