@@ -135,3 +135,17 @@ def test_server_stops_when_its_owner_is_killed_without_cleanup(tmp_path: Path) -
     while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _running(pid), f"secantusd-py (pid {pid}) outlived its killed owner"
+
+
+def test_standalone_by_default_and_replica_set_on_request(tmp_path: Path) -> None:
+    import pymongo
+
+    require_server_executable()
+    for replica_set in (False, True):
+        with EmbeddedMongo(
+            tmp_path / str(replica_set), attach_existing=False, replica_set=replica_set
+        ) as server:
+            client: Any = pymongo.MongoClient(server.uri)
+            hello = client.admin.command("hello")
+            client.close()
+            assert ("setName" in hello) is replica_set, hello

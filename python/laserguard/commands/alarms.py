@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from laserguard.database_options import add_database_arguments
+from laserguard.database_options import add_database_arguments, database_server
 
 
 def register(subparsers: Any) -> None:
@@ -36,11 +36,11 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from laserguard.embedded_mongo import EmbeddedMongoError, mongo_server
+    from laserguard.embedded_mongo import EmbeddedMongoError
     from laserguard.storage_schema import ALARM_ACTIVE, ANOMALY_EVENTS
 
     try:
-        with mongo_server(args.mongo_uri, args.data_dir) as uri:
+        with database_server(args) as uri:
             query = {} if args.all else {"state": ALARM_ACTIVE}
             events = list(
                 _database(uri, args.db)[ANOMALY_EVENTS].find(query).sort("raised_at", -1).limit(args.limit)
@@ -65,11 +65,11 @@ def run_ack(args: argparse.Namespace) -> int:
     from pymongo.errors import PyMongoError
 
     from laserguard.alarms import acknowledge_alarm
-    from laserguard.embedded_mongo import EmbeddedMongoError, mongo_server
+    from laserguard.embedded_mongo import EmbeddedMongoError
 
     by = args.by or getpass.getuser()
     try:
-        with mongo_server(args.mongo_uri, args.data_dir) as uri:
+        with database_server(args) as uri:
             found = acknowledge_alarm(_database(uri, args.db), args.event_id, by)
     except (EmbeddedMongoError, PyMongoError, OSError) as exc:
         print(f"laserguard alarms: error: {exc}", file=sys.stderr)
