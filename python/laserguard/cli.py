@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "exporter",
     "train",
     "demo",
+    "latency_probe",
 )
 
 
