@@ -98,7 +98,7 @@ def test_dashboard_has_the_required_views() -> None:
     required = {
         "per-unit telemetry": 'laserguard_unit_optical_power_watts{lcc="$lcc",unit="$unit"}',
         "inference latency": "laserguard_detect_inference_seconds_bucket",
-        "round-trip latency": "laserguard_probe_round_trip_seconds_bucket",
+        "round-trip latency": "laserguard_roundtrip_seconds_bucket",
         "frame gaps": "laserguard_detect_frame_gaps_total",
         "storage throughput": "laserguard_store_unit_samples_written_total",
         "storage backlog": "laserguard_store_spool_backlog_unit_samples",

@@ -1,7 +1,7 @@
 """deploy/prometheus and deploy/grafana against the real Debian `prometheus` and a running loop.
 
 The loop is `laserguard demo` (database, store, exporter, detect, lcc-sim) plus
-`laserguard latency-probe`, all on free ports. Prometheus runs with deploy/prometheus's config and
+`laserguard roundtrip`, all on free ports. Prometheus runs with deploy/prometheus's config and
 rules, rewritten only in what a test must change: target ports, 1 s scrape/evaluation intervals,
 and shorter `for:` durations. The rule expressions and annotations are the real ones.
 """
@@ -31,7 +31,7 @@ from service_support import endpoint, free_port, laserguard_process, wait_for
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "laserguard.json"
-DEFAULT_PORTS = {"laserguard-detect": 9101, "laserguard-store": 9102, "laserguard-probe": 9103,
+DEFAULT_PORTS = {"laserguard-detect": 9101, "laserguard-store": 9102, "laserguard-roundtrip": 9103,
                  "laserguard-exporter": 9216}  # fmt: skip
 FAULTED = {"lcc": "1", "unit": "3"}
 FAULTS = [
@@ -166,8 +166,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         stdout=demo_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     probe = laserguard_process(
-        "latency-probe", "--telemetry-endpoint", telemetry, "--observer-endpoint", observer,
-        "--metrics-port", str(ports["laserguard-probe"]), log=workdir / "probe.log",
+        "roundtrip", "--telemetry-endpoint", telemetry, "--observer-endpoint", observer,
+        "--metrics-port", str(ports["laserguard-roundtrip"]), log=workdir / "probe.log",
     )  # fmt: skip
     prometheus_port = free_port()
     prometheus = subprocess.Popen(
@@ -273,17 +273,17 @@ def test_round_trip_is_measured_for_nearly_every_scored_frame(live: Live) -> Non
         return {s["metric"]["lcc"]: float(s["value"][1]) for s in live.query(expr)}
 
     wait_for(
-        lambda: min(per_lcc("laserguard_probe_round_trip_seconds_count").values(), default=0) > 50,
+        lambda: min(per_lcc("laserguard_roundtrip_seconds_count").values(), default=0) > 50,
         30,
         "round trips of both LCCs observed by the probe",
     )
-    measured = per_lcc("laserguard_probe_round_trip_seconds_count")
+    measured = per_lcc("laserguard_roundtrip_seconds_count")
     scored = per_lcc("laserguard_detect_frames_total")
     assert set(measured) == set(scored) == {"1", "2"}
     for lcc in scored:  # the two are scraped up to a second apart (10 frames/s)
         assert 0.8 * scored[lcc] <= measured[lcc] <= scored[lcc] + 20, (lcc, measured, scored)
     p50 = live.query(
-        f"histogram_quantile(0.5, sum by (le) (rate(laserguard_probe_round_trip_seconds_bucket[{RATE_INTERVAL}])))"
+        f"histogram_quantile(0.5, sum by (le) (rate(laserguard_roundtrip_seconds_bucket[{RATE_INTERVAL}])))"
     )
     assert 0 < float(p50[0]["value"][1]) < 0.4  # within the finite buckets: the feedback came back
 

@@ -18,7 +18,7 @@ COMMAND_MODULES = (
     "exporter",
     "train",
     "demo",
-    "latency_probe",
+    "roundtrip",
 )
 
 

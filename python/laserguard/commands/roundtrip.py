@@ -1,4 +1,4 @@
-"""`laserguard latency-probe`: the loop's round-trip latency as a Prometheus histogram.
+"""`laserguard roundtrip`: the loop's round-trip latency as a Prometheus histogram.
 
 See laserguard.round_trip for what is measured and why the probe runs beside the LCC.
 """
@@ -20,7 +20,7 @@ LATENCY_BUCKETS = (
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "latency-probe",
+        "roundtrip",
         help="measure the loop's round trip (LCC send -> detector feedback) for Prometheus (default :9103)",
         description="Subscribes to the LCC telemetry and the detector's observer feedback and times each "
         "frame from the LCC's send timestamp to its feedback. Run it on the LCC's host: it compares "
@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--lcc", type=int, action="append", help="only these LCC ids (repeatable; default all)")
     p.add_argument("--timeout-s", type=float, default=2.0, help="feedback later than this counts as missing")
-    p.add_argument("--metrics-port", type=int, default=DEFAULT_PORT, help=f"Prometheus port ({DEFAULT_PORT})")
+    p.add_argument(
+        "--metrics-port", type=int, default=DEFAULT_PORT, help=f"Prometheus port ({DEFAULT_PORT}; 0: off)"
+    )
     p.add_argument("--metrics-bind", default="127.0.0.1")
     p.set_defaults(func=run)
 
@@ -45,34 +47,33 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.round_trip import RoundTripMatcher
 
     if args.timeout_s <= 0:
-        print(
-            f"laserguard latency-probe: error: --timeout-s must be > 0, got {args.timeout_s}", file=sys.stderr
-        )
+        print(f"laserguard roundtrip: error: --timeout-s must be > 0, got {args.timeout_s}", file=sys.stderr)
         return 2
     registry = CollectorRegistry()
     latency = Histogram(
-        "laserguard_probe_round_trip_seconds",
+        "laserguard_roundtrip_seconds",
         "LCC telemetry send timestamp -> the detector's feedback received by this probe",
         ["lcc"],
         buckets=LATENCY_BUCKETS,
         registry=registry,
     )
     missing = Counter(
-        "laserguard_probe_feedback_missing",
+        "laserguard_roundtrip_feedback_missing",
         "Frames with no feedback within --timeout-s",
         ["lcc"],
         registry=registry,
     )
     invalid = Counter(
-        "laserguard_probe_frames_invalid",
+        "laserguard_roundtrip_frames_invalid",
         "Messages the probe could not decode",
         ["kind", "reason"],
         registry=registry,
     )
     try:
-        start_http_server(args.metrics_port, addr=args.metrics_bind, registry=registry)
+        if args.metrics_port:
+            start_http_server(args.metrics_port, addr=args.metrics_bind, registry=registry)
     except OSError as exc:
-        print(f"laserguard latency-probe: error: port {args.metrics_port}: {exc}", file=sys.stderr)
+        print(f"laserguard roundtrip: error: port {args.metrics_port}: {exc}", file=sys.stderr)
         return 2
 
     matcher = RoundTripMatcher(int(args.timeout_s * 1e9))
