@@ -112,12 +112,14 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     if sock is telemetry:
                         frame = codec.decode_telemetry(parts[1])
-                        matcher.telemetry(frame.lcc_id, frame.seq, frame.timestamp_ns, received_ns)
+                        lcc_id = frame.lcc_id
+                        seconds = matcher.telemetry(lcc_id, frame.seq, frame.timestamp_ns, received_ns)
                     else:
                         answer = codec.decode_feedback(parts[1])
-                        seconds = matcher.feedback(answer.lcc_id, answer.seq, received_ns)
-                        if seconds is not None:
-                            latency.labels(str(answer.lcc_id)).observe(seconds)
+                        lcc_id = answer.lcc_id
+                        seconds = matcher.feedback(lcc_id, answer.seq, received_ns)
+                    if seconds is not None:
+                        latency.labels(str(lcc_id)).observe(seconds)
                 except codec.FrameError as exc:
                     invalid.labels(kind, exc.reason).inc()
             for lcc_id, count in matcher.expire(time.time_ns()).items():
