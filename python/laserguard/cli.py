@@ -18,7 +18,10 @@ COMMAND_MODULES = (
     "exporter",
     "train",
     "demo",
+COMMAND_MODULES = (
     "alarms",
+    "roundtrip",
+)
 )
 
 

@@ -165,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
                 metrics.feedback.labels(lcc).inc()
                 resets_before = sequences.resets.get(result.lcc_id, 0)
                 missed = sequences.observe(result.lcc_id, result.seq)
-                if missed:
-                    metrics.gaps.labels(lcc).inc(missed)
+                # inc(0) too: the series exists from the first frame, so rate() and alerts see the first gap.
+                metrics.gaps.labels(lcc).inc(missed)
                 if sequences.resets.get(result.lcc_id, 0) > resets_before:
                     metrics.resets.labels(lcc).inc()
                 metrics.missed_before_first.labels(lcc).set(
