@@ -18,10 +18,8 @@ COMMAND_MODULES = (
     "exporter",
     "train",
     "demo",
-COMMAND_MODULES = (
     "alarms",
     "roundtrip",
-)
 )
 
 
