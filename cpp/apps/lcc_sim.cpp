@@ -273,9 +273,9 @@ int LccLoop::run() {
     // In short slices, so SIGINT/SIGTERM still stop a long wait promptly.
     const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                           std::chrono::duration<double>(o_.wait_for_subscriber_s));
-    while (!g_stop.load() && Clock::now() < until && !pub.wait_for_subscriber(std::chrono::milliseconds(100))) {
+    while (!g_stop.load() && Clock::now() < until && !pub.wait_for_subscriber(std::chrono::milliseconds(100), o_.wait_for_subscriptions)) {
     }
-    if (pub.subscriptions() > 0)
+    if (pub.subscriptions() >= o_.wait_for_subscriptions)
       log(LogLevel::kInfo, "telemetry subscriber present, starting");
     else if (!g_stop.load())
       log(LogLevel::kWarning, "no telemetry subscriber after %.1f s, starting anyway", o_.wait_for_subscriber_s);

@@ -34,6 +34,8 @@ Simulates laser control computers (LCCs) with laser units, publishes telemetry f
   --drain-s S              after the run, keep collecting feedback for S seconds (default 0.5)
   --wait-for-subscriber S  before starting, wait up to S seconds for a telemetry subscriber
                            so its first frames are not lost to the late-joiner gap (default 0)
+  --subscriptions N        with --wait-for-subscriber: wait for N topic subscriptions, e.g. 2
+                           for detect and store (default 1)
   --param NAME=VALUE       override a physics parameter (repeatable; names in laser_physics.hpp)
   --summary-json PATH      also write the JSON summary to PATH
   --log-level LEVEL        debug, info, warning or error (default info)
@@ -122,6 +124,8 @@ Options parse_args(int argc, char** argv) {
       o.drain_s = parse_double(flag, value(), 0.0, 3600.0);
     } else if (flag == "--wait-for-subscriber") {
       o.wait_for_subscriber_s = parse_double(flag, value(), 0.0, 3600.0);
+    } else if (flag == "--subscriptions") {
+      o.wait_for_subscriptions = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, 1000));
     } else if (flag == "--param") {
       const std::string assignment = value();
       const auto eq = assignment.find('=');

@@ -30,6 +30,7 @@ struct Options {
   double derate_floor = 0.5;  // never below this fraction of the nominal drive current
   double drain_s = 0.5;
   double wait_for_subscriber_s = 0.0;
+  std::uint32_t wait_for_subscriptions = 1;
   lg::LaserParams params;  // --param overrides
   LogLevel log_level = LogLevel::kInfo;
 };

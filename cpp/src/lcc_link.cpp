@@ -98,6 +98,9 @@ TelemetryPublisher::TelemetryPublisher(ZmqContext& context, const std::string& e
   socket_.set_int(ZMQ_SNDHWM, send_hwm, "ZMQ_SNDHWM");
   // Refuse (EAGAIN) instead of silently dropping at the HWM, so every drop is counted.
   socket_.set_int(ZMQ_XPUB_NODROP, 1, "ZMQ_XPUB_NODROP");
+  // Pass every subscription up, not only the first per topic, so waiting for N
+  // subscribers works when they all subscribe to the same prefix.
+  socket_.set_int(ZMQ_XPUB_VERBOSE, 1, "ZMQ_XPUB_VERBOSE");
   socket_.bind(endpoint);
 }
 
@@ -148,10 +151,10 @@ void TelemetryPublisher::poll_subscriptions() {
   }
 }
 
-bool TelemetryPublisher::wait_for_subscriber(std::chrono::nanoseconds timeout) {
+bool TelemetryPublisher::wait_for_subscriber(std::chrono::nanoseconds timeout, std::uint64_t count) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   poll_subscriptions();
-  while (subscriptions_ == 0) {
+  while (subscriptions_ < count) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     read_subscription(static_cast<int>(std::min<long long>(left.count(), 100)));

@@ -99,7 +99,8 @@ class TelemetryPublisher {
 
   // Waits up to `timeout` until at least one subscription has arrived; returns whether one
   // has. Subscriptions are also read (without waiting) by poll_subscriptions().
-  bool wait_for_subscriber(std::chrono::nanoseconds timeout);
+  // True once `count` subscriptions (one per subscriber and topic prefix) have arrived.
+  bool wait_for_subscriber(std::chrono::nanoseconds timeout, std::uint64_t count = 1);
   void poll_subscriptions();
   std::uint64_t subscriptions() const noexcept { return subscriptions_; }
 
