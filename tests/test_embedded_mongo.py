@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from laserguard import embedded_mongo
+from laserguard.database_options import redacted_uri
 from laserguard.embedded_mongo import EmbeddedMongo, EmbeddedMongoError, mongo_server, ping
 from mongo_fixtures import require_server_executable
 
@@ -149,3 +150,12 @@ def test_standalone_by_default_and_replica_set_on_request(tmp_path: Path) -> Non
             hello = client.admin.command("hello")
             client.close()
             assert ("setName" in hello) is replica_set, hello
+
+
+def test_logged_uris_hide_the_password() -> None:
+    assert (
+        redacted_uri("mongodb://ops:s3cret@db1:27017,db2/?tls=true")
+        == "mongodb://ops:***@db1:27017,db2/?tls=true"
+    )
+    assert redacted_uri("mongodb://127.0.0.1:27017/") == "mongodb://127.0.0.1:27017/"
+    assert redacted_uri("mongodb+srv://user@cluster/") == "mongodb+srv://user@cluster/"

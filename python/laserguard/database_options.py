@@ -45,3 +45,12 @@ def database_server(
         data_dir if data_dir is not None else args.data_dir,
         replica_set=args.embedded_replica_set,
     )
+
+
+def redacted_uri(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``, for log lines."""
+    scheme, sep, rest = uri.partition("://")
+    userinfo, at, hosts = rest.partition("@")
+    if not sep or not at or ":" not in userinfo:
+        return uri
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hosts}"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from laserguard.database_options import add_database_arguments, database_server
+from laserguard.database_options import add_database_arguments, database_server, redacted_uri
 from laserguard.store_service import DEFAULT_FEEDBACK_ENDPOINT, DEFAULT_TELEMETRY_ENDPOINT
 
 DEFAULT_METRICS_PORT = 9102
@@ -99,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
 
             signal.signal(signal.SIGINT, request_stop)
             signal.signal(signal.SIGTERM, request_stop)
+            target = f"{redacted_uri(uri)} db {args.db}"
             print(
-                f"laserguard store: {args.telemetry_endpoint} (+ feedback {feedback}) -> {uri} db {args.db}",
+                f"laserguard store: {args.telemetry_endpoint} (+ feedback {feedback}) -> {target}",
                 file=sys.stderr,
                 flush=True,
             )
