@@ -325,3 +325,22 @@ def test_cli_runs_the_full_original_grid(tmp_path: Path, capsys: pytest.CaptureF
     assert model.n_trees == card["parameters"]["n_estimators"]
     run = json.loads((out / "run.json").read_text())
     assert run["share_fits"] is True and run["n_rows"] == 800
+
+
+def test_mlflow_logs_params_metrics_and_files(
+    trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+    from laserguard.mlflow_logging import log_to_mlflow
+
+    # A local file store keeps the test self-contained (MLflow 3 wants this opt-in for it).
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri()
+    run_id = log_to_mlflow(uri, trained)
+    mlflow.set_tracking_uri(uri)
+    run = mlflow.get_run(run_id)
+    assert run.data.params["model_version"] == trained.model_version
+    assert run.data.params["n_estimators"] == str(trained.best_params["model__n_estimators"])
+    assert run.data.metrics["fpr"] == pytest.approx(trained.metrics["fpr"])
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"model.lgf", "model.skops", "model_card.json", "report.md", "roc.png"} <= logged
