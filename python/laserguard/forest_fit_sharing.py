@@ -21,7 +21,7 @@ from sklearn.ensemble import IsolationForest
 
 # Parameters that do not change the trees (n_estimators is handled by taking prefixes).
 _NOT_TREE_PARAMS = frozenset({"n_estimators", "contamination", "warm_start", "n_jobs", "verbose"})
-# Per-tree fitted attributes of IsolationForest (sklearn 1.4 - 1.9).
+# Per-tree fitted attributes of IsolationForest (sklearn 1.4 - 1.9), sliced to take a prefix.
 _PER_TREE_ATTRIBUTES = (
     "estimators_",
     "estimators_features_",
@@ -94,7 +94,8 @@ class SharedForestFits:
             self.trees_served += n_trees
             state = {k: v for k, v in vars(forest).items() if k.endswith("_") or k.startswith("_")}
             for name in _PER_TREE_ATTRIBUTES:
-                state[name] = getattr(forest, name)[:n_trees]  # a copy: later growth does not leak in
+                if hasattr(forest, name):  # the last two are cached by newer sklearn only
+                    state[name] = getattr(forest, name)[:n_trees]  # a copy: later growth does not leak in
         # warm_start keeps only the seeds of its last batch; drop them rather than keep a wrong list.
         state.pop("_seeds", None)
         state.pop("offset_", None)
