@@ -136,6 +136,20 @@ def test_shared_fits_equal_fresh_fits(data_dir: Path) -> None:
     assert shared.scorings == 3
 
 
+def test_evicted_forests_are_refitted_identically(data_dir: Path) -> None:
+    X = load_training_data(data_dir).X
+    # A zero budget keeps only the forest in use, so returning to "auto" refits it.
+    with sharing_forest_fits(max_bytes=0) as shared:
+        for max_samples in ("auto", 0.6, "auto"):
+            params = {"n_estimators": 20, "max_samples": max_samples, "contamination": 0.3, "random_state": 2}
+            ours = EngineScoredIsolationForest(**params).fit(X)
+            theirs = IsolationForest(**params).fit(X)
+            assert ours.offset_ == theirs.offset_
+            np.testing.assert_array_equal(ours.decision_function(X), theirs.decision_function(X))
+        assert shared.forest_bytes > 0
+    assert (shared.evictions, shared.trees_built) == (2, 60)
+
+
 def test_fits_are_not_shared_without_a_fixed_seed(data_dir: Path) -> None:
     X = load_training_data(data_dir).X
     with sharing_forest_fits() as shared:
