@@ -339,6 +339,9 @@ def test_cli_runs_the_full_original_grid(tmp_path: Path, capsys: pytest.CaptureF
     assert model.n_trees == card["parameters"]["n_estimators"]
     run = json.loads((out / "run.json").read_text())
     assert run["share_fits"] is True and run["n_rows"] == 800
+    # 9 forests per fold grown to 300 trees, against 81 fits per fold without sharing.
+    assert run["sharing"]["trees_built"] == 2 * 9 * 300
+    assert run["sharing"]["trees_served"] == 2 * 27 * (100 + 200 + 300)
 
 
 def test_mlflow_logs_params_metrics_and_files(
