@@ -136,6 +136,20 @@ def test_shared_fits_equal_fresh_fits(data_dir: Path) -> None:
     assert shared.scorings == 3
 
 
+def test_evicted_forests_are_refitted_identically(data_dir: Path) -> None:
+    X = load_training_data(data_dir).X
+    # A zero budget keeps only the forest in use, so returning to "auto" refits it.
+    with sharing_forest_fits(max_bytes=0) as shared:
+        for max_samples in ("auto", 0.6, "auto"):
+            params = {"n_estimators": 20, "max_samples": max_samples, "contamination": 0.3, "random_state": 2}
+            ours = EngineScoredIsolationForest(**params).fit(X)
+            theirs = IsolationForest(**params).fit(X)
+            assert ours.offset_ == theirs.offset_
+            np.testing.assert_array_equal(ours.decision_function(X), theirs.decision_function(X))
+        assert shared.forest_bytes > 0
+    assert (shared.evictions, shared.trees_built) == (2, 60)
+
+
 def test_fits_are_not_shared_without_a_fixed_seed(data_dir: Path) -> None:
     X = load_training_data(data_dir).X
     with sharing_forest_fits() as shared:
@@ -325,3 +339,25 @@ def test_cli_runs_the_full_original_grid(tmp_path: Path, capsys: pytest.CaptureF
     assert model.n_trees == card["parameters"]["n_estimators"]
     run = json.loads((out / "run.json").read_text())
     assert run["share_fits"] is True and run["n_rows"] == 800
+    # 9 forests per fold grown to 300 trees, against 81 fits per fold without sharing.
+    assert run["sharing"]["trees_built"] == 2 * 9 * 300
+    assert run["sharing"]["trees_served"] == 2 * 27 * (100 + 200 + 300)
+
+
+def test_mlflow_logs_params_metrics_and_files(
+    trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+    from laserguard.mlflow_logging import log_to_mlflow
+
+    # A local file store keeps the test self-contained (MLflow 3 wants this opt-in for it).
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri()
+    run_id = log_to_mlflow(uri, trained)
+    mlflow.set_tracking_uri(uri)
+    run = mlflow.get_run(run_id)
+    assert run.data.params["model_version"] == trained.model_version
+    assert run.data.params["n_estimators"] == str(trained.best_params["model__n_estimators"])
+    assert run.data.metrics["fpr"] == pytest.approx(trained.metrics["fpr"])
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"model.lgf", "model.skops", "model_card.json", "report.md", "roc.png"} <= logged

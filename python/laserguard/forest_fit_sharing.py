@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from sklearn.ensemble import IsolationForest
 
 # Parameters that do not change the trees (n_estimators is handled by taking prefixes).
 _NOT_TREE_PARAMS = frozenset({"n_estimators", "contamination", "warm_start", "n_jobs", "verbose"})
-# Per-tree fitted attributes of IsolationForest (sklearn 1.4 - 1.9).
+# Per-tree fitted attributes of IsolationForest (sklearn 1.4 - 1.9), sliced to take a prefix.
 _PER_TREE_ATTRIBUTES = (
     "estimators_",
     "estimators_features_",
@@ -30,11 +31,21 @@ _PER_TREE_ATTRIBUTES = (
 )
 
 
+# Memory held by a fitted sklearn tree per node: the node record (64 bytes), its value (8) and
+# the two per-node float64 arrays IsolationForest caches (16).
+_BYTES_PER_NODE = 88
+# The forests kept for sharing grow with the data (max_samples is a fraction of the rows), so
+# they are kept within a budget; an evicted forest is refitted if asked for again.
+DEFAULT_MAX_BYTES = 3 * 2**30
+
+
 class SharedForestFits:
     """Fitted forests keyed by (training data, tree parameters), grown on demand with warm_start."""
 
-    def __init__(self) -> None:
-        self._forests: dict[tuple[str, str], IsolationForest] = {}
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        # Least recently used first; all dict updates happen under self._guard.
+        self._forests: OrderedDict[tuple[str, str], tuple[IsolationForest, int]] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
         # score_samples depends on the trees and X only, not on contamination: candidates that
@@ -43,6 +54,7 @@ class SharedForestFits:
         self.trees_built = 0  # trees actually fitted
         self.trees_served = 0  # trees the candidates asked for
         self.scorings = 0  # score_samples computed (the rest came from the cache)
+        self.evictions = 0  # forests dropped to stay within max_bytes
 
     @staticmethod
     def key(X: np.ndarray, params: dict[str, Any]) -> tuple[str, str] | None:
@@ -78,7 +90,9 @@ class SharedForestFits:
         params = target.get_params(deep=False)
         n_trees = int(params["n_estimators"])
         with lock:
-            forest = self._forests.get(key)
+            with self._guard:
+                entry = self._forests.get(key)
+            forest = None if entry is None else entry[0]
             built_before = 0 if forest is None else len(forest.estimators_)
             if forest is None:
                 tree_params = {k: v for k, v in params.items() if k not in _NOT_TREE_PARAMS}
@@ -87,19 +101,39 @@ class SharedForestFits:
                     **tree_params, n_estimators=n_trees, contamination="auto", warm_start=True
                 )
                 forest.fit(X)
-                self._forests[key] = forest
             elif built_before < n_trees:
                 forest.set_params(n_estimators=n_trees).fit(X)
-            self.trees_built += len(forest.estimators_) - built_before
-            self.trees_served += n_trees
+            size = _BYTES_PER_NODE * sum(int(tree.tree_.node_count) for tree in forest.estimators_)
+            with self._guard:
+                self._forests[key] = (forest, size)
+                self._forests.move_to_end(key)
+                self._evict(keep=key)
+                self.trees_built += len(forest.estimators_) - built_before
+                self.trees_served += n_trees
             state = {k: v for k, v in vars(forest).items() if k.endswith("_") or k.startswith("_")}
             for name in _PER_TREE_ATTRIBUTES:
-                state[name] = getattr(forest, name)[:n_trees]  # a copy: later growth does not leak in
+                if hasattr(forest, name):  # the last two are cached by newer sklearn only
+                    state[name] = getattr(forest, name)[:n_trees]  # a copy: later growth does not leak in
         # warm_start keeps only the seeds of its last batch; drop them rather than keep a wrong list.
         state.pop("_seeds", None)
         state.pop("offset_", None)
         vars(target).update(state)
         target.set_params(**params)
+
+    def _evict(self, keep: tuple[str, str]) -> None:
+        """Drop least recently used forests (never `keep`) until the budget holds; under _guard."""
+        total = sum(size for _, size in self._forests.values())
+        for key in list(self._forests):
+            if total <= self.max_bytes:
+                break
+            if key != keep:
+                total -= self._forests.pop(key)[1]
+                self.evictions += 1
+
+    @property
+    def forest_bytes(self) -> int:
+        with self._guard:
+            return sum(size for _, size in self._forests.values())
 
 
 def _digest(X: np.ndarray) -> str:
@@ -117,13 +151,13 @@ def active_shared_fits() -> SharedForestFits | None:
 
 
 @contextlib.contextmanager
-def sharing_forest_fits() -> Iterator[SharedForestFits]:
+def sharing_forest_fits(max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[SharedForestFits]:
     """Within this block, EngineScoredIsolationForest.fit reuses trees across candidates."""
     global _active
     with _active_guard:
         if _active is not None:
             raise RuntimeError("sharing_forest_fits() blocks cannot be nested or run concurrently")
-        _active = SharedForestFits()
+        _active = SharedForestFits(max_bytes)
         shared = _active
     try:
         yield shared

@@ -6,7 +6,6 @@ saved model is a plain sklearn Pipeline refitted with the best parameters and th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
@@ -105,12 +104,14 @@ def run_grid_search(
     scoring_engine: ScoringEngine = "cpp",
     share_fits: bool = True,
     on_scored: Callable[[], None] | None = None,
+    sharing_stats: dict[str, int] | None = None,
 ) -> GridSearchCV:
     """Fit GridSearchCV (refit=False) and return it; `cv_results_` and `best_params_` are set.
 
     With the C++ engine and `share_fits`, candidates that differ only in n_estimators or
     contamination reuse one tree fit per fold (laserguard.forest_fit_sharing); the results are
-    identical to fitting every candidate, which `scoring_engine="sklearn"` does.
+    identical to fitting every candidate, which `scoring_engine="sklearn"` does. If given,
+    `sharing_stats` receives the sharing counters (trees built/served, scorings, evictions).
     """
     from joblib import parallel_backend
 
@@ -125,9 +126,19 @@ def run_grid_search(
     )
     # Threads: the C++ engine and sklearn's tree builder release the GIL, nothing is copied
     # between processes, and the scorer's progress callback runs in this process.
-    sharing = sharing_forest_fits() if share_fits and scoring_engine == "cpp" else contextlib.nullcontext()
-    with sharing, parallel_backend("threading", n_jobs=n_jobs):
+    if not (share_fits and scoring_engine == "cpp"):
+        with parallel_backend("threading", n_jobs=n_jobs):
+            search.fit(X, label)
+        return search
+    with sharing_forest_fits() as shared, parallel_backend("threading", n_jobs=n_jobs):
         search.fit(X, label)
+    if sharing_stats is not None:
+        sharing_stats.update(
+            trees_built=shared.trees_built,
+            trees_served=shared.trees_served,
+            scorings=shared.scorings,
+            evictions=shared.evictions,
+        )
     return search
 
 
@@ -234,6 +245,7 @@ def train_on(
     train_set, test_set = data.subset(np.sort(train_rows)), data.subset(np.sort(test_rows))
 
     search_started = time.perf_counter()
+    sharing_stats: dict[str, int] = {}
     search = run_grid_search(
         train_set.X,
         train_set.label,
@@ -244,6 +256,7 @@ def train_on(
         scoring_engine=scoring_engine,
         share_fits=share_fits,
         on_scored=on_scored,
+        sharing_stats=sharing_stats,
     )
     search_seconds = time.perf_counter() - search_started
     best_params = _json_params(search.best_params_)
@@ -325,6 +338,7 @@ def train_on(
                 "n_jobs": n_jobs,
                 "scoring_engine": scoring_engine,
                 "share_fits": share_fits and scoring_engine == "cpp",
+                "sharing": sharing_stats,
                 "n_rows": len(data),
             },
             indent=2,
