@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 def _load_paper_check() -> ModuleType:
     path = REPO_ROOT / "benchmarks" / "paper_check.py"
+    sys.path.insert(0, str(path.parent))  # for its sibling report_sections
     spec = importlib.util.spec_from_file_location("paper_check", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
