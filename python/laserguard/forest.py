@@ -119,16 +119,28 @@ class ForestModel:
         return self._core.path_length_sums(self._as_input(X))  # type: ignore[no-any-return]
 
     def score_samples(self, X: Any) -> FloatArray:
-        depths = self.path_length_sums(X)
-        # Written as in sklearn's IsolationForest._compute_score_samples, so numpy's pow
-        # (SIMD where available) produces the same bits.
-        scores = 2 ** (
-            -np.divide(depths, self._denominator, out=np.ones_like(depths), where=self._denominator != 0)
-        )
-        return -scores
+        return self._finish(self.path_length_sums(X))
 
     def decision_function(self, X: Any) -> FloatArray:
-        return self.score_samples(X) - self._offset
+        scores = self._finish(self.path_length_sums(X))
+        np.subtract(scores, self._offset, out=scores)
+        return scores
+
+    def _finish(self, depths: FloatArray) -> FloatArray:
+        """sklearn's `-2 ** (-depths / denominator)`, computed in place on `depths`.
+
+        Same ufuncs on the same values as IsolationForest._compute_score_samples (numpy's
+        pow, SIMD where available), so the bits are the same; in place only to skip
+        temporaries on the hot path.
+        """
+        if self._denominator[0] != 0:
+            np.divide(depths, self._denominator, out=depths)
+        else:  # a single-sample forest: sklearn's `where=` leaves the ratio at 1
+            depths.fill(1.0)
+        np.negative(depths, out=depths)
+        np.power(2.0, depths, out=depths)
+        np.negative(depths, out=depths)
+        return depths
 
     def decision_function_native(self, X: Any) -> FloatArray:
         """decision_function computed entirely in C++ (libm pow: within 2 ulp of sklearn)."""
