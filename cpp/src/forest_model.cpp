@@ -109,9 +109,12 @@ __attribute__((target("avx512f"))) void walk_tree_avx512(const CompactNode* tree
     top_link[h] = _mm512_permutex2var_epi32(lo, odd, hi);
   }
   const __m512i feature_mask = _mm512_set1_epi32(0x7FF);
-  const __m512i lane_offset =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(static_cast<int>(nf)));
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  // The first two levels test at most three features, read as whole columns (no gather).
+  const std::uint32_t f_root = feature_of(tree[0]);
+  const std::uint32_t f_left = feature_of(tree[1]);
+  const std::uint32_t f_right = feature_of(tree[2]);
+  const __m512i two = _mm512_set1_epi32(2);
   __m512i idx[kBlocks];
   for (int b = 0; b < kBlocks; ++b) idx[b] = _mm512_setzero_si512();
   for (std::uint32_t d = 0; d < depth; ++d) {
@@ -132,9 +135,17 @@ __attribute__((target("avx512f"))) void walk_tree_avx512(const CompactNode* tree
         threshold = _mm512_i32gather_ps(slot, reinterpret_cast<const float*>(tree), 4);
         link = _mm512_i32gather_epi32(slot, reinterpret_cast<const int*>(tree) + 1, 4);
       }
-      const __m512i feature = _mm512_and_si512(_mm512_srli_epi32(link, 1), feature_mask);
       const float* block = x + static_cast<std::size_t>(b) * 16 * nf;
-      const __m512 xv = _mm512_i32gather_ps(_mm512_add_epi32(lane_offset, feature), block, 4);
+      __m512 xv;
+      if (d == 0) {
+        xv = _mm512_loadu_ps(block + 16 * f_root);
+      } else if (d == 1) {
+        xv = _mm512_mask_blend_ps(_mm512_cmpeq_epi32_mask(idx[b], two), _mm512_loadu_ps(block + 16 * f_left),
+                                  _mm512_loadu_ps(block + 16 * f_right));
+      } else {
+        const __m512i feature = _mm512_and_si512(_mm512_srli_epi32(link, 1), feature_mask);
+        xv = _mm512_i32gather_ps(_mm512_add_epi32(_mm512_slli_epi32(feature, 4), lane), block, 4);
+      }
       const __mmask16 nan_left = _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q) & _mm512_test_epi32_mask(link, one);
       const __mmask16 go_left = _mm512_cmp_ps_mask(xv, threshold, _CMP_LE_OQ) | nan_left;
       const __m512i left = _mm512_srli_epi32(link, 12);
@@ -281,12 +292,18 @@ std::size_t ForestModel::walk_avx512(const float* x, std::size_t rows, double* o
 #ifdef LASERGUARD_HAVE_AVX512_KERNEL
   const std::size_t nf = n_features_;
   const std::size_t blocks = rows / 16;
+  // Feature-major 16-row blocks: a column of a block is one 64-byte vector.
+  thread_local std::vector<float> transposed;
+  transposed.resize(blocks * 16 * nf);
+  for (std::size_t b = 0; b < blocks; ++b)
+    for (std::size_t f = 0; f < nf; ++f)
+      for (std::size_t l = 0; l < 16; ++l) transposed[(b * nf + f) * 16 + l] = x[(b * 16 + l) * nf + f];
   // Chunks of rows small enough to stay in L1 while every tree walks them; within a
   // chunk, trees in order, so each row's sum is accumulated exactly as sklearn does.
   constexpr std::size_t kChunkRows = 256;
   for (std::size_t start = 0; start < blocks * 16; start += kChunkRows) {
     const std::size_t chunk_blocks = std::min(kChunkRows, blocks * 16 - start) / 16;
-    const float* xc = x + start * nf;
+    const float* xc = transposed.data() + start * nf;
     double* oc = out + start;
     for (std::size_t t = 0; t < tree_offset_.size(); ++t) {
       const CompactNode* tree = compact_nodes_.data() + tree_offset_[t];
