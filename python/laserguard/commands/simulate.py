@@ -21,6 +21,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
     p.add_argument("--faults", metavar="SPEC.json", help="declarative fault spec (docs/simulator.md)")
     p.add_argument("--fault-mix", default="default", help="random fault mix: none, default, all")
+    p.add_argument(
+        "--raw-out",
+        metavar="DIR",
+        help="also write raw LCC log files with field-log defects there (docs/raw-format.md)",
+    )
+    p.add_argument(
+        "--start",
+        default="2026-01-01T00:00:00Z",
+        help="UTC time of the first sample in the raw logs (default 2026-01-01T00:00:00Z)",
+    )
     p.set_defaults(func=run)
 
 
@@ -59,4 +69,27 @@ def run(args: argparse.Namespace) -> int:
     with open(os.path.join(args.out, "dataset.json"), "w", encoding="utf-8") as fh:
         json.dump(meta, fh, indent=2)
     print(f"wrote {data_path}: {len(frame)} rows, {meta['anomalous_rows']} labelled anomalous")
+    if args.raw_out:
+        return _write_raw(frame, args)
+    return 0
+
+
+def _write_raw(frame: Any, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from laserguard.raw_writer import write_raw_logs
+
+    try:
+        start = datetime.fromisoformat(args.start)
+    except ValueError:
+        print(f"laserguard simulate: error: --start {args.start!r} is not an ISO-8601 time", file=sys.stderr)
+        return 2
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    truth = write_raw_logs(frame, args.raw_out, start=start, seed=args.seed)
+    totals = truth["totals"]
+    print(
+        f"wrote {len(truth['files'])} raw log files to {args.raw_out} ({totals['rows_written']} rows; "
+        f"injected defects in {os.path.join(args.raw_out, 'injected_defects.json')})"
+    )
     return 0
