@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from laserguard.cleaning import RULES, CleanResult
 from laserguard.clean_store import UploadOutcome
+from laserguard.cleaning import RULES, CleanResult
 
 REPORT_JSON = "clean_report.json"
 REPORT_MD = "clean_report.md"
@@ -29,7 +29,9 @@ def build_report(
         "files_loaded": n_files - len(result.rejected_files),
         "rows_read": result.rows_read,
         "rows_clean": rows_clean,
-        "rules": [{"rule": name, "meaning": meaning, "count": result.counts[name]} for name, meaning in RULES],
+        "rules": [
+            {"rule": name, "meaning": meaning, "count": result.counts[name]} for name, meaning in RULES
+        ],
         "gap_missing_samples": result.gap_missing_samples,
         "rejected_files": result.rejected_files,
         "dropped_lines": result.dropped_lines,

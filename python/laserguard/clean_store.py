@@ -23,7 +23,17 @@ from laserguard.raw_format import CHANNELS
 
 CLEAN_SAMPLES: Final = "clean_samples"
 DEFAULT_BATCH_SIZE: Final = 5000
-DOCUMENT_FIELDS: Final = ("lcc", "unit", "psu", "time", *CHANNELS, "fault_type", "severity", "label", "source")
+DOCUMENT_FIELDS: Final = (
+    "lcc",
+    "unit",
+    "psu",
+    "time",
+    *CHANNELS,
+    "fault_type",
+    "severity",
+    "label",
+    "source",
+)
 
 
 def clean_sample_id(lcc: int, unit: int, epoch_ms: int) -> str:
@@ -43,7 +53,9 @@ def _documents(rows: pd.DataFrame) -> Iterator[dict[str, Any]]:
     psu = rows["psu"].to_numpy(dtype=np.int64).tolist()
     epoch_ms = rows["epoch_ms"].to_numpy(dtype=np.int64).tolist()
     # NaN (missing reading) is stored as null.
-    channels = {c: [None if math.isnan(v) else v for v in rows[c].to_numpy(np.float64).tolist()] for c in CHANNELS}
+    channels = {
+        c: [None if math.isnan(v) else v for v in rows[c].to_numpy(np.float64).tolist()] for c in CHANNELS
+    }
     fault_type = rows["fault_type"].astype(str).tolist()
     severity = rows["severity"].to_numpy(dtype=np.float64).tolist()
     label = rows["label"].to_numpy(dtype=np.int64).tolist()

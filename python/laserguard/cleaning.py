@@ -110,8 +110,8 @@ def read_raw_file(path: Path) -> _FileRows:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise RawFileError(name, line, f"not UTF-8 text (byte {data[exc.start]:#04x})") from None
+        bad_line = data.count(b"\n", 0, exc.start) + 1
+        raise RawFileError(name, bad_line, f"not UTF-8 text (byte {data[exc.start]:#04x})") from None
     lines = text.split("\n")
     if not lines or lines[0].strip() != MAGIC:
         raise RawFileError(name, 1, f"expected {MAGIC!r}, found {lines[0][:60]!r}")
@@ -130,7 +130,9 @@ def read_raw_file(path: Path) -> _FileRows:
         raise RawFileError(name, column_line, f"header value is not a number: {headers}") from None
     if index >= len(lines) or tuple(lines[index].strip().split(",")) != COLUMNS:
         found = lines[index][:80] if index < len(lines) else "end of file"
-        raise RawFileError(name, column_line, f"expected the column line {','.join(COLUMNS)!r}, found {found!r}")
+        raise RawFileError(
+            name, column_line, f"expected the column line {','.join(COLUMNS)!r}, found {found!r}"
+        )
 
     seen: set[str] = set()
     fields: list[list[str]] = []
@@ -155,7 +157,9 @@ def read_raw_file(path: Path) -> _FileRows:
     return _FileRows(lcc, rate_hz, fields, line_numbers, duplicates, malformed, read)
 
 
-def _parse_times(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+def _parse_times(
+    text: pd.Series,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Epoch milliseconds, 'was canonical' and 'could not be parsed' per row."""
     canonical = text.str.match(CANONICAL_TIME_PATTERN).to_numpy(dtype=bool)
     parsed = pd.to_datetime(text.where(canonical), format=CANONICAL_TIME_FORMAT, utc=True, errors="coerce")
@@ -175,10 +179,14 @@ def _parse_times(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
     return ms, canonical, failed
 
 
-def _parse_units(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+def _parse_units(
+    text: pd.Series,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     number = text.str.extract(UNIT_NAME_PATTERN, expand=False)
     failed = number.isna().to_numpy() | (pd.to_numeric(number, errors="coerce").fillna(0) < 1).to_numpy()
-    unit = np.where(failed, 0, pd.to_numeric(number, errors="coerce").fillna(1).to_numpy() - 1).astype(np.int64)
+    unit = np.where(failed, 0, pd.to_numeric(number, errors="coerce").fillna(1).to_numpy() - 1).astype(
+        np.int64
+    )
     canonical = text.str.match(CANONICAL_UNIT_PATTERN).to_numpy(dtype=bool)
     return unit, canonical, failed
 
@@ -193,7 +201,9 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
 
     def reject(mask: npt.NDArray[np.bool_], column: str) -> None:
         for i in np.flatnonzero(mask & ~bad):
-            reasons.append((int(lines[i]), f"column {column!r} has unparsable value {table[column].iloc[i]!r}"))
+            reasons.append(
+                (int(lines[i]), f"column {column!r} has unparsable value {table[column].iloc[i]!r}")
+            )
         bad[:] |= mask
 
     epoch_ms, time_canonical, time_failed = _parse_times(table["timestamp"].str.strip())

@@ -54,7 +54,14 @@ def correlation_matrix(rows: pd.DataFrame, path: Path) -> Path:
     ax.set_yticks(ticks, FEATURE_COLUMNS, fontsize=8)
     for i in ticks:
         for j in ticks:
-            ax.text(j, i, "" if np.isnan(corr[i, j]) else f"{corr[i, j]:.2f}", ha="center", va="center", fontsize=6)
+            ax.text(
+                j,
+                i,
+                "" if np.isnan(corr[i, j]) else f"{corr[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+            )
     fig.colorbar(image, ax=ax)
     ax.set_title(f"channel correlation, normal rows (n={len(normal)})")
     fig.tight_layout()
@@ -79,8 +86,14 @@ def unit_timeseries(rows: pd.DataFrame, path: Path, n_units: int = 4) -> Path:
         for ax, channel in zip(axes, TIMESERIES_CHANNELS, strict=True):
             line = ax.plot(hours, series[channel].to_numpy(), linewidth=0.7, label=f"{lcc}:{unit} {kinds}")
             ax.fill_between(
-                hours, 0, 1, where=anomalous, color=line[0].get_color(), alpha=0.12,
-                transform=ax.get_xaxis_transform(), linewidth=0,
+                hours,
+                0,
+                1,
+                where=anomalous,
+                color=line[0].get_color(),
+                alpha=0.12,
+                transform=ax.get_xaxis_transform(),
+                linewidth=0,
             )
     for ax, channel in zip(axes, TIMESERIES_CHANNELS, strict=True):
         ax.set_ylabel(channel, fontsize=8)

@@ -80,7 +80,7 @@ def _clean_lines(rows: pd.DataFrame, epoch_ms: npt.NDArray[np.int64]) -> list[st
     table["severity"] = rows["severity"].to_numpy(dtype=np.float64)
     table["label"] = rows["label"].to_numpy(dtype=np.int64)
     text = table.to_csv(index=False, header=False, float_format="%.9g", na_rep="", lineterminator="\n")
-    return text.splitlines()
+    return str(text).splitlines()
 
 
 def _set_field(line: str, index: int, value: str) -> str:
@@ -227,7 +227,13 @@ def write_raw_logs(
             lines, truth = _inject_file(rows, epoch_ms[mask][order], rates, rng)
             day_text = datetime.fromtimestamp(d * MS_PER_DAY / 1000.0, tz=UTC).strftime("%Y-%m-%d")
             name = log_file_name(lcc, day_text)
-            header = [MAGIC, f"# lcc: {lcc}", f"# date: {day_text}", f"# rate_hz: {rate_hz:g}", ",".join(COLUMNS)]
+            header = [
+                MAGIC,
+                f"# lcc: {lcc}",
+                f"# date: {day_text}",
+                f"# rate_hz: {rate_hz:g}",
+                ",".join(COLUMNS),
+            ]
             (out / name).write_text("\n".join(header + lines) + "\n", encoding="utf-8")
             files[name] = truth
     totals: dict[str, int] = {}

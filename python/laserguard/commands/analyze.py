@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
         "training CSVs of docs/data-contracts.md and EDA figures (PNG) into --out.",
     )
     add_database_arguments(p)
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT}/)")
+    p.add_argument(
+        "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT}/)"
+    )
     p.add_argument(
         "--missing",
         choices=("drop", "ffill", "keep"),
