@@ -28,7 +28,7 @@ from laserguard.raw_format import (
     MAGIC,
     SENTINEL_TEXT,
     TIME_FORMATS,
-    UNIT_NAME_PATTERN,
+    unit_index_from_name,
 )
 
 # (rule name, what its count means), in the order the rules run.
@@ -161,34 +161,41 @@ def _parse_times(
     text: pd.Series,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Epoch milliseconds, 'was canonical' and 'could not be parsed' per row."""
-    canonical = text.str.match(CANONICAL_TIME_PATTERN).to_numpy(dtype=bool)
-    parsed = pd.to_datetime(text.where(canonical), format=CANONICAL_TIME_FORMAT, utc=True, errors="coerce")
+    # All units of a sample share its timestamp: parse each distinct text once.
+    codes, distinct = pd.factorize(text)
+    texts = pd.Series(distinct, dtype=object).str.strip()
+    canonical = texts.str.match(CANONICAL_TIME_PATTERN).to_numpy(dtype=bool)
+    parsed = pd.to_datetime(texts.where(canonical), format=CANONICAL_TIME_FORMAT, utc=True, errors="coerce")
     for fmt in TIME_FORMATS.values():
         todo = parsed.isna().to_numpy()
         if not todo.any():
             break
-        parsed = parsed.where(~todo, pd.to_datetime(text.where(todo), format=fmt, utc=True, errors="coerce"))
-    todo = parsed.isna().to_numpy() & text.str.match(EPOCH_PATTERN).to_numpy(dtype=bool)
+        parsed = parsed.where(~todo, pd.to_datetime(texts.where(todo), format=fmt, utc=True, errors="coerce"))
+    todo = parsed.isna().to_numpy() & texts.str.match(EPOCH_PATTERN).to_numpy(dtype=bool)
     if todo.any():
-        seconds = pd.to_numeric(text.where(todo), errors="coerce")
+        seconds = pd.to_numeric(texts.where(todo), errors="coerce")
         parsed = parsed.where(~todo, pd.to_datetime(seconds * 1000.0, unit="ms", utc=True).dt.round("ms"))
     failed = parsed.isna().to_numpy()
-    ms = np.zeros(len(text), dtype=np.int64)
-    ok = ~failed
-    ms[ok] = (parsed[ok].astype("datetime64[ms, UTC]").astype("int64")).to_numpy()
-    return ms, canonical, failed
+    ms = np.zeros(len(texts), dtype=np.int64)
+    ms[~failed] = parsed[~failed].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+    return ms[codes], canonical[codes], failed[codes]
 
 
 def _parse_units(
     text: pd.Series,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    number = text.str.extract(UNIT_NAME_PATTERN, expand=False)
-    failed = number.isna().to_numpy() | (pd.to_numeric(number, errors="coerce").fillna(0) < 1).to_numpy()
-    unit = np.where(failed, 0, pd.to_numeric(number, errors="coerce").fillna(1).to_numpy() - 1).astype(
-        np.int64
-    )
-    canonical = text.str.match(CANONICAL_UNIT_PATTERN).to_numpy(dtype=bool)
-    return unit, canonical, failed
+    """Unit index, 'was canonical' and 'could not be parsed' per row (each distinct name once)."""
+    codes, distinct = pd.factorize(text)
+    unit = np.zeros(len(distinct), dtype=np.int64)
+    failed = np.zeros(len(distinct), dtype=bool)
+    canonical = np.zeros(len(distinct), dtype=bool)
+    for i, name in enumerate(distinct):
+        try:
+            unit[i] = unit_index_from_name(str(name))
+        except ValueError:
+            failed[i] = True
+        canonical[i] = CANONICAL_UNIT_PATTERN.match(str(name)) is not None
+    return unit[codes], canonical[codes], failed[codes]
 
 
 def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame:
@@ -206,9 +213,9 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
             )
         bad[:] |= mask
 
-    epoch_ms, time_canonical, time_failed = _parse_times(table["timestamp"].str.strip())
+    epoch_ms, time_canonical, time_failed = _parse_times(table["timestamp"])
     reject(time_failed, "timestamp")
-    unit, unit_canonical, unit_failed = _parse_units(table["unit"].str.strip())
+    unit, unit_canonical, unit_failed = _parse_units(table["unit"])
     reject(unit_failed, "unit")
     clean = pd.DataFrame({"lcc": rows.lcc, "unit": unit, "epoch_ms": epoch_ms})
     for column in ("psu", "label"):
@@ -219,12 +226,12 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
     severity = pd.to_numeric(table["severity"].replace("", "0"), errors="coerce")
     reject(severity.isna().to_numpy(), "severity")
     clean["severity"] = severity.fillna(0.0).astype(np.float64)
-    clean["fault_type"] = table["fault_type"].str.strip().replace("", "none")
+    clean["fault_type"] = table["fault_type"].replace("", "none")
 
     sentinel = np.zeros((len(table), len(CHANNELS)), dtype=bool)
     glitch = np.zeros_like(sentinel)
     for j, column in enumerate(CHANNELS):
-        text = table[column].str.strip()
+        text = table[column]
         sentinel[:, j] = text.isin(SENTINEL_TEXT).to_numpy()
         values = pd.to_numeric(text.where(~sentinel[:, j]), errors="coerce").to_numpy(dtype=np.float64)
         reject(np.isnan(values) & ~sentinel[:, j], column)
