@@ -144,7 +144,7 @@ def test_hand_written_file_every_spelling_and_defect(tmp_path: Path) -> None:
         _row("01.01.2026 00:00:02.000", "LU-1", power="-999"),
         _row("1767225603.000", "L01", power=""),
         _row("2026-01-01T00:00:03.000Z", "L01", power="7.6"),  # same key as the epoch row, other value
-        _row("2026-01-01T00:00:04.000Z", "L01", power="65535"),
+        _row("2026-01-01T01:00:04+01:00", "L01", power="65535"),  # ISO with an offset
         _row("2026-01-01T00:00:04.000Z", "X7"),  # unknown unit -> line dropped
         _row("yesterday", "L02"),  # unparsable time -> line dropped
         _row("2026-01-01T00:00:05.000Z", "L01", label="2"),  # bad label -> line dropped
@@ -159,7 +159,7 @@ def test_hand_written_file_every_spelling_and_defect(tmp_path: Path) -> None:
         "drop_duplicate_lines": 0,
         "drop_malformed_lines": 4,
         "normalize_unit_names": 2,
-        "normalize_timestamps": 3,
+        "normalize_timestamps": 4,
         "sentinel_to_missing": 2,
         "glitch_to_missing": 1,
         "drop_conflicting_duplicates": 1,
@@ -289,3 +289,23 @@ def test_simulate_writes_raw_logs_and_their_ground_truth(tmp_path: Path) -> None
         )
         == 2
     )
+
+
+def test_only_corrupt_files_uploads_nothing(mongo_server: Any, db: Any, tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "lcc01_2026-01-01.log").write_text("not a log\n", encoding="utf-8")
+    status, report = _clean_cli(raw, mongo_server.uri, db.name, tmp_path / "report")
+    assert status == 1
+    assert report["rejected_files"][0]["file"] == "lcc01_2026-01-01.log"
+    assert report["files_loaded"] == 0 and report["upload"]["new"] == 0
+    assert db[CLEAN_SAMPLES].count_documents({}) == 0
+
+
+def test_missing_or_empty_raw_folder_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["clean", str(tmp_path / "nowhere")]) == 2
+    assert "raw folder" in capsys.readouterr().err
+    assert cli.main(["clean", str(tmp_path)]) == 2
+    assert f"no raw log files (lcc<NN>_<YYYY-MM-DD>.log) in {str(tmp_path)!r}" in capsys.readouterr().err

@@ -83,6 +83,8 @@ def upload_clean_rows(db: Any, rows: pd.DataFrame, *, batch_size: int = DEFAULT_
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     collection = db.get_collection(CLEAN_SAMPLES, write_concern=WriteConcern(w=1, j=True))
     outcome = UploadOutcome()
+    if rows.empty:  # every file was rejected
+        return outcome
     batch: list[dict[str, Any]] = []
 
     def flush() -> None:

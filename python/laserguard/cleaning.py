@@ -60,6 +60,9 @@ PLAUSIBLE_RANGE: Final[dict[str, tuple[float, float]]] = {
     "psu_temp_c": (-60.0, 300.0),
     "psu_ripple_mv": (-1.0, 10000.0),
 }
+# Timestamp spellings tried after the canonical one (all read as UTC); ISO8601 catches the
+# remaining ISO variants (no milliseconds, no Z, an explicit offset).
+PARSE_FORMATS: Final = (*TIME_FORMATS.values(), "ISO8601")
 # A step longer than this many sample intervals is a gap.
 GAP_FACTOR: Final = 1.5
 MAX_LISTED_LINES: Final = 50
@@ -166,7 +169,7 @@ def _parse_times(
     texts = pd.Series(distinct, dtype=object).str.strip()
     canonical = texts.str.match(CANONICAL_TIME_PATTERN).to_numpy(dtype=bool)
     parsed = pd.to_datetime(texts.where(canonical), format=CANONICAL_TIME_FORMAT, utc=True, errors="coerce")
-    for fmt in TIME_FORMATS.values():
+    for fmt in PARSE_FORMATS:
         todo = parsed.isna().to_numpy()
         if not todo.any():
             break
