@@ -147,12 +147,12 @@ def read_raw_file(path: Path) -> _FileRows:
         if not line.strip():
             continue
         read += 1
-        if line in seen:
+        if line in seen:  # rule drop_duplicate_lines
             duplicates += 1
             continue
         seen.add(line)
         parts = line.split(",")
-        if len(parts) != width:
+        if len(parts) != width:  # rule drop_malformed_lines (the other causes: _clean_file)
             malformed.append((number, f"{len(parts)} fields, expected {width}"))
             continue
         fields.append(parts)
@@ -160,10 +160,10 @@ def read_raw_file(path: Path) -> _FileRows:
     return _FileRows(lcc, rate_hz, fields, line_numbers, duplicates, malformed, read)
 
 
-def _parse_times(
+def normalize_timestamps(
     text: pd.Series,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Epoch milliseconds, 'was canonical' and 'could not be parsed' per row."""
+    """Rule normalize_timestamps: epoch ms, 'was canonical' and 'could not be parsed' per row."""
     # All units of a sample share its timestamp: parse each distinct text once.
     codes, distinct = pd.factorize(text)
     texts = pd.Series(distinct, dtype=object).str.strip()
@@ -184,10 +184,10 @@ def _parse_times(
     return ms[codes], canonical[codes], failed[codes]
 
 
-def _parse_units(
+def normalize_unit_names(
     text: pd.Series,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Unit index, 'was canonical' and 'could not be parsed' per row (each distinct name once)."""
+    """Rule normalize_unit_names: unit index, 'was canonical' and 'could not be parsed' per row."""
     codes, distinct = pd.factorize(text)
     unit = np.zeros(len(distinct), dtype=np.int64)
     failed = np.zeros(len(distinct), dtype=bool)
@@ -199,6 +199,30 @@ def _parse_units(
             failed[i] = True
         canonical[i] = CANONICAL_UNIT_PATTERN.match(str(name)) is not None
     return unit[codes], canonical[codes], failed[codes]
+
+
+def sentinel_to_missing(text: pd.Series) -> npt.NDArray[np.bool_]:
+    """Rule sentinel_to_missing: cells that mean 'no reading' (-999, empty)."""
+    return np.asarray(text.isin(SENTINEL_TEXT).to_numpy(), dtype=bool)
+
+
+def glitch_to_missing(values: npt.NDArray[np.float64], channel: str) -> npt.NDArray[np.bool_]:
+    """Rule glitch_to_missing: readings the hardware cannot produce (outside PLAUSIBLE_RANGE)."""
+    lo, hi = PLAUSIBLE_RANGE[channel]
+    return ~np.isnan(values) & ((values < lo) | (values > hi))
+
+
+def drop_conflicting_duplicates(clean: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rule drop_conflicting_duplicates: keep the first row of each (unit, time) of a file."""
+    conflicting = clean.duplicated(subset=["unit", "epoch_ms"], keep="first").to_numpy()
+    return clean[~conflicting], int(conflicting.sum())
+
+
+def sort_late_rows(clean: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rule sort_late_rows: count rows whose time is earlier than a line above them, then sort."""
+    times = clean["epoch_ms"].to_numpy()
+    late = int((times[1:] < np.maximum.accumulate(times)[:-1]).sum()) if len(times) else 0
+    return clean.sort_values(["epoch_ms", "unit"], kind="stable").reset_index(drop=True), late
 
 
 def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame:
@@ -216,9 +240,9 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
             )
         bad[:] |= mask
 
-    epoch_ms, time_canonical, time_failed = _parse_times(table["timestamp"])
+    epoch_ms, time_canonical, time_failed = normalize_timestamps(table["timestamp"])
     reject(time_failed, "timestamp")
-    unit, unit_canonical, unit_failed = _parse_units(table["unit"])
+    unit, unit_canonical, unit_failed = normalize_unit_names(table["unit"])
     reject(unit_failed, "unit")
     clean = pd.DataFrame({"lcc": rows.lcc, "unit": unit, "epoch_ms": epoch_ms})
     for column in ("psu", "label"):
@@ -235,11 +259,10 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
     glitch = np.zeros_like(sentinel)
     for j, column in enumerate(CHANNELS):
         text = table[column]
-        sentinel[:, j] = text.isin(SENTINEL_TEXT).to_numpy()
+        sentinel[:, j] = sentinel_to_missing(text)
         values = pd.to_numeric(text.where(~sentinel[:, j]), errors="coerce").to_numpy(dtype=np.float64)
         reject(np.isnan(values) & ~sentinel[:, j], column)
-        lo, hi = PLAUSIBLE_RANGE[column]
-        glitch[:, j] = ~np.isnan(values) & ((values < lo) | (values > hi))
+        glitch[:, j] = glitch_to_missing(values, column)
         clean[column] = np.where(sentinel[:, j] | glitch[:, j], np.nan, values)
 
     good = ~bad
@@ -250,16 +273,9 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
     counts["glitch_to_missing"] = int(glitch[good].sum())
     clean = clean[good].reset_index(drop=True)
 
-    conflicting = clean.duplicated(subset=["unit", "epoch_ms"], keep="first").to_numpy()
-    counts["drop_conflicting_duplicates"] = int(conflicting.sum())
-    clean = clean[~conflicting]
-    # A row is late when an earlier line of the file already carried a later time.
-    times = clean["epoch_ms"].to_numpy()
-    running_max = np.maximum.accumulate(times) if len(times) else times
-    counts["sort_late_rows"] = int((times[1:] < running_max[:-1]).sum()) if len(times) else 0
-    clean = clean.sort_values(["epoch_ms", "unit"], kind="stable").reset_index(drop=True)
-
-    gaps, missing = _find_gaps(clean, rows.rate_hz)
+    clean, counts["drop_conflicting_duplicates"] = drop_conflicting_duplicates(clean)
+    clean, counts["sort_late_rows"] = sort_late_rows(clean)
+    gaps, missing = find_gaps(clean, rows.rate_hz)
     counts["gaps"] = gaps
     result.gap_missing_samples += missing
     clean["source"] = name
@@ -274,8 +290,8 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
     return clean
 
 
-def _find_gaps(clean: pd.DataFrame, rate_hz: float | None) -> tuple[int, int]:
-    """(number of gaps, samples missing in them) over every unit's series of this file."""
+def find_gaps(clean: pd.DataFrame, rate_hz: float | None) -> tuple[int, int]:
+    """Rule gaps: (number of gaps, samples missing in them) over every unit's series of a file."""
     gaps = missing = 0
     for _, series in clean.groupby("unit", sort=False)["epoch_ms"]:
         steps = np.diff(series.to_numpy())
