@@ -89,7 +89,7 @@ def section(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"Second upload: {result['already_stored_on_second_upload']} already stored, nothing inserted. "
-        "The machine is shared, so rates vary by about 2x between runs.",
+        "The machine is shared: under load from other jobs the same run measured 3x lower upload rates.",
     ]
     return "\n".join(lines)
 
