@@ -77,32 +77,32 @@ def test_csvs_follow_the_data_contract(analyzed: Path, cleaned_db: tuple[str, An
 
     data = load_training_data(analyzed)  # the reader `laserguard train` uses
     db = cleaned_db[1]
-    complete = {"$and": [{c: {"$ne": None}} for c in CHANNELS]}
-    assert len(data) == len(lxx) == len(psu) == db[CLEAN_SAMPLES].count_documents(complete)
-    assert len(data) < db[CLEAN_SAMPLES].count_documents({})  # rows with a missing reading were dropped
-    assert not np.isnan(data.X).any()
-    assert int(data.label.sum()) == db[CLEAN_SAMPLES].count_documents({**complete, "label": 1})
+    assert len(data) == len(lxx) == len(psu) == db[CLEAN_SAMPLES].count_documents({})
+    # A missing reading is an empty cell, read back as NaN.
+    nulls = sum(db[CLEAN_SAMPLES].count_documents({c: None}) for c in FEATURE_COLUMNS)
+    assert int(np.isnan(data.X).sum()) == nulls > 0
+    assert int(data.label.sum()) == db[CLEAN_SAMPLES].count_documents({"label": 1})
     assert data.feature_names == FEATURE_COLUMNS
 
 
 def test_csv_values_are_the_stored_values(analyzed: Path, cleaned_db: tuple[str, Any]) -> None:
-    stored = read_clean_rows(cleaned_db[1]).dropna(subset=list(CHANNELS))
+    stored = read_clean_rows(cleaned_db[1])
     stored = stored.sort_values(["time", "lcc", "unit"], kind="stable").reset_index(drop=True)
     data = load_training_data(analyzed)
-    assert np.array_equal(data.X, stored[list(FEATURE_COLUMNS)].to_numpy(np.float64))
+    assert np.array_equal(data.X, stored[list(FEATURE_COLUMNS)].to_numpy(np.float64), equal_nan=True)
     assert np.array_equal(data.label, stored["label"].to_numpy(np.int64))
     assert np.array_equal(data.severity, stored["severity"].to_numpy(np.float64))
 
 
-def test_keep_writes_missing_readings_as_empty_cells(
+def test_drop_leaves_out_rows_with_a_missing_reading(
     mongo_server: Any, cleaned_db: tuple[str, Any], tmp_path: Path
 ) -> None:
     name, db = cleaned_db
-    assert _analyze(mongo_server.uri, name, tmp_path, "--missing", "keep", "--no-figures") == 0
+    assert _analyze(mongo_server.uri, name, tmp_path, "--missing", "drop", "--no-figures") == 0
     data = load_training_data(tmp_path)
-    assert len(data) == db[CLEAN_SAMPLES].count_documents({})
-    nulls = sum(db[CLEAN_SAMPLES].count_documents({c: None}) for c in FEATURE_COLUMNS)
-    assert int(np.isnan(data.X).sum()) == nulls > 0
+    complete = {"$and": [{c: {"$ne": None}} for c in CHANNELS]}
+    assert len(data) == db[CLEAN_SAMPLES].count_documents(complete) < db[CLEAN_SAMPLES].count_documents({})
+    assert not np.isnan(data.X).any()
     assert not list(tmp_path.glob("*.png"))
 
 

@@ -61,7 +61,7 @@ def apply_missing_policy(rows: pd.DataFrame, policy: MissingPolicy) -> tuple[pd.
     return rows[complete], int((~complete).sum()), filled
 
 
-def write_training_csvs(rows: pd.DataFrame, out_dir: Path, missing: MissingPolicy = "drop") -> ExportSummary:
+def write_training_csvs(rows: pd.DataFrame, out_dir: Path, missing: MissingPolicy = "keep") -> ExportSummary:
     """Write the two contract files from clean rows (clean_store.read_clean_rows)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = rows.sort_values(["time", "lcc", "unit"], kind="stable").reset_index(drop=True)

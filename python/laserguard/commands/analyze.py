@@ -26,10 +26,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--missing",
-        choices=("drop", "ffill", "keep"),
-        default="drop",
-        help="rows with a missing reading: drop them (default; the model cannot fit on NaN), ffill "
-        "(carry the unit's last reading forward, drop what is still missing) or keep (empty cells)",
+        choices=("keep", "drop", "ffill"),
+        default="keep",
+        help="rows with a missing reading: keep them as empty cells (default; read as NaN, "
+        "docs/data-contracts.md), drop them, or ffill (carry the unit's last reading forward, then "
+        "drop what is still missing)",
     )
     p.add_argument("--no-figures", action="store_true", help="write only the CSVs")
     p.set_defaults(func=run)
