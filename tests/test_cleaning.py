@@ -232,6 +232,7 @@ def test_clean_twice_stores_nothing_twice(
     # The document: deterministic _id, BSON date, null for a missing reading.
     doc = db[CLEAN_SAMPLES].find_one({"_id": clean_sample_id(1, 0, round(START.timestamp() * 1000))})
     assert doc is not None and doc["lcc"] == 1 and doc["unit"] == 0
+    assert doc["time"].replace(tzinfo=START.tzinfo) == START
     assert set(CHANNELS) <= set(doc) and doc["source"] == "lcc01_2026-01-01.log"
     assert db[CLEAN_SAMPLES].count_documents({"optical_power_w": None}) > 0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -23,6 +23,7 @@ from laserguard.raw_format import CHANNELS
 
 CLEAN_SAMPLES: Final = "clean_samples"
 DEFAULT_BATCH_SIZE: Final = 5000
+UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 DOCUMENT_FIELDS: Final = (
     "lcc",
     "unit",
@@ -66,7 +67,7 @@ def _documents(rows: pd.DataFrame) -> Iterator[dict[str, Any]]:
             "lcc": lcc[i],
             "unit": unit[i],
             "psu": psu[i],
-            "time": datetime.fromtimestamp(epoch_ms[i] / 1000.0, tz=UTC),
+            "time": UNIX_EPOCH + timedelta(milliseconds=epoch_ms[i]),  # exact, no float rounding
         }
         for c in CHANNELS:
             document[c] = channels[c][i]
