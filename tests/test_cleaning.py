@@ -274,39 +274,14 @@ def test_simulate_writes_raw_logs_and_their_ground_truth(tmp_path: Path) -> None
     assert text[:5] == [MAGIC, "# lcc: 1", "# date: 2026-03-04", "# rate_hz: 1", ",".join(COLUMNS)]
     assert text[5].startswith("2026-03-04T05:06:07.000Z,L01,")
     assert truth["rows_simulated"] == 180 * 2
-    assert (
-        cli.main(
-            [
-                "simulate",
-                "--hours",
-                "0.01",
-                "--out",
-                str(tmp_path / "s"),
-                "--raw-out",
-                str(tmp_path / "r"),
-                "--start",
-                "noon",
-            ]
-        )
-        == 2
-    )
-
-
-def test_only_corrupt_files_uploads_nothing(mongo_server: Any, db: Any, tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "lcc01_2026-01-01.log").write_text("not a log\n", encoding="utf-8")
-    status, report = _clean_cli(raw, mongo_server.uri, db.name, tmp_path / "report")
-    assert status == 1
-    assert report["rejected_files"][0]["file"] == "lcc01_2026-01-01.log"
-    assert report["files_loaded"] == 0 and report["upload"]["new"] == 0
-    assert db[CLEAN_SAMPLES].count_documents({}) == 0
-
-
-def test_missing_or_empty_raw_folder_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert cli.main(["clean", str(tmp_path / "nowhere")]) == 2
-    assert "raw folder" in capsys.readouterr().err
-    assert cli.main(["clean", str(tmp_path)]) == 2
-    assert f"no raw log files (lcc<NN>_<YYYY-MM-DD>.log) in {str(tmp_path)!r}" in capsys.readouterr().err
+    bad_start = [
+        "simulate",
+        "--hours",
+        "0.01",
+        "--out",
+        str(tmp_path / "s"),
+        "--raw-out",
+        str(tmp_path / "r"),
+    ]
+    assert cli.main([*bad_start, "--start", "noon"]) == 2
+    assert not (tmp_path / "s").exists()  # rejected before simulating anything

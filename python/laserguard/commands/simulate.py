@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -37,6 +38,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from laserguard.sim import generate
 
+    start = _raw_start(args.start) if args.raw_out else None
+    if args.raw_out and start is None:
+        print(f"laserguard simulate: error: --start {args.start!r} is not an ISO-8601 time", file=sys.stderr)
+        return 2
     try:
         frame = generate(
             args.hours,
@@ -69,27 +74,25 @@ def run(args: argparse.Namespace) -> int:
     with open(os.path.join(args.out, "dataset.json"), "w", encoding="utf-8") as fh:
         json.dump(meta, fh, indent=2)
     print(f"wrote {data_path}: {len(frame)} rows, {meta['anomalous_rows']} labelled anomalous")
-    if args.raw_out:
-        return _write_raw(frame, args)
+    if args.raw_out and start is not None:
+        _write_raw(frame, args.raw_out, start, args.seed)
     return 0
 
 
-def _write_raw(frame: Any, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+def _raw_start(text: str) -> datetime | None:
+    """The --start time (naive means UTC), or None if it is not ISO-8601."""
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return start if start.tzinfo is not None else start.replace(tzinfo=UTC)
 
+
+def _write_raw(frame: Any, out: str, start: datetime, seed: int) -> None:
     from laserguard.raw_writer import write_raw_logs
 
-    try:
-        start = datetime.fromisoformat(args.start)
-    except ValueError:
-        print(f"laserguard simulate: error: --start {args.start!r} is not an ISO-8601 time", file=sys.stderr)
-        return 2
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
-    truth = write_raw_logs(frame, args.raw_out, start=start, seed=args.seed)
-    totals = truth["totals"]
+    truth = write_raw_logs(frame, out, start=start, seed=seed)
     print(
-        f"wrote {len(truth['files'])} raw log files to {args.raw_out} ({totals['rows_written']} rows; "
-        f"injected defects in {os.path.join(args.raw_out, 'injected_defects.json')})"
+        f"wrote {len(truth['files'])} raw log files to {out} ({truth['totals']['rows_written']} rows; "
+        f"injected defects in {os.path.join(out, 'injected_defects.json')})"
     )
-    return 0
