@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "demo",
     "alarms",
     "roundtrip",
+    "clean",
+    "analyze",
 )
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -28,12 +29,26 @@ def register(subparsers: Any) -> None:
         metavar="NAME=VALUE",
         help="override a physics parameter (repeatable; see laserguard.sim.laser_param_defaults)",
     )
+    p.add_argument(
+        "--raw-out",
+        metavar="DIR",
+        help="also write raw LCC log files with field-log defects there (docs/raw-format.md)",
+    )
+    p.add_argument(
+        "--start",
+        default="2026-01-01T00:00:00Z",
+        help="UTC time of the first sample in the raw logs (default 2026-01-01T00:00:00Z)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from laserguard.sim import generate
 
+    start = _raw_start(args.start) if args.raw_out else None
+    if args.raw_out and start is None:
+        print(f"laserguard simulate: error: --start {args.start!r} is not an ISO-8601 time", file=sys.stderr)
+        return 2
     try:
         params = {}
         for item in args.param:
@@ -73,4 +88,25 @@ def run(args: argparse.Namespace) -> int:
     with open(os.path.join(args.out, "dataset.json"), "w", encoding="utf-8") as fh:
         json.dump(meta, fh, indent=2)
     print(f"wrote {data_path}: {len(frame)} rows, {meta['anomalous_rows']} labelled anomalous")
+    if args.raw_out and start is not None:
+        _write_raw(frame, args.raw_out, start, args.seed)
     return 0
+
+
+def _raw_start(text: str) -> datetime | None:
+    """The --start time (naive means UTC), or None if it is not ISO-8601."""
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return start if start.tzinfo is not None else start.replace(tzinfo=UTC)
+
+
+def _write_raw(frame: Any, out: str, start: datetime, seed: int) -> None:
+    from laserguard.raw_writer import write_raw_logs
+
+    truth = write_raw_logs(frame, out, start=start, seed=seed)
+    print(
+        f"wrote {len(truth['files'])} raw log files to {out} ({truth['totals']['rows_written']} rows; "
+        f"injected defects in {os.path.join(out, 'injected_defects.json')})"
+    )
