@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "exporter",
     "train",
     "demo",
+    "replay",
+    "dashboard",
 )
 
 
