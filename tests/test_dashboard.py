@@ -1,0 +1,325 @@
+"""`laserguard dashboard` in real headless Chromium, over a real loop.
+
+lcc-sim -> detect -> store -> embedded MongoDB-wire server -> dashboard, all real processes on
+free local ports; Chromium (Debian `chromium`) driven by Playwright, which downloads nothing.
+The simulator runs a few seconds with three high-severity faults and then stops, so the stored
+state is frozen and the page can be compared with the database and the detector's last feedback
+exactly. Set LASERGUARD_DASHBOARD_SCREENSHOT=docs/dashboard.png to refresh the README screenshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from laserguard import codec
+from laserguard.demo_runner import lcc_sim_executable
+from laserguard.embedded_mongo import EmbeddedMongo
+from mongo_fixtures import mongo_server, require_server_executable
+from service_support import endpoint, free_port, laserguard_process, metrics, wait_for
+
+__all__ = ["mongo_server"]  # fixture used by name
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+FAULTS = [
+    {"lcc": 1, "unit": 3, "type": "facet_damage", "start_s": 1.0, "severity": 1.0},
+    {"lcc": 1, "unit": 9, "type": "cooling_loss", "start_s": 1.0, "ramp_s": 1.0, "severity": 1.0},
+    {"lcc": 2, "unit": 20, "type": "driver_overshoot", "start_s": 1.0, "severity": 1.0},
+]
+SIM_SECONDS = 6
+
+
+def require_chromium() -> Any:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    return pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), bytes(exc.read())
+    except (urllib.error.URLError, OSError):
+        return 0, b""  # not listening (yet)
+
+
+@dataclass
+class Dashboard:
+    url: str
+    db_name: str
+    mongo: EmbeddedMongo
+    tmp: Path
+    observer: str
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def database(self) -> Any:
+        import pymongo
+
+        return pymongo.MongoClient(self.mongo.uri, serverSelectionTimeoutMS=5000)[self.db_name]
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return int(process.returncode)
+
+
+@pytest.fixture(scope="module")
+def dashboard(mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    require_server_executable()
+    tmp = tmp_path_factory.mktemp("dashboard")
+    port, observer = free_port(), endpoint()
+    db_name = f"lgdash_{uuid.uuid4().hex[:10]}"
+    process = laserguard_process(
+        "dashboard", "--port", str(port), "--mongo-uri", mongo_server.uri, "--db", db_name,
+        "--observer-endpoint", observer, log=tmp / "dashboard.log",
+    )  # fmt: skip
+    board = Dashboard(f"http://127.0.0.1:{port}", db_name, mongo_server, tmp, observer, [process])
+    wait_for(lambda: http_get(board.url + "/")[0] == 200 or process.poll() is not None, 60, "dashboard up")
+    assert process.poll() is None, (tmp / "dashboard.log").read_text()
+    yield board
+    assert stop(process) == 0, (tmp / "dashboard.log").read_text()[-3000:]
+
+
+@dataclass
+class Loop:
+    board: Dashboard
+    last_feedback: dict[int, codec.Feedback]
+    detect_metrics_port: int
+
+
+@pytest.fixture(scope="module")
+def loop(dashboard: Dashboard) -> Iterator[Loop]:
+    """Runs lcc-sim for SIM_SECONDS through detect and store, then leaves the stored state frozen."""
+    tmp = dashboard.tmp
+    telemetry, feedback = endpoint(), endpoint()
+    detect_port, store_port = free_port(), free_port()
+    ctx = zmq.Context()
+    watcher = ctx.socket(zmq.SUB)  # the test's own view of the detector's feedback
+    watcher.setsockopt(zmq.SUBSCRIBE, b"")
+    watcher.setsockopt(zmq.LINGER, 0)
+    watcher.connect(dashboard.observer)
+    detect = laserguard_process(
+        "detect", "--telemetry-endpoint", telemetry, "--feedback-endpoint", feedback,
+        "--observer-endpoint", dashboard.observer, "--metrics-port", str(detect_port), log=tmp / "detect.log",
+    )  # fmt: skip
+    store = laserguard_process(
+        "store", "--mongo-uri", dashboard.mongo.uri, "--db", dashboard.db_name,
+        "--telemetry-endpoint", telemetry, "--feedback-endpoint", dashboard.observer,
+        "--metrics-port", str(store_port), "--spool-dir", str(tmp / "spool"), log=tmp / "store.log",
+    )  # fmt: skip
+    services = [detect, store]
+    try:
+        wait_for(lambda: bool(metrics(detect_port)) and bool(metrics(store_port)), 60, "detect and store up")
+        spec = tmp / "faults.json"
+        spec.write_text(json.dumps({"faults": FAULTS}))
+        with (tmp / "lcc-sim.log").open("wb") as log:
+            sim = subprocess.run(
+                [
+                    lcc_sim_executable(), "--lccs", "2", "--units", "32", "--rate-hz", "10",
+                    "--duration-s", str(SIM_SECONDS), "--fault-mix", "none", "--faults", str(spec),
+                    "--telemetry-endpoint", telemetry, "--feedback-endpoint", feedback, "--log-level", "warning",
+                ],
+                stdout=log, stderr=subprocess.STDOUT, timeout=60, check=False,
+            )  # fmt: skip
+        assert sim.returncode == 0, (tmp / "lcc-sim.log").read_text()[-2000:]
+        last: dict[int, codec.Feedback] = {}
+        while watcher.poll(500):
+            topic, payload = watcher.recv_multipart()
+            fb = codec.decode_feedback(payload)
+            if fb.lcc_id not in last or fb.seq > last[fb.lcc_id].seq:
+                last[fb.lcc_id] = fb
+        assert set(last) == {1, 2}
+        db = dashboard.database()
+        # Drained: the newest score of every unit is the detector's last answer.
+        wait_for(
+            lambda: (
+                sorted(
+                    (d["lcc"], d.get("score_seq"))
+                    for d in db.latest_state.find({"unit": 0}, {"lcc": 1, "score_seq": 1})
+                )
+                == [(1, last[1].seq), (2, last[2].seq)]
+            ),
+            30,
+            "store drained",
+        )
+        yield Loop(dashboard, last, detect_port)
+    finally:
+        statuses = [stop(p) for p in services]
+        watcher.close(0)
+        ctx.term()
+    assert statuses == [0, 0], (tmp / "store.log").read_text()[-2000:]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright_api = require_chromium()
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Page:
+    page: Any
+    console_errors: list[str]
+
+
+def open_page(browser: Any, url: str) -> Page:
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.goto(url)
+    return Page(page, errors)
+
+
+def highlighted_units(page: Any) -> set[tuple[int, int]]:
+    ids = page.eval_on_selector_all(".unit.anomalous", "cells => cells.map(c => c.id)")
+    return {(json.loads(i)["lcc"], json.loads(i)["unit"]) for i in ids}
+
+
+# --- tests, in order: the first one runs before any data exists ---------------------------------
+
+
+def test_casa_lcc_data_is_503_with_a_clear_message_before_any_data(dashboard: Dashboard) -> None:
+    status, body = http_get(dashboard.url + "/casa_lcc_data")
+    assert status == 503
+    assert "No payload available" in json.loads(body)["error"]
+
+
+def test_casa_lcc_data_serves_the_stored_state_as_json(loop: Loop) -> None:
+    db = loop.board.database()
+    newest = {lcc: max(d["seq"] for d in db.latest_state.find({"lcc": lcc})) for lcc in (1, 2)}
+
+    def current() -> dict[str, Any]:
+        status, body = http_get(loop.board.url + "/casa_lcc_data")
+        assert status == 200, body
+        payload: dict[str, Any] = json.loads(body)
+        return payload
+
+    # The dashboard re-reads the database once a second.
+    wait_for(lambda: {lcc["lcc"]: lcc["seq"] for lcc in current()["lccs"]} == newest, 10, "payload current")
+    payload = current()
+    assert [lcc["lcc"] for lcc in payload["lccs"]] == [1, 2]
+    for lcc in payload["lccs"]:
+        assert [u["unit"] for u in lcc["units"]] == list(range(32))
+        stored = {d["unit"]: d for d in db.latest_state.find({"lcc": lcc["lcc"]})}
+        for unit in lcc["units"]:
+            assert unit["seq"] == stored[unit["unit"]]["seq"]
+            assert unit["values"]["optical_power_w"] == pytest.approx(
+                stored[unit["unit"]]["values"]["optical_power_w"]
+            )
+        assert lcc["anomalous_units"] == loop.last_feedback[lcc["lcc"]].anomalous_units.tolist()
+    assert payload["feedback"]["model_version"] == loop.last_feedback[1].model_version
+
+
+def test_page_shows_64_units_and_highlights_the_flagged_ones(loop: Loop, browser: Any) -> None:
+    view = open_page(browser, loop.board.url + "/")
+    page = view.page
+    page.wait_for_selector(".unit:not(.nodata)", timeout=20_000)
+    assert page.locator(".unit").count() == 64
+    flagged_by_detector = {
+        (lcc, int(u)) for lcc, fb in loop.last_feedback.items() for u in fb.anomalous_units.tolist()
+    }
+    in_database = {
+        (d["lcc"], d["unit"]) for d in loop.board.database().latest_state.find({"anomalous": True})
+    }
+    assert in_database == flagged_by_detector
+    assert flagged_by_detector, "three high-severity faults should leave flagged units"
+    wait_for(lambda: highlighted_units(page) == flagged_by_detector, 10, "page highlights the flagged units")
+    assert page.locator(".unit.nodata").count() == 0
+    # Flagged units name their top features, in the cell and in the anomaly table.
+    lcc, unit = sorted(flagged_by_detector)[0]
+    top = loop.last_feedback[lcc].top_features[unit]
+    first_feature = codec.CHANNELS[int(top[0])]
+    cell = page.locator(f'[id=\'{{"lcc":{lcc},"type":"unit-cell","unit":{unit}}}\']')
+    assert first_feature in cell.inner_text()
+    assert page.locator(".anomaly-row").count() == len(flagged_by_detector)
+    assert loop.last_feedback[1].model_version in page.locator("#status-model").inner_text()
+    page.wait_for_timeout(1500)  # a few refresh cycles
+    assert view.console_errors == []
+    page.close()
+
+
+def test_clicking_a_unit_shows_its_history_and_score_plot(loop: Loop, browser: Any) -> None:
+    view = open_page(browser, loop.board.url + "/")
+    page = view.page
+    page.wait_for_selector(".unit:not(.nodata)", timeout=20_000)
+    lcc, unit = 1, 3
+    page.locator(f'[id=\'{{"lcc":{lcc},"type":"unit-cell","unit":{unit}}}\']').click()
+    page.wait_for_function(
+        "() => document.querySelector('#detail-title').innerText.startsWith('LCC 1 unit 3')", timeout=10_000
+    )
+    stored = loop.board.database().telemetry.count_documents({"lcc": lcc, "unit": unit})
+    assert page.locator("#detail-title").inner_text() == f"LCC 1 unit 3: last {min(stored, 300)} samples"
+    # The score plot has drawn a line through the stored samples.
+    page.wait_for_selector("#score-graph .scatterlayer .trace path.js-line", timeout=10_000)
+    assert view.console_errors == []
+    page.close()
+
+
+def test_an_alarm_is_acknowledged_and_cleared_through_the_page(loop: Loop, browser: Any) -> None:
+    db = loop.board.database()
+    active = list(db.anomaly_events.find({"state": "active"}))
+    assert active, "the faults should have raised alarms"
+    event_id = sorted(a["_id"] for a in active)[0]
+    view = open_page(browser, loop.board.url + "/")
+    page = view.page
+    button = page.locator(f'[id=\'{{"event":"{event_id}","type":"alarm-ack"}}\']')
+    button.wait_for(timeout=20_000)
+    button.click()
+    wait_for(lambda: bool(db.anomaly_events.find_one({"_id": event_id})["acknowledged"]), 10, "acknowledged")
+    event = db.anomaly_events.find_one({"_id": event_id})
+    assert event["state"] == "active"
+    assert event["acknowledged_by"].startswith("dashboard@")
+    page.wait_for_function(
+        f"() => document.querySelector('#alarm-message').innerText === 'acknowledged {event_id}'",
+        timeout=10_000,
+    )
+    clear = page.locator(f'[id=\'{{"event":"{event_id}","type":"alarm-clear"}}\']')
+    clear.wait_for(timeout=10_000)
+    clear.click()
+    wait_for(lambda: db.anomaly_events.find_one({"_id": event_id})["state"] == "cleared", 10, "cleared")
+    assert db.anomaly_events.find_one({"_id": event_id})["cleared_by"].startswith("dashboard@")
+    # The other alarms are untouched.
+    others = [a["_id"] for a in active if a["_id"] != event_id]
+    assert all(db.anomaly_events.find_one({"_id": o})["state"] == "active" for o in others)
+    assert view.console_errors == []
+    shot = loop.board.tmp / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    target = os.environ.get("LASERGUARD_DASHBOARD_SCREENSHOT")
+    if target:
+        shutil.copyfile(shot, target)
+    page.close()
