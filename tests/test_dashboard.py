@@ -154,7 +154,7 @@ def loop(dashboard: Dashboard) -> Iterator[Loop]:
         assert sim.returncode == 0, (tmp / "lcc-sim.log").read_text()[-2000:]
         last: dict[int, codec.Feedback] = {}
         while watcher.poll(500):
-            topic, payload = watcher.recv_multipart()
+            _topic, payload = watcher.recv_multipart()
             fb = codec.decode_feedback(payload)
             if fb.lcc_id not in last or fb.seq > last[fb.lcc_id].seq:
                 last[fb.lcc_id] = fb

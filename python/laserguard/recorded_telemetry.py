@@ -75,6 +75,11 @@ class Recording:
             yield RecordedFrame(float(times[begin]), lcc, frame, present)
 
 
+def _show(value: Any) -> str:
+    """repr of a cell, as Python (not numpy) would print it."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _time_seconds(table: pd.DataFrame) -> pd.Series:
     if "time_s" in table.columns:
         column = "time_s"
@@ -93,7 +98,7 @@ def _time_seconds(table: pd.DataFrame) -> pd.Series:
     bad = numeric.isna() | ~np.isfinite(numeric.astype(float))
     if bad.any():
         raise RecordingError(
-            f"column {column!r} has a value that is not a time: {table[column][bad].iloc[0]!r} "
+            f"column {column!r} has a value that is not a time: {_show(table[column][bad].iloc[0])} "
             f"(row {int(np.flatnonzero(bad.to_numpy())[0])})"
         )
     return numeric.astype(float)
@@ -106,7 +111,7 @@ def _integer_column(table: pd.DataFrame, column: str, upper: int) -> pd.Series:
     bad = numeric.isna() | (numeric < 0) | (numeric >= upper) | (numeric != np.floor(numeric))
     if bad.any():
         raise RecordingError(
-            f"column {column!r} must hold integers in [0, {upper}), got {table[column][bad].iloc[0]!r} "
+            f"column {column!r} must hold integers in [0, {upper}), got {_show(table[column][bad].iloc[0])} "
             f"(row {int(np.flatnonzero(bad.to_numpy())[0])})"
         )
     return numeric.astype(np.int64)
@@ -134,7 +139,7 @@ def normalise(table: pd.DataFrame, channels: Sequence[str] = CHANNELS) -> pd.Dat
         bad &= ~table[channel].astype(str).str.strip().str.lower().isin(["nan", "inf", "-inf"])
         if bad.any():
             raise RecordingError(
-                f"channel {channel!r} has a value that is not a number: {table[channel][bad].iloc[0]!r} "
+                f"channel {channel!r} has a value that is not a number: {_show(table[channel][bad].iloc[0])} "
                 f"(row {int(np.flatnonzero(bad.to_numpy())[0])})"
             )
         out[channel] = numeric.astype(np.float64)
@@ -143,7 +148,7 @@ def normalise(table: pd.DataFrame, channels: Sequence[str] = CHANNELS) -> pd.Dat
     if duplicated.any():
         row = out[duplicated].iloc[0]
         raise RecordingError(
-            f"the recording has two rows for time {row['time_s']!r}, lcc {int(row['lcc'])}, unit {int(row['unit'])}"
+            f"the recording has two rows for time {float(row['time_s'])!r}, lcc {int(row['lcc'])}, unit {int(row['unit'])}"
         )
     if out.empty:
         raise RecordingError("the recording has no rows")

@@ -233,9 +233,10 @@ class TelemetryReplay:
         return self.stats
 
 
-def mongo_rows(frame: RecordedFrame, step: int, channels: tuple[str, ...]) -> list[dict[str, Any]]:
+def mongo_rows(
+    frame: RecordedFrame, step: int, channels: tuple[str, ...], written_at: dt.datetime
+) -> list[dict[str, Any]]:
     """The documents for one frame's units that had a row (deterministic ``_id``: a retry is a no-op)."""
-    written_at = dt.datetime.now(tz=dt.UTC)
     rows = []
     for unit in np.flatnonzero(frame.present).tolist():
         doc: dict[str, Any] = {
@@ -267,13 +268,15 @@ def replay_to_collection(
     step, step_time = 0, first.time_s
     frame: RecordedFrame | None = first
     while frame is not None:
-        batch: list[dict[str, Any]] = []
+        step_frames: list[RecordedFrame] = []
         # All LCCs of one time step go in together, as one insert.
         while frame is not None and frame.time_s == step_time:
-            batch.extend(mongo_rows(frame, step, recording.channels))
+            step_frames.append(frame)
             frame = next(frames, None)
         if not pacer.wait_until(pacer.due(step_time)):
             break
+        now = dt.datetime.now(tz=dt.UTC)
+        batch = [row for f in step_frames for row in mongo_rows(f, step, recording.channels, now)]
         if batch:
             target.insert_many(batch, ordered=False)
             stats.rows_written += len(batch)
