@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import urllib.error
@@ -160,18 +159,14 @@ def loop(dashboard: Dashboard) -> Iterator[Loop]:
                 last[fb.lcc_id] = fb
         assert set(last) == {1, 2}
         db = dashboard.database()
-        # Drained: the newest score of every unit is the detector's last answer.
-        wait_for(
-            lambda: (
-                sorted(
-                    (d["lcc"], d.get("score_seq"))
-                    for d in db.latest_state.find({"unit": 0}, {"lcc": 1, "score_seq": 1})
-                )
-                == [(1, last[1].seq), (2, last[2].seq)]
-            ),
-            30,
-            "store drained",
-        )
+        # Drained: every unit's newest telemetry and score are the last frame's, so the state is frozen.
+        final = {lcc: fb.seq for lcc, fb in last.items()}
+
+        def drained() -> bool:
+            docs = list(db.latest_state.find({}, {"lcc": 1, "seq": 1, "score_seq": 1}))
+            return len(docs) == 64 and all(d["seq"] == d["score_seq"] == final[d["lcc"]] for d in docs)
+
+        wait_for(drained, 30, "store drained")
         yield Loop(dashboard, last, detect_port)
     finally:
         statuses = [stop(p) for p in services]
@@ -196,7 +191,7 @@ class Page:
 
 
 def open_page(browser: Any, url: str) -> Page:
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
@@ -316,10 +311,15 @@ def test_an_alarm_is_acknowledged_and_cleared_through_the_page(loop: Loop, brows
     others = [a["_id"] for a in active if a["_id"] != event_id]
     assert all(db.anomaly_events.find_one({"_id": o})["state"] == "active" for o in others)
     assert view.console_errors == []
+    # The README screenshot: a flagged unit selected, its score history plotted.
+    page.locator('[id=\'{"lcc":1,"type":"unit-cell","unit":3}\']').click()
+    page.wait_for_selector("#score-graph .scatterlayer .trace path.js-line", timeout=10_000)
     shot = loop.board.tmp / "dashboard.png"
-    page.screenshot(path=str(shot), full_page=False)
+    page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     target = os.environ.get("LASERGUARD_DASHBOARD_SCREENSHOT")
-    if target:
-        shutil.copyfile(shot, target)
+    if target:  # a small PNG for the README: 64-colour palette
+        from PIL import Image
+
+        Image.open(shot).convert("RGB").quantize(colors=64).save(target, optimize=True)
     page.close()

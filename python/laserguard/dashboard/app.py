@@ -7,6 +7,7 @@ The grid cells are fixed (``--lccs`` x ``--units``) so a click is never lost to 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -138,6 +139,10 @@ def _status(state: DashboardState, monitor: FeedbackMonitor) -> list[Any]:
         ),
         ("inference", _fmt(stats.inference_us_mean, "{:.0f} µs")),
         ("database", snapshot.error or "ok"),
+        (
+            "updated",
+            time.strftime("%H:%M:%S UTC", time.gmtime(snapshot.read_at)) if snapshot.read_at else "never",
+        ),
     ]
     return [html.Span([html.B(f"{k}: "), html.Span(v, id=f"status-{k.split()[0]}")]) for k, v in items]
 
