@@ -27,10 +27,10 @@ import zmq
 from laserguard import codec
 from laserguard.demo_runner import lcc_sim_executable
 from laserguard.embedded_mongo import EmbeddedMongo
-from mongo_fixtures import mongo_server, require_server_executable
+from mongo_fixtures import db, mongo_client, mongo_server, require_server_executable
 from service_support import endpoint, free_port, laserguard_process, metrics, wait_for
 
-__all__ = ["mongo_server"]  # fixture used by name
+__all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -323,3 +323,79 @@ def test_an_alarm_is_acknowledged_and_cleared_through_the_page(loop: Loop, brows
 
         Image.open(shot).convert("RGB").quantize(colors=64).save(target, optimize=True)
     page.close()
+
+
+# --- without a browser: the JSON view and the alarm actions on hand-made documents ----------------
+
+
+def test_payload_reports_missing_readings_as_null_and_alarm_actions_change_only_their_alarm(db: Any) -> None:
+    from laserguard.dashboard.app import create_app
+    from laserguard.dashboard.feedback_monitor import FeedbackMonitor
+    from laserguard.dashboard.state import DashboardState
+
+    values = dict.fromkeys(codec.CHANNELS, 1.5)
+    values["optical_power_w"] = float("nan")  # a sensor dropout is stored as NaN
+    db.latest_state.insert_one(
+        {
+            "_id": "4:0", "lcc": 4, "unit": 0, "seq": 7, "score_seq": 7, "values": values, "score": -0.25,
+            "anomalous": True, "top_features": [2, 4, -1], "top_weights": [0.5, 0.25, 0.0], "model_version": "m1",
+            "alarm_state": "active", "alarm_event_id": "4:0:5", "alarm_acknowledged": False,
+        }
+    )  # fmt: skip
+    for event_id, unit in (("4:0:5", 0), ("4:1:6", 1)):
+        db.anomaly_events.insert_one(
+            {
+                "_id": event_id,
+                "lcc": 4,
+                "unit": unit,
+                "state": "active",
+                "acknowledged": False,
+                "top_features": [2],
+            }
+        )
+    state = DashboardState(db)
+    state.read()
+    client = create_app(state, FeedbackMonitor(None), [4], 2).server.test_client()
+    response = client.get("/casa_lcc_data")
+    assert response.status_code == 200
+    (lcc,) = response.get_json()["lccs"]
+    (unit,) = lcc["units"]
+    assert unit["values"]["optical_power_w"] is None and unit["values"]["diode_temp_c"] == 1.5
+    assert unit["top_features"] == [
+        {"channel": "optical_power_w", "weight": 0.5},
+        {"channel": "diode_temp_c", "weight": 0.25},
+    ]
+    assert lcc["anomalous_units"] == [0] and unit["alarm"]["state"] == "active"
+
+    assert state.acknowledge("4:0:5", "operator") and not state.acknowledge("4:9:9", "operator")
+    assert db.latest_state.find_one({"_id": "4:0"})["alarm_acknowledged"] is True
+    assert state.clear("4:0:5", "operator")
+    assert not state.clear("4:0:5", "operator")  # already cleared
+    assert db.latest_state.find_one({"_id": "4:0"})["alarm_state"] == "cleared"
+    assert [(a.event_id, a.state) for a in state.snapshot.alarms] == [
+        ("4:1:6", "active"),
+        ("4:0:5", "cleared"),
+    ]
+
+
+def test_unreachable_database_gives_503_naming_it_and_a_busy_port_is_refused(tmp_path: Path) -> None:
+    dead_db = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
+    port = free_port()
+    process = laserguard_process(
+        "dashboard", "--port", str(port), "--mongo-uri", dead_db, "--observer-endpoint", "none",
+        log=tmp_path / "dashboard.log",
+    )  # fmt: skip
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/")[0] == 200, 60, "dashboard up")
+        status, body = http_get(f"http://127.0.0.1:{port}/casa_lcc_data")
+        assert status == 503
+        message = json.loads(body)["error"]
+        assert "No payload available" in message and "database" in message
+        second = laserguard_process(
+            "dashboard", "--port", str(port), "--mongo-uri", dead_db, "--observer-endpoint", "none",
+            log=tmp_path / "second.log",
+        )  # fmt: skip
+        assert second.wait(60) == 2
+        assert str(port) in (tmp_path / "second.log").read_text()
+    finally:
+        assert stop(process) == 0

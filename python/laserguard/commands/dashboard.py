@@ -87,11 +87,16 @@ def run(args: argparse.Namespace) -> int:
             client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
                 uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000, socketTimeoutMS=5000
             )
-            state = DashboardState(client[args.db], interval_s=args.refresh_s).start()
+            state = DashboardState(client[args.db], interval_s=args.refresh_s)
             observer = None if args.observer_endpoint == "none" else args.observer_endpoint
-            monitor = FeedbackMonitor(observer, args.detect_metrics_url).start()
+            monitor = FeedbackMonitor(observer, args.detect_metrics_url)
             app = create_app(state, monitor, args.lccs, args.units)
-            server = make_server(args.bind, args.port, app.server, threaded=True)
+            try:
+                server = make_server(args.bind, args.port, app.server, threaded=True)
+            except SystemExit:  # werkzeug prints why (e.g. port in use) and exits
+                raise OSError(f"cannot listen on {args.bind}:{args.port}") from None
+            state.start()
+            monitor.start()
             thread = threading.Thread(
                 target=server.serve_forever, name="laserguard-dashboard-http", daemon=True
             )
