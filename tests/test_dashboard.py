@@ -103,10 +103,15 @@ def dashboard(mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFact
         "--observer-endpoint", observer, log=tmp / "dashboard.log",
     )  # fmt: skip
     board = Dashboard(f"http://127.0.0.1:{port}", db_name, mongo_server, tmp, observer, [process])
-    wait_for(lambda: http_get(board.url + "/")[0] == 200 or process.poll() is not None, 60, "dashboard up")
-    assert process.poll() is None, (tmp / "dashboard.log").read_text()
-    yield board
-    assert stop(process) == 0, (tmp / "dashboard.log").read_text()[-3000:]
+    try:
+        wait_for(
+            lambda: http_get(board.url + "/")[0] == 200 or process.poll() is not None, 60, "dashboard up"
+        )
+        assert process.poll() is None, (tmp / "dashboard.log").read_text()
+        yield board
+    finally:
+        status = stop(process)
+    assert status == 0, (tmp / "dashboard.log").read_text()[-3000:]
 
 
 @dataclass
@@ -395,7 +400,11 @@ def test_unreachable_database_gives_503_naming_it_and_a_busy_port_is_refused(tmp
             "dashboard", "--port", str(port), "--mongo-uri", dead_db, "--observer-endpoint", "none",
             log=tmp_path / "second.log",
         )  # fmt: skip
-        assert second.wait(60) == 2
+        try:
+            assert second.wait(60) == 2
+        finally:
+            stop(second)
         assert str(port) in (tmp_path / "second.log").read_text()
     finally:
-        assert stop(process) == 0
+        status = stop(process)
+    assert status == 0

@@ -105,8 +105,9 @@ def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
         watcher.close(0)
     finally:
         detect.terminate()
-        assert detect.wait(10) == 0
-        ctx.term()
+        status = detect.wait(10)
+        ctx.destroy(linger=0)
+    assert status == 0, (tmp_path / "detect.log").read_text()[-2000:]
 
     frames = expected_frames(recording_csv)
     n_frames = sum(len(f) for f in frames.values())
@@ -189,7 +190,8 @@ def test_to_mongo_writes_rows_on_the_recorded_clock_and_replays_back_from_the_co
         finally:
             if replay.poll() is None:
                 replay.kill()
-            ctx.term()
+                replay.wait()
+            ctx.destroy(linger=0)
         assert replay.returncode == 0, err
         assert json.loads(out)["frames_sent"] == 2 * SAMPLES
         received: dict[int, list[codec.TelemetryFrame]] = {}
