@@ -220,7 +220,7 @@ def test_casa_lcc_data_is_503_with_a_clear_message_before_any_data(dashboard: Da
 
 def test_casa_lcc_data_serves_the_stored_state_as_json(loop: Loop) -> None:
     db = loop.board.database()
-    newest = {lcc: max(d["seq"] for d in db.latest_state.find({"lcc": lcc})) for lcc in (1, 2)}
+    stored_seqs = {(d["lcc"], d["unit"]): d["seq"] for d in db.latest_state.find({})}
 
     def current() -> dict[str, Any]:
         status, body = http_get(loop.board.url + "/casa_lcc_data")
@@ -228,8 +228,11 @@ def test_casa_lcc_data_serves_the_stored_state_as_json(loop: Loop) -> None:
         payload: dict[str, Any] = json.loads(body)
         return payload
 
-    # The dashboard re-reads the database once a second.
-    wait_for(lambda: {lcc["lcc"]: lcc["seq"] for lcc in current()["lccs"]} == newest, 10, "payload current")
+    def shown_seqs() -> dict[tuple[int, int], int]:
+        return {(lcc["lcc"], u["unit"]): u["seq"] for lcc in current()["lccs"] for u in lcc["units"]}
+
+    # The dashboard re-reads the database once a second; its first read may predate the last writes.
+    wait_for(lambda: shown_seqs() == stored_seqs, 10, "payload current")
     payload = current()
     assert [lcc["lcc"] for lcc in payload["lccs"]] == [1, 2]
     for lcc in payload["lccs"]:
@@ -242,6 +245,9 @@ def test_casa_lcc_data_serves_the_stored_state_as_json(loop: Loop) -> None:
             )
         assert lcc["anomalous_units"] == loop.last_feedback[lcc["lcc"]].anomalous_units.tolist()
     assert payload["feedback"]["model_version"] == loop.last_feedback[1].model_version
+    assert payload["feedback"]["anomalous_units_in_last_feedback"] == {
+        str(lcc): fb.anomalous_units.tolist() for lcc, fb in loop.last_feedback.items()
+    }
 
 
 def test_page_shows_64_units_and_highlights_the_flagged_ones(loop: Loop, browser: Any) -> None:
@@ -264,7 +270,7 @@ def test_page_shows_64_units_and_highlights_the_flagged_ones(loop: Loop, browser
     top = loop.last_feedback[lcc].top_features[unit]
     first_feature = codec.CHANNELS[int(top[0])]
     cell = page.locator(f'[id=\'{{"lcc":{lcc},"type":"unit-cell","unit":{unit}}}\']')
-    assert first_feature in cell.inner_text()
+    wait_for(lambda: first_feature in cell.inner_text(), 10, f"cell shows top feature {first_feature}")
     assert page.locator(".anomaly-row").count() == len(flagged_by_detector)
     assert loop.last_feedback[1].model_version in page.locator("#status-model").inner_text()
     page.wait_for_timeout(1500)  # a few refresh cycles

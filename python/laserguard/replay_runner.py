@@ -225,8 +225,8 @@ class TelemetryReplay:
             self.service(0)
             frame = next(frames, None)
         drain_until = time.monotonic() + drain_s
-        while not self.stop.is_set() and time.monotonic() < drain_until:
-            if self.stats.feedback_received >= self.stats.frames_sent and self.sub is not None:
+        while self.sub is not None and not self.stop.is_set() and time.monotonic() < drain_until:
+            if self.stats.feedback_received >= self.stats.frames_sent:
                 break  # every frame answered
             self.service(drain_until - time.monotonic())
         self.stats.elapsed_s = time.monotonic() - pacer.started

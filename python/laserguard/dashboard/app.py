@@ -15,7 +15,7 @@ import flask
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from laserguard.codec import CHANNELS
-from laserguard.dashboard.feedback_monitor import FeedbackMonitor
+from laserguard.dashboard.feedback_monitor import FeedbackMonitor, describe
 from laserguard.dashboard.state import DashboardState, UnitState
 
 HISTORY_SAMPLES = 300
@@ -242,7 +242,7 @@ def create_app(state: DashboardState, monitor: FeedbackMonitor, lccs: Sequence[i
             response = flask.jsonify({"error": message})
             response.status_code = 503
             return response
-        payload["feedback"] = monitor_summary(monitor)
+        payload["feedback"] = describe(monitor.stats())
         return flask.jsonify(payload)
 
     @app.callback(
@@ -348,9 +348,3 @@ def create_app(state: DashboardState, monitor: FeedbackMonitor, lccs: Sequence[i
         )
 
     return app
-
-
-def monitor_summary(monitor: FeedbackMonitor) -> dict[str, Any]:
-    from laserguard.dashboard.feedback_monitor import describe
-
-    return describe(monitor.stats())

@@ -145,4 +145,6 @@ def describe(stats: FeedbackStats) -> dict[str, Any]:
         "latency_ms_p50": stats.latency_ms_p50,
         "latency_ms_p99": stats.latency_ms_p99,
         "inference_us_mean": stats.inference_us_mean,
+        # Straight from the stream (the grid shows what the store has written, a moment later).
+        "anomalous_units_in_last_feedback": {str(k): v for k, v in sorted(stats.last_anomalous.items())},
     }
