@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- engines:begin -->", "<!-- engines:end -->"
+from report_sections import ROOT, machine_line, write_section
+
 ENGINE_ORDER = ["laserguard", "laserguard (C++ pow)", "sklearn", "onnxruntime", "treelite GTIL", "tl2cgen"]
 
 
@@ -32,24 +31,13 @@ def run_benchmarks(json_path: str) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def render(data: dict) -> str:  # type: ignore[type-arg]
     by_scenario: dict[str, dict[str, dict]] = defaultdict(dict)  # type: ignore[type-arg]
     for bench in data["benchmarks"]:
         info = bench["extra_info"]
         by_scenario[f"{info['config']} | {info['batch']}"][info["engine"]] = {**info, **bench["stats"]}
     lines = [
-        f"Measured {data['datetime'][:10]} on {cpu_name()} ({os.cpu_count()} cores), one thread per engine, "
-        f"Python {platform.python_version()}. Medians in microseconds per call (input: float64 array, "
+        f"Measured {data['datetime'][:10]} on {machine_line()}, one thread per engine. Medians in microseconds per call (input: float64 array, "
         "output: decision_function). Ratio = engine median / laserguard median. "
         "Parity = max |decision - sklearn decision| (bitwise-identical fraction).",
         "",
@@ -69,18 +57,6 @@ def render(data: dict) -> str:  # type: ignore[type-arg]
     return "\n".join(lines)
 
 
-def write_section(table: str) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{table}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,7 +68,7 @@ def main() -> None:
         json_path = os.path.join(tempfile.mkdtemp(), "bench.json")
         run_benchmarks(json_path)
     table = render(json.loads(Path(json_path).read_text()))
-    write_section(table)
+    write_section("engines", table)
     print(table)
 
 

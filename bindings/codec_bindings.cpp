@@ -75,6 +75,9 @@ void bind_codec(py::module_& m) {
   for (std::size_t i = 0; i < laserguard::kChannelNames.size(); ++i) names[i] = laserguard::kChannelNames[i];
   m.attr("CHANNELS") = names;
   m.attr("PROTOCOL_VERSION") = laserguard::kProtocolVersion;
+  py::list reasons;
+  for (const auto r : laserguard::kAllFrameErrorReasons) reasons.append(laserguard::reason_code(r));
+  m.attr("FRAME_ERROR_REASONS") = py::tuple(reasons);
 
   m.def(
       "encode_telemetry",

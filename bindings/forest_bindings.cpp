@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "laserguard/forest_model.hpp"
@@ -92,6 +93,15 @@ TreeSpec tree_from_python(const py::dict& d) {
 
 void bind_forest(py::module_& m) {
   py::register_exception<laserguard::ModelFormatError>(m, "ModelFormatError", PyExc_ValueError);
+  // File-system failures surface as OSError with errno, like Python's own I/O.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::system_error& e) {
+      py::object error = py::module_::import("builtins").attr("OSError")(e.code().value(), e.what());
+      PyErr_SetObject(PyExc_OSError, error.ptr());
+    }
+  });
 
   m.attr("MODEL_FORMAT_VERSION") = py::make_tuple(laserguard::kModelVersionMajor, laserguard::kModelVersionMinor);
 

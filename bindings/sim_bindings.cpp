@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "laserguard/dataset_generator.hpp"
 #include "laserguard/fault_injection.hpp"
 #include "laserguard/laser_physics.hpp"
-#include "laserguard/lcc_simulator.hpp"
 #include "laserguard/telemetry_schema.hpp"
 
 namespace py = pybind11;
@@ -29,57 +29,32 @@ lg::LaserParams params_from(const std::map<std::string, double>& overrides) {
 py::dict simulate(std::uint32_t n_lccs, std::uint32_t first_lcc_id, std::uint32_t n_units, std::uint32_t units_per_psu,
                   double sample_period_s, std::uint64_t n_samples, std::uint64_t seed, const std::string& faults_json,
                   const std::string& fault_mix, const std::map<std::string, double>& overrides) {
-  if (n_lccs == 0) throw py::value_error("n_lccs must be at least 1");
-  const lg::LaserParams params = params_from(overrides);
+  lg::DatasetSpec spec;
+  spec.n_lccs = n_lccs;
+  spec.first_lcc_id = first_lcc_id;
+  spec.n_units = n_units;
+  spec.units_per_psu = units_per_psu;
+  spec.sample_period_s = sample_period_s;
+  spec.n_samples = n_samples;
+  spec.seed = seed;
+  spec.params = params_from(overrides);
   const double horizon = static_cast<double>(n_samples) * sample_period_s;
-  std::vector<lg::FaultSpec> spec = faults_json.empty() ? std::vector<lg::FaultSpec>{} : lg::parse_fault_spec(faults_json);
-  const auto faults = lg::assemble_faults(std::move(spec), fault_mix, seed, n_lccs, first_lcc_id, n_units,
-                                          units_per_psu, horizon > 0 ? horizon : 1.0);
+  spec.faults = lg::assemble_faults(faults_json.empty() ? std::vector<lg::FaultSpec>{} : lg::parse_fault_spec(faults_json),
+                                    fault_mix, seed, n_lccs, first_lcc_id, n_units, units_per_psu,
+                                    horizon > 0 ? horizon : 1.0);
 
-  const std::size_t rows = static_cast<std::size_t>(n_samples) * n_lccs * n_units;
-  const auto r = static_cast<py::ssize_t>(rows);
+  const auto r = static_cast<py::ssize_t>(lg::dataset_rows(spec));
   py::array_t<float> values({r, static_cast<py::ssize_t>(lg::kChannelCount)});
   py::array_t<double> time(r);
   py::array_t<std::uint32_t> lcc(r), unit(r), psu(r);
   py::array_t<std::uint8_t> fault_type(r);
   py::array_t<float> severity(r);
-  float* v = values.mutable_data();
-  double* t = time.mutable_data();
-  std::uint32_t* l = lcc.mutable_data();
-  std::uint32_t* u = unit.mutable_data();
-  std::uint32_t* q = psu.mutable_data();
-  std::uint8_t* ft = fault_type.mutable_data();
-  float* sv = severity.mutable_data();
+  const lg::DatasetColumns columns{values.mutable_data(), time.mutable_data(),       lcc.mutable_data(),
+                                   unit.mutable_data(),   psu.mutable_data(),        fault_type.mutable_data(),
+                                   severity.mutable_data()};
   {
     py::gil_scoped_release release;
-    std::vector<lg::LccSimulator> sims;
-    for (std::uint32_t i = 0; i < n_lccs; ++i) {
-      lg::SimulatorConfig c;
-      c.lcc_id = first_lcc_id + i;
-      c.n_units = n_units;
-      c.units_per_psu = units_per_psu;
-      c.sample_period_s = sample_period_s;
-      c.seed = seed;
-      c.params = params;
-      c.faults = faults;
-      sims.emplace_back(std::move(c));
-    }
-    std::vector<lg::FaultLabel> labels(n_units);
-    std::size_t row = 0;
-    for (std::uint64_t k = 0; k < n_samples; ++k) {
-      for (auto& sim : sims) {
-        const double now = sim.time_s();
-        sim.step(v + row * lg::kChannelCount, labels.data());
-        for (std::uint32_t j = 0; j < n_units; ++j, ++row) {
-          t[row] = now;
-          l[row] = sim.config().lcc_id;
-          u[row] = j;
-          q[row] = sim.psu_of(j);
-          ft[row] = static_cast<std::uint8_t>(labels[j].type);
-          sv[row] = labels[j].severity;
-        }
-      }
-    }
+    lg::generate_dataset(spec, columns);
   }
   py::dict out;
   out["values"] = values;
@@ -89,7 +64,7 @@ py::dict simulate(std::uint32_t n_lccs, std::uint32_t first_lcc_id, std::uint32_
   out["psu"] = psu;
   out["fault_type"] = fault_type;
   out["severity"] = severity;
-  out["faults_json"] = lg::fault_spec_to_json(faults);
+  out["faults_json"] = lg::fault_spec_to_json(spec.faults);
   return out;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages laserguard needs to build (C++ core, ZMQ hardware side, C++ tests).
-# Used by README's two commands and by .ci/run, so the lists cannot drift apart.
+# Used by README's two commands and by .ci/run, so the lists cannot drift apart; extra
+# package names given as arguments are installed too (CI adds its test-only tools).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -9,5 +10,5 @@ $SUDO apt-get update
 $SUDO apt-get install -y --no-install-recommends \
   build-essential cmake ninja-build pkg-config git \
   python3 python3-venv python3-dev \
-  libzmq3-dev doctest-dev \
+  libzmq3-dev doctest-dev nlohmann-json3-dev \
   "$@"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +104,48 @@ def test_a_server_that_cannot_start_is_reported_with_its_port(tmp_path: Path) ->
         with pytest.raises(EmbeddedMongoError, match=str(port)):
             server.start()
     assert not server.is_running()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited and only waits to be reaped
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_server_stops_when_its_owner_is_killed_without_cleanup(tmp_path: Path) -> None:
+    require_server_executable()
+    script = (
+        "import sys, time\n"
+        "from laserguard.embedded_mongo import EmbeddedMongo\n"
+        "server = EmbeddedMongo(sys.argv[1], attach_existing=False).start()\n"
+        "print(server.pid, server.uri, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    pid_text, uri = owner.stdout.readline().split()
+    pid = int(pid_text)
+    assert ping(uri) and _running(pid)
+    owner.kill()  # SIGKILL: no cleanup code runs in the owner
+    owner.wait()
+    deadline = time.monotonic() + 30
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid), f"secantusd-py (pid {pid}) outlived its killed owner"
+
+
+def test_standalone_by_default_and_replica_set_on_request(tmp_path: Path) -> None:
+    import pymongo
+
+    require_server_executable()
+    for replica_set in (False, True):
+        with EmbeddedMongo(
+            tmp_path / str(replica_set), attach_existing=False, replica_set=replica_set
+        ) as server:
+            client: Any = pymongo.MongoClient(server.uri)
+            hello = client.admin.command("hello")
+            client.close()
+            assert ("setName" in hello) is replica_set, hello

@@ -47,7 +47,7 @@ def unit_labels(lcc: int, unit: int) -> tuple[tuple[str, str], ...]:
 
 def fill_database(database: Any, tmp_path: Path) -> np.ndarray:
     """Two frames of LCC 1 (unit 2 anomalous three times: alarm raised) through the storage layer."""
-    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2))
+    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2), latest_interval_s=0.0)
     writer = BatchWriter(database, WriteSpool(tmp_path / "spool"))
     values = np.zeros((N_UNITS, len(CHANNELS)), dtype=np.float32)
     for seq in (1, 2):
@@ -147,3 +147,31 @@ def test_exporter_command_serves_metrics_and_stops_on_sigterm(
         process.send_signal(signal.SIGTERM)
         status = process.wait(timeout=20)
     assert status == 0
+
+
+def test_top_features_of_flagged_units_are_exported_by_name(
+    db: Any, tmp_path: Path, exporter_port: int
+) -> None:
+    store = TelemetryStore(CHANNELS)
+    writer = BatchWriter(db, WriteSpool(tmp_path / "spool"))
+    values = np.ones((N_UNITS, len(CHANNELS)), dtype=np.float32)
+    store.add_telemetry(1, 5, 5_000_000_000, values)
+    scores = np.array([0.2, -0.3, 0.1, 0.2], dtype=np.float32)
+    top_features = np.full((N_UNITS, 2), -1, dtype=np.int16)
+    top_weights = np.zeros((N_UNITS, 2), dtype=np.float32)
+    top_features[1] = [4, 2]
+    top_weights[1] = [0.75, 0.125]
+    store.add_feedback(1, 5, 5_000_000_000, "model-v7", scores, np.array([1]), top_features, top_weights)
+    batch = store.take_batch()
+    assert batch is not None
+    writer.write(batch)
+    metrics = scrape(exporter_port)
+    top = {
+        labels: value
+        for (name, labels), value in metrics.items()
+        if name == "laserguard_unit_top_feature_weight"
+    }
+    assert top == {
+        tuple(sorted((*unit_labels(1, 1), ("rank", "0"), ("feature", CHANNELS[4])))): 0.75,
+        tuple(sorted((*unit_labels(1, 1), ("rank", "1"), ("feature", CHANNELS[2])))): 0.125,
+    }

@@ -22,6 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest, RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
@@ -100,19 +101,20 @@ def expect_format_error(data: bytes, match: str | None = None) -> ModelFormatErr
 # ---------------------------------------------------------------- export refusals
 
 
-def test_unfitted_estimators_are_refused() -> None:
+def test_unfitted_estimators_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotFittedError, match="IsolationForest instance is not fitted"):
+        export_model(IsolationForest(), tmp_path / "m.lgf")
     with pytest.raises(NotFittedError, match="not fitted"):
-        export_model(IsolationForest(), "never-written.lgf")
-    with pytest.raises(NotFittedError):
-        export_model(make_pipeline(StandardScaler(), IsolationForest()), "never-written.lgf")
-    assert not Path("never-written.lgf").exists()
+        export_model(make_pipeline(StandardScaler(), IsolationForest()), tmp_path / "m.lgf")
+    assert list(tmp_path.iterdir()) == []
     assert issubclass(NotFittedError, ValueError)
 
 
-def test_half_fitted_pipeline_is_refused(train: np.ndarray) -> None:
+def test_half_fitted_pipeline_is_refused(train: np.ndarray, tmp_path: Path) -> None:
     forest = IsolationForest(n_estimators=3, random_state=0).fit(train)
     with pytest.raises(NotFittedError, match="StandardScaler"):
-        export_model(Pipeline([("scaler", StandardScaler()), ("model", forest)]), "never-written.lgf")
+        export_model(Pipeline([("scaler", StandardScaler()), ("model", forest)]), tmp_path / "m.lgf")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -140,6 +142,26 @@ def test_pipelines_with_other_steps_are_refused(steps: list[Any], named: str, tm
     with pytest.raises(TypeError, match=f"unsupported Pipeline steps .*{named}"):
         export_model(make_pipeline(*steps), tmp_path / "m.lgf")
     assert list(tmp_path.iterdir()) == []
+
+
+def mean_score(estimator: Any, X: np.ndarray, y: Any = None) -> float:
+    return float(estimator.score_samples(X).mean())
+
+
+def test_grid_search_best_estimator_is_accepted_but_not_the_search(train: np.ndarray, tmp_path: Path) -> None:
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), IsolationForest(n_estimators=5, random_state=0)),
+        {"isolationforest__max_features": [0.5, 1.0], "isolationforest__max_samples": ["auto", 0.8]},
+        scoring=mean_score,
+        cv=2,
+    ).fit(train)
+    with pytest.raises(TypeError, match="cannot export GridSearchCV"):
+        export_model(search, tmp_path / "search.lgf")
+    export_model(search.best_estimator_, tmp_path / "best.lgf")
+    model = ForestModel.load(tmp_path / "best.lgf")
+    np.testing.assert_array_equal(
+        model.decision_function(train), search.best_estimator_.decision_function(train)
+    )
 
 
 def test_wrong_feature_names_length_is_refused(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -518,3 +540,45 @@ def test_float16_follows_sklearn_or_is_refused_clearly(
 def test_sparse_input_is_refused_clearly(model: ForestModel, train: np.ndarray) -> None:
     with pytest.raises(TypeError, match="sparse input \\(csr_matrix\\) is not supported"):
         model.decision_function(scipy.sparse.csr_matrix(train[:5]))
+
+
+def odd_inputs() -> dict[str, Any]:
+    X = np.random.default_rng(8).normal(size=(6, N_FEATURES))
+    nullable = pd.DataFrame(X, columns=list("abcd")).astype("Float64")
+    nullable.iloc[1, 2] = pd.NA
+    return {
+        "complex": X.astype(complex) + 1j,
+        "complex_zero_imag": X.astype(complex),
+        "numeric_strings": X.astype(str),
+        "bad_strings": np.array([["a", "1", "2", "3"]]),
+        "bool": X > 0,
+        "object_with_none": np.array([[None, 1.0, 2.0, 3.0]], dtype=object),
+        "int8": (X * 10).astype(np.int8),
+        "uint64_huge": np.full((2, N_FEATURES), 2**64 - 1, dtype=np.uint64),
+        "pandas_nullable_with_na": nullable,
+        "pandas_int64_nullable": pd.DataFrame((X * 100).astype(int), columns=list("abcd")).astype("Int64"),
+        "pandas_mixed_bool": pd.DataFrame({"a": X[:, 0] > 0, "b": X[:, 1], "c": X[:, 2], "d": X[:, 3]}),
+        "ragged_list": [[1.0, 2.0, 3.0, 4.0], [1.0]],
+        "zero_features": np.zeros((3, 0)),
+        "scalar": 3.0,
+    }
+
+
+@pytest.mark.filterwarnings("ignore:X has feature names")
+@pytest.mark.parametrize("name", list(odd_inputs()))
+@pytest.mark.parametrize("with_scaler", [True, False], ids=["scaler", "plain"])
+def test_odd_inputs_behave_as_in_sklearn(
+    name: str, with_scaler: bool, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Non-float inputs: the same values as sklearn, or the same exception type."""
+    estimator = pipeline if with_scaler else pipeline[-1]
+    export_model(estimator, tmp_path / "m.lgf")
+    model = ForestModel.load(tmp_path / "m.lgf")
+    X = odd_inputs()[name]
+    try:
+        expected = estimator.decision_function(X)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            model.decision_function(X)
+        return
+    np.testing.assert_array_equal(model.decision_function(X), expected)

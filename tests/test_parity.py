@@ -9,20 +9,26 @@ terminal summary (see conftest.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import sklearn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sklearn.utils._chunking import get_chunk_n_rows
 
 from parity_support import ForestConfig, ModelCache, assert_parity, build_input
+
+# LASERGUARD_PARITY_SCALE=10 multiplies the number of examples for a thorough local run.
+EXAMPLES_SCALE = float(os.environ.get("LASERGUARD_PARITY_SCALE", "1"))
 
 
 def slow_ok(max_examples: int) -> settings:
     return settings(
-        max_examples=max_examples,
+        max_examples=max(1, round(max_examples * EXAMPLES_SCALE)),
         deadline=None,
         suppress_health_check=[
             HealthCheck.too_slow,
@@ -204,3 +210,13 @@ def test_sklearn_errors_are_raised_alike(cache: ModelCache) -> None:
     X[1, :] = -np.inf
     X[2, :] = 1e300
     assert_parity(plain, X)
+
+
+def test_sklearn_chunked_scoring(cache: ModelCache) -> None:
+    """With a tiny working_memory sklearn scores in chunks of a few rows; nothing changes."""
+    case = cache.get(CORNER_CONFIGS[2])
+    X = build_input(case, 3, 3000, 0.02, True)
+    with sklearn.config_context(working_memory=0.001):
+        chunk_rows = get_chunk_n_rows(row_bytes=16 * case.forest._max_features, max_n_rows=len(X))
+        assert chunk_rows < 100  # really chunked
+        assert_parity(case, X)

@@ -206,6 +206,8 @@ def test_fault_spec_errors_name_the_offending_value() -> None:
         small_run(params={"nope": 1.0})
     with pytest.raises(ValueError, match="psu_efficiency"):
         small_run(params={"psu_efficiency": 1.5})
+    with pytest.raises(ValueError, match="units must be at least 1, got 0"):
+        small_run(units=0)
 
 
 def test_fault_mixes_are_seeded_and_all_covers_every_type() -> None:
@@ -244,3 +246,7 @@ def test_simulate_command_writes_dataset(tmp_path: Path) -> None:
     assert len(df) == meta["rows"] == 72 * 4
     assert meta["anomalous_rows"] == int(df.label.sum()) == 42
     assert cli.main(["simulate", "--hours", "0.01", "--out", str(out), "--fault-mix", "bogus"]) == 2
+    assert cli.main(["simulate", "--hours", "0.01", "--out", str(out), "--param", "nope=1"]) == 2
+    hot = tmp_path / "hot"
+    assert cli.main(["simulate", "--hours", "0.01", "--out", str(hot), "--param", "ambient_c=45"]) == 0
+    assert pd.read_csv(hot / "telemetry.csv").psu_temp_c.mean() > df.psu_temp_c.mean() + 10

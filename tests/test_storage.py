@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
+from laserguard import cli
 from laserguard.alarms import AlarmTracker, acknowledge_alarm
 from laserguard.batch_writer import BatchWriter, WriteBatch
 from laserguard.embedded_mongo import EmbeddedMongo
@@ -295,3 +296,68 @@ def test_unit_history_is_an_id_range_in_sequence_order(db: Any, tmp_path: Path) 
     assert {doc["unit"] for doc in history} == {11}
     window = db.telemetry.find(unit_history_filter(3, 1, first_seq=9, end_seq=120))
     assert sorted(doc["seq"] for doc in window) == [9, 10, 11]
+
+
+def test_feedback_with_a_different_unit_count_than_its_frame_is_rejected() -> None:
+    store = TelemetryStore(CHANNELS)
+    store.add_telemetry(1, 4, 0, frame_values(4, n_units=8))
+    with pytest.raises(ValueError, match="has 32 scores but its telemetry frame has 8 units"):
+        add_feedback(store, 1, 4, anomalous=[])
+    add_feedback(store, 1, 4, anomalous=[], n_units=8)
+    batch = store.take_batch()
+    assert batch is not None and batch.unit_samples == 8
+
+
+def test_latest_state_is_refreshed_at_most_every_interval_with_the_newest_values() -> None:
+    store = TelemetryStore(CHANNELS, latest_interval_s=0.25)
+
+    def latest_seqs(batch: WriteBatch | None) -> set[int]:
+        assert batch is not None
+        return {op["update"]["$set"]["seq"] for op in batch.ops if op["c"] == "latest_state"}
+
+    for seq, now in ((1, 10.0), (2, 10.1), (3, 10.2)):
+        store.add_telemetry(1, seq, seq, frame_values(seq, n_units=4), now=now)
+        add_feedback(store, 1, seq, anomalous=[], n_units=4)
+        batch = store.take_batch(now=now)
+        assert batch is not None and batch.unit_samples == 4  # telemetry is never held back
+        assert latest_seqs(batch) == ({1} if seq == 1 else set())
+    store.add_telemetry(1, 4, 4, frame_values(4, n_units=4), now=10.3)
+    add_feedback(store, 1, 4, anomalous=[], n_units=4)
+    assert latest_seqs(store.take_batch(now=10.3)) == {4}  # one upsert per unit, the newest sample
+
+
+def test_alarms_command_lists_and_acknowledges(
+    mongo_server: EmbeddedMongo, db: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2))
+    for seq in (1, 2):
+        store.add_telemetry(1, seq, seq * 1_000_000_000, frame_values(seq, n_units=4))
+        add_feedback(store, 1, seq, anomalous=[3], n_units=4)
+    batch = store.take_batch(flush_all=True)
+    assert batch is not None
+    writer.write(batch)
+    db_args = ["--mongo-uri", mongo_server.uri, "--db", db.name]
+    assert cli.main(["alarms", "list", *db_args]) == 0
+    assert "1:3:2" in capsys.readouterr().out
+    assert cli.main(["alarms", "ack", *db_args, "1:3:2", "--by", "operator-b"]) == 0
+    event = db.anomaly_events.find_one({"_id": "1:3:2"})
+    assert event is not None and (event["acknowledged"], event["acknowledged_by"]) == (True, "operator-b")
+    assert cli.main(["alarms", "ack", *db_args, "9:9:9"]) == 1
+    assert "no alarm with id '9:9:9'" in capsys.readouterr().err
+
+
+def test_failed_replays_keep_appending_to_the_same_segment(tmp_path: Path) -> None:
+    spool = WriteSpool(tmp_path)
+
+    def database_down(record: dict[str, Any]) -> None:
+        raise ConnectionError("still down")
+
+    for n in range(5):
+        spool.append({"ops": [], "n": n}, weight=1)
+        with pytest.raises(ConnectionError):
+            spool.replay(database_down)
+    assert len(spool.segments()) == 1
+    applied: list[int] = []
+    assert spool.replay(lambda record: applied.append(record["n"])) == 5
+    assert applied == [0, 1, 2, 3, 4] and spool.empty

@@ -308,3 +308,20 @@ def test_mlflow_without_the_extra_says_how_to_install(
     assert status == 2
     assert "laserguard[mlflow]" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_runs_the_full_original_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Small data keeps the 81 x 2 evaluations to a few seconds.
+    data = write_csvs(tmp_path / "data", n_rows=800, seed=3)
+    out = tmp_path / "out"
+    status = main(["train", "--data-dir", str(data), "--out", str(out), "--cv", "2", "--n-jobs", "2"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "162/162" in captured.err  # the progress bar counted every (candidate, fold)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["search"]["param_grid"] == ORIGINAL_PARAM_GRID
+    assert card["model_version"] in captured.out
+    model = ForestModel.load(out / "model.lgf")
+    assert model.n_trees == card["parameters"]["n_estimators"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["share_fits"] is True and run["n_rows"] == 800

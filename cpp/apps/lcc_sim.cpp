@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -22,7 +21,10 @@
 #include "laserguard/fault_injection.hpp"
 #include "laserguard/lcc_link.hpp"
 #include "laserguard/lcc_simulator.hpp"
+#include "laserguard/sample_reservoir.hpp"
 #include "laserguard/telemetry_schema.hpp"
+#include "lcc_sim_log.hpp"
+#include "lcc_sim_options.hpp"
 
 namespace lg = laserguard;
 using json = nlohmann::json;
@@ -30,162 +32,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using lcc_sim::log;
+using lcc_sim::LogLevel;
+using lcc_sim::Options;
+
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int /*signo*/) { g_stop.store(true); }
-
-enum class LogLevel { kDebug = 0, kInfo, kWarning, kError };
-LogLevel g_log_level = LogLevel::kInfo;
-
-template <typename... Args>
-void log(LogLevel level, const char* format, Args... args) {
-  if (level < g_log_level) return;
-  static const char* names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
-  std::fprintf(stderr, "lcc-sim %s: ", names[static_cast<int>(level)]);
-  if constexpr (sizeof...(Args) == 0) {
-    std::fputs(format, stderr);
-  } else {
-    std::fprintf(stderr, format, args...);
-  }
-  std::fputc('\n', stderr);
-}
-
-struct Options {
-  std::uint32_t lccs = 2;
-  std::uint32_t units = 32;
-  std::uint32_t units_per_psu = 16;
-  std::uint32_t first_lcc_id = 1;
-  double rate_hz = 10.0;
-  double duration_s = 0.0;  // 0 = until SIGINT/SIGTERM
-  std::uint64_t seed = 0;
-  std::string faults_path;
-  std::string fault_mix = "none";
-  double fault_horizon_s = 600.0;
-  std::string telemetry_endpoint = "tcp://127.0.0.1:5556";
-  std::string feedback_endpoint = "tcp://127.0.0.1:5555";
-  std::string summary_json;
-  int hwm = 1000;
-  bool derate = false;
-  double derate_factor = 0.8;
-  double drain_s = 0.5;
-};
-
-const char* kUsage = R"(usage: lcc-sim [options]
-
-Simulates laser control computers (LCCs) with laser units, publishes telemetry frames
-(docs/protocol.md), receives anomaly feedback and reports latency and detection quality.
-
-  --lccs N                 number of LCCs (default 2); ids are --first-lcc-id .. +N-1
-  --units M                laser units per LCC (default 32)
-  --units-per-psu K        units sharing one power supply (default 16)
-  --first-lcc-id ID        id of the first LCC (default 1)
-  --rate-hz R              frames per second per LCC (default 10)
-  --duration-s S           run time in seconds; 0 runs until SIGINT/SIGTERM (default 0)
-  --seed N                 random seed: same seed, same telemetry bit for bit (default 0)
-  --faults SPEC.json       declarative fault spec (docs/simulator.md)
-  --fault-mix NAME         random seeded fault mix: none, default, all (default none)
-  --fault-horizon-s S      time span the fault mix is spread over when --duration-s is 0 (600)
-  --telemetry-endpoint E   PUB bind endpoint (default tcp://127.0.0.1:5556)
-  --feedback-endpoint E    SUB bind endpoint (default tcp://127.0.0.1:5555)
-  --hwm N                  high-water mark of both sockets, in messages (default 1000)
-  --derate-on-anomaly      lower a flagged unit's drive current (closes the hardware loop)
-  --derate-factor F        multiply the drive current by F on each derating (default 0.8)
-  --drain-s S              after the run, keep collecting feedback for S seconds (default 0.5)
-  --summary-json PATH      also write the JSON summary to PATH
-  --log-level LEVEL        debug, info, warning or error (default info)
-  -h, --help               show this help
-)";
-
-[[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "lcc-sim: error: %s\n(see lcc-sim --help)\n", message.c_str());
-  std::exit(2);
-}
-
-double parse_double(const std::string& flag, const std::string& text, double lo, double hi) {
-  std::size_t used = 0;
-  double v = 0.0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || !std::isfinite(v)) usage_error(flag + " expects a number, got '" + text + "'");
-  if (v < lo || v > hi)
-    usage_error(flag + " " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return v;
-}
-
-std::uint64_t parse_uint(const std::string& flag, const std::string& text, std::uint64_t lo, std::uint64_t hi) {
-  std::size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    if (!text.empty() && text[0] != '-') v = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) usage_error(flag + " expects a non-negative integer, got '" + text + "'");
-  if (v < lo || v > hi)
-    usage_error(flag + " " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return v;
-}
-
-Options parse_args(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(flag + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "-h" || flag == "--help") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (flag == "--lccs") {
-      o.lccs = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, 1024));
-    } else if (flag == "--units") {
-      o.units = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, lg::kMaxUnits));
-    } else if (flag == "--units-per-psu") {
-      o.units_per_psu = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, lg::kMaxUnits));
-    } else if (flag == "--first-lcc-id") {
-      o.first_lcc_id = static_cast<std::uint32_t>(parse_uint(flag, value(), 0, 1U << 30));
-    } else if (flag == "--rate-hz") {
-      o.rate_hz = parse_double(flag, value(), 0.001, 1e6);
-    } else if (flag == "--duration-s") {
-      o.duration_s = parse_double(flag, value(), 0.0, 1e9);
-    } else if (flag == "--seed") {
-      o.seed = parse_uint(flag, value(), 0, UINT64_MAX);
-    } else if (flag == "--faults") {
-      o.faults_path = value();
-    } else if (flag == "--fault-mix") {
-      o.fault_mix = value();
-    } else if (flag == "--fault-horizon-s") {
-      o.fault_horizon_s = parse_double(flag, value(), 1e-3, 1e9);
-    } else if (flag == "--telemetry-endpoint") {
-      o.telemetry_endpoint = value();
-    } else if (flag == "--feedback-endpoint") {
-      o.feedback_endpoint = value();
-    } else if (flag == "--hwm") {
-      o.hwm = static_cast<int>(parse_uint(flag, value(), 0, 10'000'000));
-    } else if (flag == "--derate-on-anomaly") {
-      o.derate = true;
-    } else if (flag == "--derate-factor") {
-      o.derate_factor = parse_double(flag, value(), 0.0, 1.0);
-    } else if (flag == "--drain-s") {
-      o.drain_s = parse_double(flag, value(), 0.0, 3600.0);
-    } else if (flag == "--summary-json") {
-      o.summary_json = value();
-    } else if (flag == "--log-level") {
-      const std::string level = value();
-      if (level == "debug") g_log_level = LogLevel::kDebug;
-      else if (level == "info") g_log_level = LogLevel::kInfo;
-      else if (level == "warning") g_log_level = LogLevel::kWarning;
-      else if (level == "error") g_log_level = LogLevel::kError;
-      else usage_error("--log-level expects debug, info, warning or error, got '" + level + "'");
-    } else {
-      usage_error("unknown option '" + flag + "'");
-    }
-  }
-  return o;
-}
 
 // What the LCC remembers about each sent frame, to match feedback to it.
 struct SentFrame {
@@ -209,6 +61,7 @@ class LccLoop {
       c.sample_period_s = period_;
       c.seed = o.seed;
       c.faults = faults;
+      c.params = o.params;
       sims_.emplace_back(std::move(c));
       history_.emplace_back(kHistoryFrames);
       labels_.emplace_back(kHistoryFrames * o.units);
@@ -236,7 +89,7 @@ class LccLoop {
   std::vector<std::vector<double>> last_log_, last_derate_;
   std::vector<float> values_;
   std::vector<std::uint8_t> flagged_;
-  std::vector<double> latencies_us_, tick_cost_us_;
+  lg::SampleReservoir latencies_us_, tick_cost_us_, lag_us_;
   std::uint64_t ticks_ = 0, late_ticks_ = 0, stale_ = 0, duplicates_ = 0, unknown_lcc_ = 0, shape_mismatch_ = 0;
   std::uint64_t derated_ = 0, flags_ = 0, answered_ = 0;
 };
@@ -281,7 +134,7 @@ void LccLoop::on_feedback(const lg::Feedback& fb, Clock::time_point now) {
   }
   sent.answered = true;
   ++answered_;
-  latencies_us_.push_back(std::chrono::duration<double, std::micro>(now - sent.sent_at).count());
+  latencies_us_.add(std::chrono::duration<double, std::micro>(now - sent.sent_at).count());
 
   std::fill(flagged_.begin(), flagged_.end(), 0);
   for (const auto u : fb.anomalous_units) flagged_[u] = 1;
@@ -311,10 +164,11 @@ void LccLoop::on_feedback(const lg::Feedback& fb, Clock::time_point now) {
           fb.lcc_id, u, frame_time, static_cast<unsigned long long>(fb.seq), static_cast<double>(fb.scores[u]),
           fb.model_version.c_str(), lg::fault_type_name(labels[u].type), top.empty() ? "no features" : top.c_str());
     }
-    if (o_.derate && frame_time - last_derate_[i][u] >= 1.0) {
+    const double floor_a = o_.derate_floor * sim.config().params.nominal_drive_current_a;
+    if (o_.derate && frame_time - last_derate_[i][u] >= 1.0 && sim.drive_current(u) > floor_a) {
       last_derate_[i][u] = frame_time;
       const double before = sim.drive_current(u);
-      sim.set_drive_current(u, before * o_.derate_factor);
+      sim.set_drive_current(u, std::max(before * o_.derate_factor, floor_a));
       ++derated_;
       log(LogLevel::kInfo, "lcc %u unit %u derated: drive current %.3f A -> %.3f A", fb.lcc_id, u, before,
           sim.drive_current(u));
@@ -329,6 +183,15 @@ json stats_of(const std::vector<double>& v) {
               {"p90", lg::percentile(v, 90)},
               {"p99", lg::percentile(v, 99)},
               {"max", *std::max_element(v.begin(), v.end())}};
+}
+
+json stats_of(const lg::SampleReservoir& r) {
+  json j = stats_of(r.sample());
+  if (r.count() == 0) return j;
+  j["count"] = r.count();
+  j["max"] = r.max();
+  j["mean"] = r.mean();
+  return j;
 }
 
 json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubscriber& sub, double elapsed_s) const {
@@ -354,9 +217,6 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
   }
   json rejects = json::object();
   for (const auto& [reason, n] : sub.rejects()) rejects[reason] = n;
-  double tick_mean = 0.0;
-  for (const double c : tick_cost_us_) tick_mean += c;
-  if (!tick_cost_us_.empty()) tick_mean /= static_cast<double>(tick_cost_us_.size());
   return json{
       {"config",
        {{"lccs", o_.lccs},
@@ -374,12 +234,10 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
       {"ticks", ticks_},
       {"achieved_rate_hz", elapsed_s > 0 ? static_cast<double>(ticks_) / elapsed_s : 0.0},
       {"late_ticks", late_ticks_},
-      {"tick_cost_us", [&] {
-         json j = stats_of(tick_cost_us_);
-         j["mean"] = tick_mean;
-         return j;
-       }()},
+      {"schedule_lag_us", stats_of(lag_us_)},
+      {"tick_cost_us", stats_of(tick_cost_us_)},
       {"frames_sent", pub.frames_sent()},
+      {"telemetry_subscriptions", pub.subscriptions()},
       {"frames_dropped", pub.frames_dropped()},
       {"feedback_received", sub.received()},
       {"feedback_rejected", rejects},
@@ -411,6 +269,17 @@ int LccLoop::run() {
   log(LogLevel::kInfo, "telemetry on %s, feedback on %s: %u LCC(s) x %u units at %.1f Hz, %zu fault(s)",
       pub.endpoint().c_str(), sub.endpoint().c_str(), o_.lccs, o_.units, o_.rate_hz, faults_.size());
 
+  if (o_.wait_for_subscriber_s > 0) {
+    // In short slices, so SIGINT/SIGTERM still stop a long wait promptly.
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(o_.wait_for_subscriber_s));
+    while (!g_stop.load() && Clock::now() < until && !pub.wait_for_subscriber(std::chrono::milliseconds(100))) {
+    }
+    if (pub.subscriptions() > 0)
+      log(LogLevel::kInfo, "telemetry subscriber present, starting");
+    else if (!g_stop.load())
+      log(LogLevel::kWarning, "no telemetry subscriber after %.1f s, starting anyway", o_.wait_for_subscriber_s);
+  }
   const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(period_));
   const std::uint64_t total_ticks =
       o_.duration_s > 0 ? static_cast<std::uint64_t>(std::llround(o_.duration_s * o_.rate_hz)) : UINT64_MAX;
@@ -424,9 +293,11 @@ int LccLoop::run() {
     if (g_stop.load()) break;
     const auto begin = Clock::now();
     if (begin - due > period) ++late_ticks_;
+    lag_us_.add(std::chrono::duration<double, std::micro>(begin - due).count());
     tick(pub);
-    tick_cost_us_.push_back(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
+    tick_cost_us_.add(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
     ++ticks_;
+    pub.poll_subscriptions();
     // Answers already queued are handled between ticks, even when the loop runs late.
     while (auto fb = sub.poll(std::chrono::nanoseconds::zero())) on_feedback(*fb, Clock::now());
   }
@@ -471,7 +342,8 @@ std::vector<lg::FaultSpec> build_faults(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options options = parse_args(argc, argv);
+  const Options options = lcc_sim::parse_args(argc, argv);
+  lcc_sim::g_log_level = options.log_level;
   struct sigaction action {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);

@@ -289,8 +289,22 @@ std::size_t ForestModel::walk_avx512(const float* x, std::size_t rows, double* o
       std::size_t b = 0;
       for (; b + 4 <= chunk_blocks; b += 4)
         walk_tree_avx512<4>(tree, value, tree_depth_[t], xc + b * 16 * nf, nf, oc + b * 16);
-      for (; b < chunk_blocks; ++b)
-        walk_tree_avx512<1>(tree, value, tree_depth_[t], xc + b * 16 * nf, nf, oc + b * 16);
+      // Remaining 1-3 blocks go in flight together too (a 32-unit frame is two blocks).
+      const float* xr = xc + b * 16 * nf;
+      double* orow = oc + b * 16;
+      switch (chunk_blocks - b) {
+        case 3:
+          walk_tree_avx512<3>(tree, value, tree_depth_[t], xr, nf, orow);
+          break;
+        case 2:
+          walk_tree_avx512<2>(tree, value, tree_depth_[t], xr, nf, orow);
+          break;
+        case 1:
+          walk_tree_avx512<1>(tree, value, tree_depth_[t], xr, nf, orow);
+          break;
+        default:
+          break;
+      }
     }
   }
   // Remaining rows: trees across lanes, 64 trees at a time; leftover trees go scalar.

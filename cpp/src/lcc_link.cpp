@@ -4,6 +4,7 @@
 #include <zmq.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -92,7 +93,7 @@ std::string ZmqSocket::last_endpoint() const {
 // ------------------------------------------------------------------------- publisher
 
 TelemetryPublisher::TelemetryPublisher(ZmqContext& context, const std::string& endpoint, int send_hwm)
-    : socket_(context, ZMQ_PUB) {
+    : socket_(context, ZMQ_XPUB) {  // XPUB: a PUB that also reports subscriptions
   if (send_hwm < 0) throw LinkError("send high-water mark " + std::to_string(send_hwm) + " is negative");
   socket_.set_int(ZMQ_SNDHWM, send_hwm, "ZMQ_SNDHWM");
   // Refuse (EAGAIN) instead of silently dropping at the HWM, so every drop is counted.
@@ -126,6 +127,36 @@ TelemetryPublisher::Result TelemetryPublisher::publish(std::uint32_t lcc_id, std
     fail_zmq("sending telemetry payload failed");
   ++sent_;
   return {h.seq, true};
+}
+
+bool TelemetryPublisher::read_subscription(int timeout_ms) {
+  zmq_pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq_poll(&item, 1, timeout_ms) < 0) {
+    if (zmq_errno() == EINTR) return false;
+    fail_zmq("polling for subscriptions failed");
+  }
+  if (!(item.revents & ZMQ_POLLIN)) return false;
+  Message msg;
+  if (zmq_msg_recv(msg.get(), socket_.handle(), ZMQ_DONTWAIT) < 0) return false;
+  // Byte 0 is 1 for subscribe, 0 for unsubscribe; the rest is the topic prefix.
+  if (msg.size() > 0 && msg.data()[0] == 1) ++subscriptions_;
+  return true;
+}
+
+void TelemetryPublisher::poll_subscriptions() {
+  while (read_subscription(0)) {
+  }
+}
+
+bool TelemetryPublisher::wait_for_subscriber(std::chrono::nanoseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  poll_subscriptions();
+  while (subscriptions_ == 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    read_subscription(static_cast<int>(std::min<long long>(left.count(), 100)));
+  }
+  return true;
 }
 
 // ------------------------------------------------------------------------ subscriber

@@ -1,15 +1,18 @@
 #include "laserguard/model_format.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <limits>
 #include <sstream>
+#include <system_error>
 #include <type_traits>
 
 #include "laserguard/crc32.hpp"
@@ -312,7 +315,7 @@ ForestSpec parse_forest(const std::uint8_t* data, std::size_t size) {
 
 ForestSpec read_forest_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
-  if (!file) throw std::runtime_error("cannot open model file '" + path + "'");
+  if (!file) throw std::system_error(errno, std::generic_category(), "cannot open model file '" + path + "'");
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(file)),
                                   std::istreambuf_iterator<char>());
   try {
@@ -324,18 +327,33 @@ ForestSpec read_forest_file(const std::string& path) {
 
 void write_forest_file(const ForestSpec& spec, const std::string& path) {
   const auto bytes = serialize_forest(spec);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) throw std::runtime_error("cannot write model file '" + tmp + "'");
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() &&
-                  std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  if (std::fclose(f) != 0 || !ok) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("failed writing model file '" + tmp + "'");
+  // A unique temporary in the target's directory, so concurrent writers never share one
+  // and the final rename stays within one filesystem (atomic).
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot create '" + tmp + "'");
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw std::system_error(err, std::generic_category(), "failed writing model file '" + tmp + "'");
+    }
+    written += static_cast<std::size_t>(n);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "'");
+  if (::fsync(fd) != 0 || ::fchmod(fd, 0644) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw std::system_error(err, std::generic_category(), "failed writing model file '" + tmp + "'");
+  }
+  if (::close(fd) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::system_error(err, std::generic_category(), "cannot replace '" + path + "' with '" + tmp + "'");
   }
 }
 

@@ -136,6 +136,7 @@ TEST_CASE("telemetry decoder rejects each kind of bad frame with its reason") {
 }
 
 TEST_CASE("reason codes are the documented short strings") {
+  for (const auto r : kAllFrameErrorReasons) CHECK(std::string(reason_code(r)) != "unknown");
   CHECK(std::string(reason_code(FrameErrorReason::kBadMagic)) == "bad_magic");
   CHECK(std::string(reason_code(FrameErrorReason::kTruncated)) == "truncated");
   CHECK(std::string(reason_code(FrameErrorReason::kCountMismatch)) == "count_mismatch");

@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "exporter",
     "train",
     "demo",
+    "alarms",
+    "roundtrip",
     "replay",
     "dashboard",
 )

@@ -26,17 +26,7 @@ else:
     FrameError = _core.FrameError
 
 # Every value FrameError.reason can take (stable: services use them as metric labels).
-FRAME_ERROR_REASONS: Final = (
-    "bad_magic",
-    "unknown_version",
-    "truncated",
-    "count_mismatch",
-    "oversized",
-    "bad_header",
-    "schema_mismatch",
-    "bad_index",
-    "bad_string",
-)
+FRAME_ERROR_REASONS: Final[tuple[str, ...]] = tuple(_core.FRAME_ERROR_REASONS)
 
 # Column order of schema 1 (design §3); a frame's values[:, i] is channel CHANNELS[i].
 CHANNELS: Final[tuple[str, ...]] = tuple(_core.CHANNELS)

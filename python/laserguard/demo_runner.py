@@ -171,6 +171,8 @@ class Demo:
                 "--duration-s", str(c.duration_s), "--seed", str(c.seed), "--fault-mix", c.fault_mix,
                 "--telemetry-endpoint", c.telemetry_endpoint, "--feedback-endpoint", c.feedback_endpoint,
                 "--summary-json", str(self.sim_summary_path), "--log-level", "warning",
+                # Consumers are already connecting: start at seq 0 once a subscription arrives.
+                "--wait-for-subscriber", "10",
                 *c.extra_sim_args,
             ],
         )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ def score_frame(model: ForestModel, payload: bytes, top_k: int = TOP_K) -> Score
     feedback = encode_feedback(
         frame.lcc_id,
         frame.seq,
-        frame.timestamp_ns,
+        time.time_ns(),  # the detector's send time (docs/protocol.md); seq links it to the frame
         model.version,
         decision.astype(np.float32),
         anomalous.astype(np.uint16),

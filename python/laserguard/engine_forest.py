@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ from laserguard.export import export_model
 from laserguard.forest import ForestModel
 from laserguard.forest_fit_sharing import SharedForestFits, active_shared_fits
 
+# A full search exports a few GB of candidate forests; keep those files in memory when a
+# tmpfs is available rather than on disk.
+_SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
 
 def forest_engine(forest: IsolationForest) -> ForestModel:
     """Export a fitted forest to a temporary .lgf and load it into the C++ engine.
@@ -27,7 +32,7 @@ def forest_engine(forest: IsolationForest) -> ForestModel:
     if placeholder:
         forest.offset_ = -0.5
     try:
-        with tempfile.TemporaryDirectory(prefix="laserguard_engine_") as tmp:
+        with tempfile.TemporaryDirectory(prefix="laserguard_engine_", dir=_SCRATCH_DIR) as tmp:
             path = Path(tmp) / "candidate.lgf"
             export_model(forest, path)
             return ForestModel.load(path)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from laserguard import _core
 from laserguard._core import ModelFormatError
@@ -88,15 +89,25 @@ class ForestModel:
 
     def _as_input(self, X: Any) -> np.ndarray:
         """Convert once at the boundary, choosing the dtype sklearn would compute in."""
-        if sparse.issparse(X):
+        scipy_sparse = sys.modules.get("scipy.sparse")  # no sparse matrix exists unless scipy is loaded
+        if scipy_sparse is not None and scipy_sparse.issparse(X):
             # sklearn routes NaN differently for sparse input (no missing_go_to_left); refuse clearly.
             raise TypeError(f"sparse input ({type(X).__name__}) is not supported; pass a dense 2-D array")
+        compute_dtype = np.float64 if self._core.has_scaler else np.float32
+        dtypes = getattr(X, "dtypes", None)
+        if not isinstance(X, np.ndarray) and isinstance(dtypes, Iterable):
+            # A DataFrame with nullable (extension) columns holds pd.NA: convert it straight to
+            # the compute dtype, NA -> NaN, as sklearn's check_array does.
+            if any(not isinstance(d, np.dtype) for d in dtypes):
+                X = X.astype(compute_dtype)
         arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+        if np.iscomplexobj(arr):  # casting would silently drop the imaginary part
+            raise ValueError(f"Complex data not supported (dtype {arr.dtype})")
         if arr.dtype == np.float16 and self._core.has_scaler:
             raise TypeError("float16 input is not supported with a scaler; pass float32 or float64")
         if arr.dtype not in (np.float32, np.float64):
             # sklearn's StandardScaler computes in float64; a bare IsolationForest casts to float32.
-            arr = arr.astype(np.float64 if self._core.has_scaler else np.float32)
+            arr = arr.astype(compute_dtype)
         if arr.ndim == 2 and arr.shape[0] == 0:
             raise ValueError(
                 f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required"

@@ -10,12 +10,16 @@ suffix becomes the base unit, with milli-units scaled: ``drive_current_a`` ->
 ``laserguard_unit_drive_current_amperes``, ``monitor_pd_ma`` -> ``laserguard_unit_monitor_pd_amperes``
 (x 1e-3), ``psu_ripple_mv`` -> ``laserguard_unit_psu_ripple_volts`` (x 1e-3), ``diode_temp_c`` ->
 ``laserguard_unit_diode_temp_celsius``. Labels: ``lcc``, ``unit``.
+
+``laserguard_unit_top_feature_weight`` (labels ``lcc``, ``unit``, ``rank``, ``feature``) carries the
+detector's attribution of a flagged unit's latest sample (rank 0 = the feature that contributed
+most), so an alert can name the feature; units whose latest sample was normal have no series.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -46,10 +50,24 @@ def channel_metric(channel: str) -> tuple[str, float]:
 class LatestStateCollector(Collector):
     """Reads ``collection`` (latest state per unit) of ``db`` on each scrape."""
 
-    def __init__(self, client: Any, db_name: str, collection: str = LATEST_STATE) -> None:
+    def __init__(
+        self,
+        client: Any,
+        db_name: str,
+        collection: str = LATEST_STATE,
+        feature_names: Sequence[str] | None = None,
+    ) -> None:
         self.client = client
         self.db_name = db_name
         self.collection = collection
+        if feature_names is None:
+            from laserguard.codec import CHANNELS  # model features are the telemetry channels, in order
+
+            feature_names = CHANNELS
+        self.feature_names = tuple(feature_names)
+
+    def feature_name(self, index: int) -> str:
+        return self.feature_names[index] if index < len(self.feature_names) else f"x{index}"
 
     def _read(self) -> list[dict[str, Any]]:
         return list(self.client[self.db_name][self.collection].find({}))
@@ -99,6 +117,11 @@ class LatestStateCollector(Collector):
             "Model version that scored the unit's latest sample",
             labels=(*LABELS, "model_version"),
         )
+        top_feature = GaugeMetricFamily(
+            "laserguard_unit_top_feature_weight",
+            "Attribution of a feature to the unit's latest flagged sample (rank 0 contributed most)",
+            labels=(*LABELS, "rank", "feature"),
+        )
         active_total = 0
         for doc in documents:
             labels = [str(doc.get("lcc")), str(doc.get("unit"))]
@@ -113,6 +136,8 @@ class LatestStateCollector(Collector):
                 score.add_metric(labels, float(doc["score"]))
                 anomalous.add_metric(labels, 1.0 if doc.get("anomalous") else 0.0)
                 model_info.add_metric([*labels, str(doc.get("model_version", ""))], 1.0)
+                if doc.get("anomalous"):
+                    self._add_top_features(top_feature, labels, doc)
             is_active = doc.get("alarm_state") == ALARM_ACTIVE
             active_total += is_active
             alarm_active.add_metric(labels, 1.0 if is_active else 0.0)
@@ -120,8 +145,15 @@ class LatestStateCollector(Collector):
             if doc.get("seq", -1) >= 0 and "ts_ns" in doc:
                 last_sample.add_metric(labels, int(doc["ts_ns"]) / 1e9)
         yield from channels.values()
-        yield from (score, anomalous, alarm_active, alarm_acknowledged, last_sample, model_info)
+        yield from (score, anomalous, alarm_active, alarm_acknowledged, last_sample, model_info, top_feature)
         yield GaugeMetricFamily("laserguard_alarms_active", "Units with a raised alarm", value=active_total)
         yield GaugeMetricFamily(
             "laserguard_units_reporting", "Units in the latest-state collection", value=len(documents)
         )
+
+    def _add_top_features(self, family: GaugeMetricFamily, labels: list[str], doc: dict[str, Any]) -> None:
+        features = doc.get("top_features") or []
+        weights = doc.get("top_weights") or []
+        for rank, (index, weight) in enumerate(zip(features, weights, strict=False)):
+            if int(index) >= 0:  # -1 marks an empty slot
+                family.add_metric([*labels, str(rank), self.feature_name(int(index))], float(weight))

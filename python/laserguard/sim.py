@@ -64,6 +64,11 @@ def generate(
     """
     if not (hours > 0 and rate_hz > 0):
         raise ValueError(f"hours and rate_hz must be positive, got hours={hours!r}, rate_hz={rate_hz!r}")
+    for name, value in (("lccs", lccs), ("units", units), ("units_per_psu", units_per_psu)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if seed < 0 or first_lcc_id < 0:
+        raise ValueError(f"seed and first_lcc_id must be non-negative, got {seed} and {first_lcc_id}")
     if fault_mix not in FAULT_MIXES:
         raise ValueError(f"unknown fault mix {fault_mix!r}; known mixes: {', '.join(FAULT_MIXES)}")
     n_samples = round(hours * 3600.0 * rate_hz)

@@ -110,7 +110,6 @@ class WriteSpool:
         records stay spooled and the next replay resumes with the record that failed.
         Returns the number of records applied.
         """
-        self._close_active()  # new appends go to a fresh segment behind the ones being replayed
         applied = 0
         for segment in self.segments():
             size = segment.stat().st_size
@@ -121,6 +120,10 @@ class WriteSpool:
                 self.backlog_records -= 1
                 self.backlog_weight -= int(records[index].get("weight", 0))
                 applied += 1
+            if segment == self._active:
+                # Closed only once fully applied (a database that stays down must not leave one
+                # small segment per retry); the next append starts a fresh file.
+                self._close_active()
             segment.unlink()
             self._head_done = 0
             self.backlog_bytes -= size

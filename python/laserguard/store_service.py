@@ -57,12 +57,14 @@ class StoreConfig:
 def mongo_client(uri: str, server_timeout_ms: int) -> Any:
     import pymongo
 
-    # Short timeouts: a down database must fail a write quickly so the batch goes to the spool.
+    # Short server selection: a down database must fail a write quickly so the batch is spooled.
+    # connectTimeoutMS is also the heartbeat timeout: kept long, or a server busy with a big
+    # journaled batch is declared down and the pool (with the batch in flight) is cancelled.
     return pymongo.MongoClient(
         uri,
         serverSelectionTimeoutMS=server_timeout_ms,
-        connectTimeoutMS=server_timeout_ms,
-        socketTimeoutMS=30_000,
+        connectTimeoutMS=20_000,
+        socketTimeoutMS=60_000,
     )
 
 
@@ -186,8 +188,15 @@ class StoreService:
         except codec.FrameError as exc:
             self.metrics.invalid_frames.labels(kind=kind, reason=str(exc.reason)).inc()
             return
-        except ValueError:
-            self.metrics.invalid_frames.labels(kind=kind, reason="shape").inc()
+        except ValueError as exc:
+            # Decodable but inconsistent (channel count, unit count, unit index): named on stderr.
+            self.metrics.invalid_frames.labels(kind=kind, reason="inconsistent").inc()
+            print(f"laserguard store: {kind} frame rejected: {exc}", file=sys.stderr)
+            return
+        except (TypeError, IndexError, KeyError) as exc:
+            # A frame we cannot handle must not stop the service: count it, name it, go on.
+            self.metrics.invalid_frames.labels(kind=kind, reason="unhandled").inc()
+            print(f"laserguard store: {kind} frame not handled: {type(exc).__name__}: {exc}", file=sys.stderr)
             return
         self.metrics.frames_received.labels(kind=kind).inc()
 
@@ -218,7 +227,8 @@ class StoreService:
         status = 0
         try:
             while not self.stop_event.is_set():
-                timeout_ms = max(0, int((next_flush - time.monotonic()) * 1000))
+                # At least 5 ms: while the writer is busy a due flush waits, and must not spin.
+                timeout_ms = max(5, int((next_flush - time.monotonic()) * 1000))
                 for socket, _ in poller.poll(timeout=min(timeout_ms, 100)):
                     # Drain what is queued on this socket, bounded so the flush timer still runs.
                     for _ in range(1000):

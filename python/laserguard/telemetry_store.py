@@ -10,6 +10,7 @@ documents (one per unit, guarded by sequence number) and applies alarm transitio
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -93,10 +94,13 @@ class TelemetryStore:
         names: CollectionNames = DEFAULT_NAMES,
         alarms: AlarmTracker | None = None,
         join_window_s: float = 0.5,
-        max_batch_unit_samples: int = 20_000,
+        max_batch_unit_samples: int = 8_000,
+        latest_interval_s: float = 0.25,
         metrics: StoreMetrics | None = None,
     ) -> None:
         self.channel_names = tuple(channel_names)
+        self.latest_interval_s = latest_interval_s
+        self._latest_emitted = -math.inf
         self.names = names
         self.alarms = alarms if alarms is not None else AlarmTracker()
         self.join_window_s = join_window_s
@@ -135,7 +139,7 @@ class TelemetryStore:
             lcc_id, seq, timestamp_ns, schema_id, values, time.monotonic() if now is None else now
         )
         orphan = self._orphans.pop(key, None)
-        if orphan is not None:
+        if orphan is not None and len(orphan[0].scores) == values.shape[0]:
             frame.feedback = orphan[0]
         self._pending[key] = frame
 
@@ -166,6 +170,14 @@ class TelemetryStore:
         )
         key = (lcc_id, seq)
         now = time.monotonic() if now is None else now
+        expected_units = (
+            self._pending[key].values.shape[0] if key in self._pending else self._written.get(key)
+        )
+        if expected_units is not None and expected_units != n_units:
+            raise ValueError(
+                f"feedback lcc {lcc_id} seq {seq} has {n_units} scores but its telemetry frame has "
+                f"{expected_units} units"
+            )
         if key in self._pending:
             self._pending[key].feedback = feedback
         elif key in self._written:
@@ -294,16 +306,18 @@ class TelemetryStore:
         if self.metrics is not None:
             self.metrics.pending_frames.set(len(self._pending))
         parts, self._parts = self._parts, _BatchParts()
+        # The latest state costs one upsert per unit (~0.5-3 ms each here, whatever the batch size),
+        # so it is refreshed at most every latest_interval_s; newer values replace held ones.
+        latest_ops: list[WriteOp] = []
+        if flush_all or now - self._latest_emitted >= self.latest_interval_s:
+            latest_ops = self._latest_ops(parts.latest)
+            self._latest_emitted = now
+        else:
+            self._parts.latest = parts.latest
         # Latest-state writes together (one round trip); alarm events keep their relative order.
         alarm_latest = [op for op in parts.alarms if op["c"] == self.names.latest_state]
         alarm_events = [op for op in parts.alarms if op["c"] != self.names.latest_state]
-        ops = (
-            parts.telemetry
-            + parts.score_updates
-            + self._latest_ops(parts.latest)
-            + alarm_latest
-            + alarm_events
-        )
+        ops = parts.telemetry + parts.score_updates + latest_ops + alarm_latest + alarm_events
         if not ops:
             return None
         return WriteBatch(ops=ops, unit_samples=unit_samples)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import sklearn
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import precision_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
@@ -291,6 +292,8 @@ def train_on(
     skops_path = out / SKOPS_FILE
     import skops.io as sio
 
+    from laserguard import __version__ as laserguard_version
+
     sio.dump(pipeline, skops_path)
 
     card = {
@@ -298,6 +301,8 @@ def train_on(
         "model_file": MODEL_FILE,
         "sklearn_file": SKOPS_FILE,
         "seed": seed,
+        "sklearn_version": sklearn.__version__,
+        "laserguard_version": laserguard_version,
         "estimator": "Pipeline([('scaler', StandardScaler()), ('model', IsolationForest())])",
         "parameters": _json_params(pipeline.named_steps["model"].get_params()),
         "data": data_summary,

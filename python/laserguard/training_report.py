@@ -175,7 +175,8 @@ def write_model_card(out: Path, card: Mapping[str, Any]) -> list[Path]:
         "",
         f"- Model file: `{card['model_file']}` (C++ engine); "
         f"sklearn original: `{card['sklearn_file']}` (skops)",
-        f"- Estimator: `{card['estimator']}`, seed {card['seed']}",
+        f"- Estimator: `{card['estimator']}`, seed {card['seed']}; scikit-learn {card['sklearn_version']}, "
+        f"laserguard {card['laserguard_version']}",
         f"- Training data sha256 (11-channel float64 matrix): `{data['training_data_sha256']}`",
         f"- Labels sha256: `{data['labels_sha256']}`",
         f"- Rows: {data['n_rows']} ({data['n_anomalies']} anomalous); train {data['n_train']}, "

@@ -9,9 +9,12 @@
 //    frame is dropped and counted (frames_dropped) and the simulation keeps its pace.
 //  * High-water marks are explicit (LinkOptions::send_hwm / recv_hwm, in messages).
 //  * Late joiners: a subscriber that connects misses what was published before its
-//    subscription reached the publisher (tens of ms). Sequence numbers start at 0 per LCC
-//    and grow by one per frame, so a consumer treats its first frame as the baseline and
-//    counts later gaps; nothing is replayed. The LCC likewise cannot know whether frames
+//    subscription reached the publisher (tens of ms, up to ZMQ's 100 ms reconnect interval).
+//    Sequence numbers start at 0 per LCC and grow by one per frame, so a consumer treats
+//    its first frame as the baseline and counts later gaps; nothing is replayed. The
+//    publisher is an XPUB socket, so it sees subscriptions arrive: an LCC that must not
+//    lose its first frames calls wait_for_subscriber() before it starts (lcc-sim
+//    --wait-for-subscriber). The LCC likewise cannot know whether frames
 //    were seen: feedback arrives for some sequence numbers and not others, and lcc-sim
 //    reports "frames_without_feedback" instead of assuming delivery.
 //  * Every socket has linger 0: closing never waits for unsent messages.
@@ -94,8 +97,16 @@ class TelemetryPublisher {
   std::uint64_t frames_dropped() const noexcept { return dropped_; }
   std::string endpoint() const { return socket_.last_endpoint(); }
 
+  // Waits up to `timeout` until at least one subscription has arrived; returns whether one
+  // has. Subscriptions are also read (without waiting) by poll_subscriptions().
+  bool wait_for_subscriber(std::chrono::nanoseconds timeout);
+  void poll_subscriptions();
+  std::uint64_t subscriptions() const noexcept { return subscriptions_; }
+
  private:
+  bool read_subscription(int timeout_ms);
   ZmqSocket socket_;
+  std::uint64_t subscriptions_ = 0;
   std::map<std::uint32_t, std::uint64_t> next_seq_;
   std::map<std::uint32_t, std::string> topics_;
   std::vector<std::uint8_t> buffer_;  // reused: no allocation per frame

@@ -62,8 +62,9 @@ std::vector<std::uint8_t> serialize_forest(const ForestSpec& spec);
 ForestSpec parse_forest(const std::uint8_t* data, std::size_t size);
 
 ForestSpec read_forest_file(const std::string& path);
-// Writes to a temporary file in the same directory, fsyncs, then renames over `path`,
-// so a reader never sees a half-written model.
+// Writes to a unique temporary file in the same directory, fsyncs, then renames over
+// `path`, so a reader never sees a half-written model. I/O failures throw
+// std::system_error carrying errno.
 void write_forest_file(const ForestSpec& spec, const std::string& path);
 
 }  // namespace laserguard

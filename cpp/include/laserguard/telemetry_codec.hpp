@@ -25,6 +25,12 @@ enum class FrameErrorReason {
   kBadString,       // model version not printable ASCII
 };
 
+inline constexpr FrameErrorReason kAllFrameErrorReasons[] = {
+    FrameErrorReason::kBadMagic,      FrameErrorReason::kUnknownVersion, FrameErrorReason::kTruncated,
+    FrameErrorReason::kCountMismatch, FrameErrorReason::kOversized,      FrameErrorReason::kBadHeader,
+    FrameErrorReason::kSchemaMismatch, FrameErrorReason::kBadIndex,      FrameErrorReason::kBadString,
+};
+
 // Short stable code used in logs and metric labels: "bad_magic", "truncated", ...
 const char* reason_code(FrameErrorReason reason) noexcept;
 

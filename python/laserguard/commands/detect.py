@@ -20,6 +20,7 @@ DEFAULT_TELEMETRY = "tcp://127.0.0.1:5556"
 DEFAULT_FEEDBACK = "tcp://127.0.0.1:5555"
 DEFAULT_OBSERVER = "tcp://127.0.0.1:5557"
 MODEL_POLL_S = 1.0
+GAUGE_REFRESH_S = 0.1
 
 
 def register(subparsers: Any) -> None:
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, on_hup)
 
     sequences = SequenceTracker()
+    next_gauge_update: dict[int, float] = {}
     next_model_check = time.monotonic() + MODEL_POLL_S
     log.info(
         "serving model %s (%d trees) on %s -> %s",
@@ -163,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
                 metrics.feedback.labels(lcc).inc()
                 resets_before = sequences.resets.get(result.lcc_id, 0)
                 missed = sequences.observe(result.lcc_id, result.seq)
-                if missed:
-                    metrics.gaps.labels(lcc).inc(missed)
+                # inc(0) too: the series exists from the first frame, so rate() and alerts see the first gap.
+                metrics.gaps.labels(lcc).inc(missed)
                 if sequences.resets.get(result.lcc_id, 0) > resets_before:
                     metrics.resets.labels(lcc).inc()
                 metrics.missed_before_first.labels(lcc).set(
@@ -174,8 +176,13 @@ def run(args: argparse.Namespace) -> int:
                     metrics.nonfinite.labels(lcc).inc(result.nonfinite_values)
                 if result.anomalous_units.size:
                     metrics.anomalous_units.labels(lcc).inc(int(result.anomalous_units.size))
-                for unit, value in enumerate(np.asarray(result.decision)):
-                    metrics.unit_score.labels(lcc, str(unit)).set(float(value))
+                # Per-unit gauges are a "latest value" for scrapes every few seconds; refreshing
+                # them 10x a second per LCC keeps 32 label lookups off most frames.
+                now_s = time.monotonic()
+                if now_s >= next_gauge_update.get(result.lcc_id, 0.0):
+                    next_gauge_update[result.lcc_id] = now_s + GAUGE_REFRESH_S
+                    for unit, value in enumerate(np.asarray(result.decision)):
+                        metrics.unit_score.labels(lcc, str(unit)).set(float(value))
                 scored += 1
     finally:
         for sock in (sub, pub, observer):

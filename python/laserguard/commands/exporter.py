@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from laserguard.database_options import add_database_arguments
+from laserguard.database_options import add_database_arguments, database_server
 from laserguard.storage_schema import LATEST_STATE
 
 DEFAULT_PORT = 9216
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import pymongo
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from laserguard.embedded_mongo import EmbeddedMongoError, mongo_server
+    from laserguard.embedded_mongo import EmbeddedMongoError
     from laserguard.mongo_exporter import LatestStateCollector
 
     stop = threading.Event()
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        with mongo_server(args.mongo_uri, args.data_dir) as uri:
+        with database_server(args) as uri:
             # Short timeouts: a scrape of a down database must answer promptly with mongodb_up 0.
             client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
                 uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000, socketTimeoutMS=5000

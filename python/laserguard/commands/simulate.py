@@ -21,6 +21,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
     p.add_argument("--faults", metavar="SPEC.json", help="declarative fault spec (docs/simulator.md)")
     p.add_argument("--fault-mix", default="default", help="random fault mix: none, default, all")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a physics parameter (repeatable; see laserguard.sim.laser_param_defaults)",
+    )
     p.set_defaults(func=run)
 
 
@@ -28,6 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.sim import generate
 
     try:
+        params = {}
+        for item in args.param:
+            name, sep, text = item.partition("=")
+            if not sep:
+                raise ValueError(f"--param expects NAME=VALUE, got {item!r}")
+            params[name] = float(text)
         frame = generate(
             args.hours,
             rate_hz=args.rate_hz,
@@ -38,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             faults=args.faults,
             fault_mix=args.fault_mix,
             first_lcc_id=args.first_lcc_id,
+            params=params,
         )
     except (OSError, ValueError) as exc:
         print(f"laserguard simulate: error: {exc}", file=sys.stderr)

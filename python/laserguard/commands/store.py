@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from laserguard.database_options import add_database_arguments
+from laserguard.database_options import add_database_arguments, database_server
 from laserguard.store_service import DEFAULT_FEEDBACK_ENDPOINT, DEFAULT_TELEMETRY_ENDPOINT
 
 DEFAULT_METRICS_PORT = 9102
@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from laserguard.embedded_mongo import EmbeddedMongoError, default_data_dir, mongo_server
+    from laserguard.embedded_mongo import EmbeddedMongoError, default_data_dir
     from laserguard.store_metrics import StoreMetrics
     from laserguard.store_service import StoreConfig, StoreService
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"laserguard store: error: {name} must be >= 1, got {value}", file=sys.stderr)
             return 2
     try:
-        with mongo_server(args.mongo_uri, data_dir) as uri:
+        with database_server(args, data_dir) as uri:
             registry = CollectorRegistry()
             metrics = StoreMetrics(registry)
             http_server = None

@@ -1,0 +1,151 @@
+#include "lcc_sim_options.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "laserguard/telemetry_codec.hpp"
+
+namespace lcc_sim {
+namespace {
+
+const char* kUsage = R"(usage: lcc-sim [options]
+
+Simulates laser control computers (LCCs) with laser units, publishes telemetry frames
+(docs/protocol.md), receives anomaly feedback and reports latency and detection quality.
+
+  --lccs N                 number of LCCs (default 2); ids are --first-lcc-id .. +N-1
+  --units M                laser units per LCC (default 32)
+  --units-per-psu K        units sharing one power supply (default 16)
+  --first-lcc-id ID        id of the first LCC (default 1)
+  --rate-hz R              frames per second per LCC (default 10)
+  --duration-s S           run time in seconds; 0 runs until SIGINT/SIGTERM (default 0)
+  --seed N                 random seed: same seed, same telemetry bit for bit (default 0)
+  --faults SPEC.json       declarative fault spec (docs/simulator.md)
+  --fault-mix NAME         random seeded fault mix: none, default, all (default none)
+  --fault-horizon-s S      time span the fault mix is spread over when --duration-s is 0 (600)
+  --telemetry-endpoint E   PUB bind endpoint (default tcp://127.0.0.1:5556)
+  --feedback-endpoint E    SUB bind endpoint (default tcp://127.0.0.1:5555)
+  --hwm N                  high-water mark of both sockets, in messages (default 1000)
+  --derate-on-anomaly      lower a flagged unit's drive current (closes the hardware loop)
+  --derate-factor F        multiply the drive current by F on each derating (default 0.8)
+  --derate-floor F         never derate below F x the nominal drive current (default 0.5)
+  --drain-s S              after the run, keep collecting feedback for S seconds (default 0.5)
+  --wait-for-subscriber S  before starting, wait up to S seconds for a telemetry subscriber
+                           so its first frames are not lost to the late-joiner gap (default 0)
+  --param NAME=VALUE       override a physics parameter (repeatable; names in laser_physics.hpp)
+  --summary-json PATH      also write the JSON summary to PATH
+  --log-level LEVEL        debug, info, warning or error (default info)
+  -h, --help               show this help
+)";
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "lcc-sim: error: %s\n(see lcc-sim --help)\n", message.c_str());
+  std::exit(2);
+}
+
+double parse_double(const std::string& flag, const std::string& text, double lo, double hi) {
+  std::size_t used = 0;
+  double v = 0.0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || !std::isfinite(v)) usage_error(flag + " expects a number, got '" + text + "'");
+  if (v < lo || v > hi)
+    usage_error(flag + " " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+
+std::uint64_t parse_uint(const std::string& flag, const std::string& text, std::uint64_t lo, std::uint64_t hi) {
+  std::size_t used = 0;
+  unsigned long long v = 0;
+  try {
+    if (!text.empty() && text[0] != '-') v = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size()) usage_error(flag + " expects a non-negative integer, got '" + text + "'");
+  if (v < lo || v > hi)
+    usage_error(flag + " " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+
+}  // namespace
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(flag + " needs a value");
+      return argv[++i];
+    };
+    if (flag == "-h" || flag == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (flag == "--lccs") {
+      o.lccs = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, 1024));
+    } else if (flag == "--units") {
+      o.units = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, lg::kMaxUnits));
+    } else if (flag == "--units-per-psu") {
+      o.units_per_psu = static_cast<std::uint32_t>(parse_uint(flag, value(), 1, lg::kMaxUnits));
+    } else if (flag == "--first-lcc-id") {
+      o.first_lcc_id = static_cast<std::uint32_t>(parse_uint(flag, value(), 0, 1U << 30));
+    } else if (flag == "--rate-hz") {
+      o.rate_hz = parse_double(flag, value(), 0.001, 1e6);
+    } else if (flag == "--duration-s") {
+      o.duration_s = parse_double(flag, value(), 0.0, 1e9);
+    } else if (flag == "--seed") {
+      o.seed = parse_uint(flag, value(), 0, UINT64_MAX);
+    } else if (flag == "--faults") {
+      o.faults_path = value();
+    } else if (flag == "--fault-mix") {
+      o.fault_mix = value();
+    } else if (flag == "--fault-horizon-s") {
+      o.fault_horizon_s = parse_double(flag, value(), 1e-3, 1e9);
+    } else if (flag == "--telemetry-endpoint") {
+      o.telemetry_endpoint = value();
+    } else if (flag == "--feedback-endpoint") {
+      o.feedback_endpoint = value();
+    } else if (flag == "--hwm") {
+      o.hwm = static_cast<int>(parse_uint(flag, value(), 0, 10'000'000));
+    } else if (flag == "--derate-on-anomaly") {
+      o.derate = true;
+    } else if (flag == "--derate-factor") {
+      o.derate_factor = parse_double(flag, value(), 0.0, 1.0);
+    } else if (flag == "--derate-floor") {
+      o.derate_floor = parse_double(flag, value(), 0.0, 1.0);
+    } else if (flag == "--drain-s") {
+      o.drain_s = parse_double(flag, value(), 0.0, 3600.0);
+    } else if (flag == "--wait-for-subscriber") {
+      o.wait_for_subscriber_s = parse_double(flag, value(), 0.0, 3600.0);
+    } else if (flag == "--param") {
+      const std::string assignment = value();
+      const auto eq = assignment.find('=');
+      if (eq == std::string::npos) usage_error("--param expects NAME=VALUE, got '" + assignment + "'");
+      const std::string name = assignment.substr(0, eq);
+      try {
+        lg::set_laser_param(o.params, name, parse_double("--param " + name, assignment.substr(eq + 1), -1e12, 1e12));
+      } catch (const std::invalid_argument& e) {
+        usage_error(e.what());
+      }
+    } else if (flag == "--summary-json") {
+      o.summary_json = value();
+    } else if (flag == "--log-level") {
+      const std::string level = value();
+      if (level == "debug") o.log_level = LogLevel::kDebug;
+      else if (level == "info") o.log_level = LogLevel::kInfo;
+      else if (level == "warning") o.log_level = LogLevel::kWarning;
+      else if (level == "error") o.log_level = LogLevel::kError;
+      else usage_error("--log-level expects debug, info, warning or error, got '" + level + "'");
+    } else {
+      usage_error("unknown option '" + flag + "'");
+    }
+  }
+  return o;
+}
+
+}  // namespace lcc_sim

@@ -1,0 +1,20 @@
+// libFuzzer target: decode_telemetry must either return a view whose values lie inside
+// the input, or throw FrameError with a known reason, for any byte string.
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "laserguard/telemetry_codec.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  try {
+    const auto view = laserguard::decode_telemetry(data, size);
+    std::vector<float> values(view.value_count());
+    view.copy_values(values.data());  // ASan flags any read past the input
+    const auto again = laserguard::encode_telemetry(view.header, values.data());
+    if (again.size() != size || std::memcmp(again.data(), data, size) != 0) __builtin_trap();  // not canonical
+  } catch (const laserguard::FrameError& e) {
+    if (std::strcmp(e.code(), "unknown") == 0) __builtin_trap();
+  }
+  return 0;
+}
