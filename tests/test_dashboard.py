@@ -73,6 +73,7 @@ class Dashboard:
     mongo: EmbeddedMongo
     tmp: Path
     observer: str
+    telemetry: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def database(self) -> Any:
@@ -96,13 +97,13 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 def dashboard(mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     require_server_executable()
     tmp = tmp_path_factory.mktemp("dashboard")
-    port, observer = free_port(), endpoint()
+    port, observer, telemetry = free_port(), endpoint(), endpoint()
     db_name = f"lgdash_{uuid.uuid4().hex[:10]}"
     process = laserguard_process(
         "dashboard", "--port", str(port), "--mongo-uri", mongo_server.uri, "--db", db_name,
-        "--observer-endpoint", observer, log=tmp / "dashboard.log",
+        "--observer-endpoint", observer, "--telemetry-endpoint", telemetry, log=tmp / "dashboard.log",
     )  # fmt: skip
-    board = Dashboard(f"http://127.0.0.1:{port}", db_name, mongo_server, tmp, observer, [process])
+    board = Dashboard(f"http://127.0.0.1:{port}", db_name, mongo_server, tmp, observer, telemetry, [process])
     try:
         wait_for(
             lambda: http_get(board.url + "/")[0] == 200 or process.poll() is not None, 60, "dashboard up"
@@ -125,7 +126,7 @@ class Loop:
 def loop(dashboard: Dashboard) -> Iterator[Loop]:
     """Runs lcc-sim for SIM_SECONDS through detect and store, then leaves the stored state frozen."""
     tmp = dashboard.tmp
-    telemetry, feedback = endpoint(), endpoint()
+    telemetry, feedback = dashboard.telemetry, endpoint()
     detect_port, store_port = free_port(), free_port()
     ctx = zmq.Context()
     watcher = ctx.socket(zmq.SUB)  # the test's own view of the detector's feedback
@@ -245,6 +246,9 @@ def test_casa_lcc_data_serves_the_stored_state_as_json(loop: Loop) -> None:
             )
         assert lcc["anomalous_units"] == loop.last_feedback[lcc["lcc"]].anomalous_units.tolist()
     assert payload["feedback"]["model_version"] == loop.last_feedback[1].model_version
+    # Sensor timestamp to feedback at the dashboard, matched by (lcc, seq): positive, from many frames.
+    assert 0 < payload["feedback"]["latency_ms_p50"] <= payload["feedback"]["latency_ms_p99"]
+    assert payload["feedback"]["messages_rejected"] == 0
     assert payload["feedback"]["anomalous_units_in_last_feedback"] == {
         str(lcc): fb.anomalous_units.tolist() for lcc, fb in loop.last_feedback.items()
     }
@@ -394,6 +398,7 @@ def test_unreachable_database_gives_503_naming_it_and_a_busy_port_is_refused(tmp
     port = free_port()
     process = laserguard_process(
         "dashboard", "--port", str(port), "--mongo-uri", dead_db, "--observer-endpoint", "none",
+        "--telemetry-endpoint", "none",
         log=tmp_path / "dashboard.log",
     )  # fmt: skip
     try:
@@ -404,6 +409,7 @@ def test_unreachable_database_gives_503_naming_it_and_a_busy_port_is_refused(tmp
         assert "No payload available" in message and "database" in message
         second = laserguard_process(
             "dashboard", "--port", str(port), "--mongo-uri", dead_db, "--observer-endpoint", "none",
+        "--telemetry-endpoint", "none",
             log=tmp_path / "second.log",
         )  # fmt: skip
         try:

@@ -146,7 +146,8 @@ class Demo:
                 "dashboard",
                 _cli(
                     "dashboard", *db_args, "--port", str(c.dashboard_port),
-                    "--observer-endpoint", c.observer_endpoint, "--detect-metrics-url", self.detect_url,
+                    "--observer-endpoint", c.observer_endpoint, "--telemetry-endpoint", c.telemetry_endpoint,
+                    "--detect-metrics-url", self.detect_url,
                 ),
             )  # fmt: skip
         detect_args = [

@@ -12,6 +12,7 @@ from laserguard.database_options import add_database_arguments
 
 DEFAULT_PORT = 8050
 DEFAULT_OBSERVER = "tcp://127.0.0.1:5557"
+DEFAULT_TELEMETRY = "tcp://127.0.0.1:5556"
 
 
 def _lcc_list(text: str) -> list[int]:
@@ -43,6 +44,12 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_OBSERVER,
         metavar="ENDPOINT",
         help=f"detector feedback for observers (default {DEFAULT_OBSERVER}); 'none' to not subscribe",
+    )
+    p.add_argument(
+        "--telemetry-endpoint",
+        default=DEFAULT_TELEMETRY,
+        metavar="ENDPOINT",
+        help=f"LCC telemetry (default {DEFAULT_TELEMETRY}), for the sensor-to-feedback latency; 'none' to not subscribe",
     )
     p.add_argument(
         "--detect-metrics-url",
@@ -89,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
             )
             state = DashboardState(client[args.db], interval_s=args.refresh_s)
             observer = None if args.observer_endpoint == "none" else args.observer_endpoint
-            monitor = FeedbackMonitor(observer, args.detect_metrics_url)
+            telemetry = None if args.telemetry_endpoint == "none" else args.telemetry_endpoint
+            monitor = FeedbackMonitor(observer, args.detect_metrics_url, telemetry)
             app = create_app(state, monitor, args.lccs, args.units)
             try:
                 server = make_server(args.bind, args.port, app.server, threaded=True)

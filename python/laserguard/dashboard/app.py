@@ -134,7 +134,7 @@ def _status(state: DashboardState, monitor: FeedbackMonitor) -> list[Any]:
         ("active alarms", str(active)),
         ("feedback", f"{stats.rate_hz:.1f}/s"),
         (
-            "sensor→dashboard p50/p99",
+            "sensor→feedback p50/p99",
             f"{_fmt(stats.latency_ms_p50, '{:.1f}')}/{_fmt(stats.latency_ms_p99, '{:.1f}')} ms",
         ),
         ("inference", _fmt(stats.inference_us_mean, "{:.0f} µs")),

@@ -1,33 +1,35 @@
 """The detector's observer feedback stream, watched for the dashboard's model and latency stats.
 
 `laserguard detect` binds a PUB socket (default tcp://127.0.0.1:5557) carrying every feedback
-message; this thread subscribes to it and keeps the model version, the feedback rate, and the
-sensor-to-dashboard latency (feedback arrival minus the telemetry frame's sender timestamp, which
-the feedback echoes). Optionally it also reads `detect`'s Prometheus endpoint for the mean
-inference time over the last seconds.
+message; this thread subscribes to it and keeps the model version and the feedback rate. With
+the LCC's telemetry endpoint as well it measures the detection latency as operators see it:
+from the telemetry frame's sender timestamp to its feedback reaching the dashboard (matched by
+LCC and sequence number; the feedback's own timestamp is the detector's send time). Optionally
+it also reads `detect`'s Prometheus endpoint for the mean inference time of the last second.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from laserguard.codec import decode_feedback
+from laserguard.codec import decode_feedback, decode_telemetry
 from laserguard.metrics_scrape import scrape_totals
 
 RATE_WINDOW_S = 5.0
+MATCH_WINDOW = 4096  # (lcc, seq) pairs remembered while waiting for the other half
 
 
 @dataclass(frozen=True)
 class FeedbackStats:
     model_version: str | None
     messages: int
-    rejected: int
+    rejected: int  # telemetry or feedback messages that did not decode
     rate_hz: float  # feedback messages per second over the last RATE_WINDOW_S
     latency_ms_p50: float | None
     latency_ms_p99: float | None
@@ -36,8 +38,16 @@ class FeedbackStats:
 
 
 class FeedbackMonitor:
-    def __init__(self, endpoint: str | None, detect_metrics_url: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str | None,
+        detect_metrics_url: str | None = None,
+        telemetry_endpoint: str | None = None,
+    ) -> None:
         self.endpoint = endpoint
+        self.telemetry_endpoint = telemetry_endpoint
+        self._telemetry_ns: OrderedDict[tuple[int, int], int] = OrderedDict()
+        self._feedback_ns: OrderedDict[tuple[int, int], int] = OrderedDict()
         self.detect_metrics_url = detect_metrics_url
         self._lock = threading.Lock()
         self._latencies_ms: deque[float] = deque(maxlen=2000)
@@ -50,7 +60,7 @@ class FeedbackMonitor:
         self._last_totals: tuple[float, float] | None = None
         self._stop = threading.Event()
         self._threads = []
-        if endpoint is not None:
+        if endpoint is not None or telemetry_endpoint is not None:
             self._threads.append(
                 threading.Thread(target=self._listen, name="laserguard-dashboard-zmq", daemon=True)
             )
@@ -73,18 +83,54 @@ class FeedbackMonitor:
         import zmq
 
         ctx = zmq.Context()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"lcc.")
-        assert self.endpoint is not None
-        sub.connect(self.endpoint)
+        handlers: dict[Any, Any] = {}
+        for address, handler in (
+            (self.endpoint, self.observe),
+            (self.telemetry_endpoint, self.observe_telemetry),
+        ):
+            if address is None:
+                continue
+            sub = ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"lcc.")
+            sub.connect(address)
+            handlers[sub] = handler
+        poller = zmq.Poller()
+        for sub in handlers:
+            poller.register(sub, zmq.POLLIN)
         try:
             while not self._stop.is_set():
-                if sub.poll(200):
-                    self.observe(sub.recv_multipart())
+                for sub, _ in poller.poll(200):
+                    handlers[sub](sub.recv_multipart())
         finally:
-            sub.close(0)
-            ctx.term()
+            ctx.destroy(linger=0)
+
+    def _record_latency(self, key: tuple[int, int]) -> None:
+        """Called with the lock held once both halves of (lcc, seq) are known."""
+        sent = self._telemetry_ns.pop(key, None)
+        answered = self._feedback_ns.pop(key, None)
+        if sent is not None and answered is not None:
+            self._latencies_ms.append((answered - sent) / 1e6)
+        else:  # keep the half we have, bounded
+            for table, value in ((self._telemetry_ns, sent), (self._feedback_ns, answered)):
+                if value is not None:
+                    table[key] = value
+                    if len(table) > MATCH_WINDOW:
+                        table.popitem(last=False)
+
+    def observe_telemetry(self, parts: list[bytes]) -> None:
+        try:
+            if len(parts) != 2:
+                raise ValueError(f"telemetry message with {len(parts)} parts, expected 2")
+            frame = decode_telemetry(parts[1])
+        except ValueError:  # FrameError is a ValueError
+            with self._lock:
+                self._rejected += 1
+            return
+        with self._lock:
+            key = (frame.lcc_id, frame.seq)
+            self._telemetry_ns[key] = frame.timestamp_ns
+            self._record_latency(key)
 
     def observe(self, parts: list[bytes]) -> None:
         arrived_ns = time.time_ns()
@@ -99,9 +145,11 @@ class FeedbackMonitor:
         with self._lock:
             self._messages += 1
             self._arrivals.append(time.monotonic())
-            self._latencies_ms.append((arrived_ns - feedback.timestamp_ns) / 1e6)
             self._model_version = feedback.model_version
             self._last_anomalous[feedback.lcc_id] = [int(u) for u in feedback.anomalous_units]
+            key = (feedback.lcc_id, feedback.seq)
+            self._feedback_ns[key] = arrived_ns
+            self._record_latency(key)
 
     def _scrape(self) -> None:
         assert self.detect_metrics_url is not None
@@ -140,7 +188,7 @@ def describe(stats: FeedbackStats) -> dict[str, Any]:
     return {
         "model_version": stats.model_version,
         "feedback_messages": stats.messages,
-        "feedback_rejected": stats.rejected,
+        "messages_rejected": stats.rejected,
         "feedback_rate_hz": stats.rate_hz,
         "latency_ms_p50": stats.latency_ms_p50,
         "latency_ms_p99": stats.latency_ms_p99,
