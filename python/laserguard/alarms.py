@@ -234,3 +234,26 @@ def acknowledge_alarm(
         return False
     db[names.latest_state].update_one({"alarm_event_id": event_id}, {"$set": {"alarm_acknowledged": True}})
     return True
+
+
+def clear_alarm(db: Any, event_id: str, cleared_by: str, names: CollectionNames = DEFAULT_NAMES) -> bool:
+    """An operator clears an active alarm by hand; False if there is no active alarm ``event_id``.
+
+    The store's hysteresis tracker still counts the unit as alarmed until it has been normal for
+    M samples (then its own clear only re-stamps this document), so a unit that stays anomalous
+    is not re-raised before the store restarts.
+    """
+    from pymongo.write_concern import WriteConcern
+
+    db = db.with_options(write_concern=WriteConcern(w=1, j=True))
+    now = dt.datetime.now(tz=dt.UTC)
+    result = db[names.anomaly_events].update_one(
+        {"_id": event_id, "state": ALARM_ACTIVE},
+        {"$set": {"state": ALARM_CLEARED, "cleared_at": now, "cleared_by": cleared_by}},
+    )
+    if result.matched_count == 0:
+        return False
+    db[names.latest_state].update_one(
+        {"alarm_event_id": event_id, "alarm_state": ALARM_ACTIVE}, {"$set": {"alarm_state": ALARM_CLEARED}}
+    )
+    return True

@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "roundtrip",
     "clean",
     "analyze",
+    "replay",
+    "dashboard",
 )
 
 

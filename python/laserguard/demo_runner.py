@@ -45,6 +45,7 @@ class DemoConfig:
     model: str | None
     workdir: Path
     extra_sim_args: list[str] = field(default_factory=list)
+    dashboard_port: int = 0  # 0: no dashboard
 
 
 def lcc_sim_executable() -> str:
@@ -140,6 +141,15 @@ class Demo:
             ),
         )  # fmt: skip
         exporter = self._spawn("exporter", _cli("exporter", *db_args, "--port", str(c.exporter_port)))
+        if c.dashboard_port:
+            self._spawn(
+                "dashboard",
+                _cli(
+                    "dashboard", *db_args, "--port", str(c.dashboard_port),
+                    "--observer-endpoint", c.observer_endpoint, "--telemetry-endpoint", c.telemetry_endpoint,
+                    "--detect-metrics-url", self.detect_url,
+                ),
+            )  # fmt: skip
         detect_args = [
             "detect",
             "--telemetry-endpoint", c.telemetry_endpoint,
@@ -219,7 +229,7 @@ class Demo:
         if "lcc-sim" in self.components:
             sim = self.components["lcc-sim"]
             statuses["lcc-sim"] = sim.stop(signal.SIGINT if interrupt_sim else signal.SIGTERM, timeout_s=30)
-        for name in ("detect", "store", "exporter"):
+        for name in ("detect", "store", "exporter", "dashboard"):
             if name in self.components:
                 statuses[name] = self.components[name].stop()
         return statuses

@@ -35,6 +35,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--detect-metrics-port", type=int, default=9101)
     p.add_argument("--store-metrics-port", type=int, default=9102)
     p.add_argument("--exporter-port", type=int, default=9216)
+    p.add_argument(
+        "--dashboard-port", type=int, default=8050, help="live dashboard port (default 8050; 0: none)"
+    )
     p.add_argument("--summary-json", default=None, metavar="PATH", help="also write the summary here")
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     add_database_arguments(p)
@@ -89,11 +92,14 @@ def run(args: argparse.Namespace) -> int:
                 model=args.model,
                 workdir=workdir,
                 extra_sim_args=["--faults", args.faults] if args.faults else [],
+                dashboard_port=args.dashboard_port,
             )
             demo = Demo(config)
             final_detect: dict[str, float] = {}
             try:
                 console.print(f"[bold]laserguard demo[/] database {uri} / {args.db}, logs in {workdir}")
+                if args.dashboard_port:
+                    console.print(f"dashboard: http://127.0.0.1:{args.dashboard_port}/")
                 demo.start()
                 _watch(demo, console, args)
                 expected = args.lccs * args.units * int(args.duration_s * args.rate_hz)

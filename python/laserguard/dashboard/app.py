@@ -1,0 +1,350 @@
+"""The Dash page: unit grid, anomalies with their top features, alarms, and one unit's history.
+
+Every browser polls the server once a second (``dcc.Interval``); the callbacks only read the
+shared ``DashboardState`` snapshot, so the database load does not grow with the number of tabs.
+The grid cells are fixed (``--lccs`` x ``--units``) so a click is never lost to a re-render.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import flask
+from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
+
+from laserguard.codec import CHANNELS
+from laserguard.dashboard.feedback_monitor import FeedbackMonitor, describe
+from laserguard.dashboard.state import DashboardState, UnitState
+
+HISTORY_SAMPLES = 300
+NO_PAYLOAD = "No payload available: nothing has been stored in the latest-state collection yet"
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 16px; background: #f6f7f9; color: #1d232b; }
+h1 { font-size: 20px; margin: 0 0 8px 0; } h2 { font-size: 15px; margin: 14px 0 6px 0; }
+.status-bar { display: flex; gap: 18px; flex-wrap: wrap; font-size: 13px; margin-bottom: 6px; }
+.status-bar b { font-weight: 600; }
+.unit-row { display: grid; grid-template-columns: repeat(16, minmax(52px, 1fr)); gap: 4px; }
+.unit { border: 1px solid #c6ccd4; border-radius: 4px; background: #e3f4e6; padding: 3px; font-size: 11px;
+        text-align: left; cursor: pointer; min-height: 48px; display: flex; flex-direction: column; }
+.unit.nodata { background: #eceef1; color: #8a939e; }
+.unit.anomalous { background: #f8d0cc; border-color: #c0392b; border-width: 2px; }
+.unit.alarm-active { box-shadow: inset 0 0 0 2px #c0392b; }
+.unit.alarm-acknowledged { box-shadow: inset 0 0 0 2px #d68910; }
+.unit.selected { outline: 3px solid #2e86c1; }
+.unit-id { font-weight: 600; } .unit-top { color: #922b21; font-size: 10px; overflow-wrap: anywhere; }
+table { border-collapse: collapse; font-size: 12px; background: white; }
+td, th { border: 1px solid #d5dae0; padding: 3px 6px; text-align: left; }
+.columns { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+.message { font-size: 12px; color: #1f618d; min-height: 16px; }
+"""
+
+
+def cell_id(lcc: int, unit: int) -> dict[str, Any]:
+    return {"type": "unit-cell", "lcc": lcc, "unit": unit}
+
+
+def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
+    return pattern.format(value) if value is not None else missing
+
+
+def cell_view(state: UnitState | None, selected: bool) -> tuple[str, list[Any], str]:
+    """className, children and tooltip of one grid cell."""
+    if state is None:
+        return "unit nodata" + (" selected" if selected else ""), [html.Span("no data")], "no data stored yet"
+    classes = ["unit"]
+    if state.anomalous:
+        classes.append("anomalous")
+    if state.alarm_state == "active":
+        classes.append("alarm-acknowledged" if state.alarm_acknowledged else "alarm-active")
+    if selected:
+        classes.append("selected")
+    children: list[Any] = [
+        html.Span(f"{state.unit}", className="unit-id"),
+        html.Span(_fmt(state.score, "{:+.3f}")),
+    ]
+    if state.anomalous and state.top_features:
+        children.append(html.Span(", ".join(state.top_features[:2]), className="unit-top"))
+    tooltip = (
+        f"LCC {state.lcc} unit {state.unit}, seq {state.seq}, score {_fmt(state.score, '{:+.4f}')}"
+        + (f", top features {', '.join(state.top_features)}" if state.top_features else "")
+        + f", alarm {state.alarm_state}"
+    )
+    return " ".join(classes), children, tooltip
+
+
+def _layout(lccs: Sequence[int], units: int) -> html.Div:
+    rows = []
+    for lcc in lccs:
+        cells = [
+            html.Button(id=cell_id(lcc, unit), className="unit nodata", n_clicks=0, children=str(unit))
+            for unit in range(units)
+        ]
+        rows.append(html.Div([html.H2(f"LCC {lcc}"), html.Div(cells, className="unit-row")], className="lcc"))
+    return html.Div(
+        [
+            html.H1("laserguard: live laser units"),
+            html.Div(id="status-bar", className="status-bar"),
+            html.Div(rows, id="unit-grid"),
+            html.Div(
+                [
+                    html.Div([html.H2("Anomalous units"), html.Div(id="anomaly-list")]),
+                    html.Div(
+                        [
+                            html.H2("Alarms"),
+                            html.Div(id="alarm-message", className="message"),
+                            html.Div(id="alarm-table"),
+                        ]
+                    ),
+                ],
+                className="columns",
+            ),
+            html.H2("Select a unit", id="detail-title"),
+            html.Div(id="detail-features", className="message"),
+            dcc.Dropdown(
+                id="channel-select",
+                options=[{"label": c, "value": c} for c in CHANNELS],
+                value="optical_power_w",
+                clearable=False,
+                style={"maxWidth": "320px"},
+            ),
+            html.Div(
+                [dcc.Graph(id="score-graph"), dcc.Graph(id="channel-graph")],
+                className="columns",
+            ),
+            dcc.Store(id="selected-unit", data=None),
+            dcc.Store(id="alarm-signature", data=""),
+            dcc.Interval(id="tick", interval=1000),
+        ]
+    )
+
+
+def _status(state: DashboardState, monitor: FeedbackMonitor) -> list[Any]:
+    snapshot = state.snapshot
+    stats = monitor.stats()
+    versions = sorted({u.model_version for u in snapshot.units.values() if u.model_version})
+    model = stats.model_version or (", ".join(versions) if versions else None)
+    active = sum(1 for a in snapshot.alarms if a.state == "active")
+    items = [
+        ("model", model or "-"),
+        ("units", str(len(snapshot.units))),
+        ("anomalous", str(sum(u.anomalous for u in snapshot.units.values()))),
+        ("active alarms", str(active)),
+        ("feedback", f"{stats.rate_hz:.1f}/s"),
+        (
+            "sensor→feedback p50/p99",
+            f"{_fmt(stats.latency_ms_p50, '{:.1f}')}/{_fmt(stats.latency_ms_p99, '{:.1f}')} ms",
+        ),
+        ("inference", _fmt(stats.inference_us_mean, "{:.0f} µs")),
+        ("database", snapshot.error or "ok"),
+        (
+            "updated",
+            time.strftime("%H:%M:%S UTC", time.gmtime(snapshot.read_at)) if snapshot.read_at else "never",
+        ),
+    ]
+    return [html.Span([html.B(f"{k}: "), html.Span(v, id=f"status-{k.split()[0]}")]) for k, v in items]
+
+
+def _anomaly_table(state: DashboardState) -> Any:
+    flagged = sorted((u for u in state.snapshot.units.values() if u.anomalous), key=lambda u: (u.lcc, u.unit))
+    if not flagged:
+        return html.Div("none", id="no-anomalies")
+    header = html.Tr([html.Th("LCC"), html.Th("unit"), html.Th("score"), html.Th("top features")])
+    rows = [
+        html.Tr(
+            [
+                html.Td(u.lcc),
+                html.Td(u.unit),
+                html.Td(_fmt(u.score, "{:+.4f}")),
+                html.Td(
+                    ", ".join(f"{n} ({w:.2f})" for n, w in zip(u.top_features, u.top_weights, strict=True))
+                ),
+            ],
+            className="anomaly-row",
+        )
+        for u in flagged
+    ]
+    return html.Table([header, *rows])
+
+
+def _alarm_table(state: DashboardState) -> Any:
+    alarms = state.snapshot.alarms
+    if not alarms:
+        return html.Div("no alarms", id="no-alarms")
+    header = html.Tr([html.Th(h) for h in ("LCC", "unit", "raised", "state", "top features", "")])
+    rows = []
+    for a in alarms:
+        actions: list[Any] = []
+        if a.state == "active":
+            if not a.acknowledged:
+                actions.append(
+                    html.Button("Acknowledge", id={"type": "alarm-ack", "event": a.event_id}, n_clicks=0)
+                )
+            actions.append(html.Button("Clear", id={"type": "alarm-clear", "event": a.event_id}, n_clicks=0))
+        state_text = a.state + (f", acknowledged by {a.acknowledged_by}" if a.acknowledged else "")
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(a.lcc),
+                    html.Td(a.unit),
+                    html.Td(a.raised_at or ""),
+                    html.Td(state_text, className="alarm-state"),
+                    html.Td(", ".join(a.top_features)),
+                    html.Td(actions),
+                ],
+                id={"type": "alarm-row", "event": a.event_id},
+                className=f"alarm-row alarm-{a.state}",
+            )
+        )
+    return html.Table([header, *rows])
+
+
+def _figure(x: list[Any], y: list[Any], title: str, flagged: list[bool] | None = None) -> dict[str, Any]:
+    data: list[dict[str, Any]] = [{"x": x, "y": y, "type": "scatter", "mode": "lines", "name": title}]
+    if flagged is not None:
+        data.append(
+            {
+                "x": [t for t, f in zip(x, flagged, strict=True) if f],
+                "y": [v for v, f in zip(y, flagged, strict=True) if f],
+                "type": "scatter",
+                "mode": "markers",
+                "marker": {"color": "#c0392b", "size": 6},
+                "name": "anomalous",
+            }
+        )
+    layout = {
+        "title": {"text": title, "font": {"size": 13}},
+        "height": 260,
+        "margin": {"l": 50, "r": 10, "t": 30, "b": 30},
+        "showlegend": False,
+    }
+    if flagged is not None:
+        layout["shapes"] = [
+            {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0, "line": {"dash": "dot"}}
+        ]
+    return {"data": data, "layout": layout}
+
+
+def create_app(state: DashboardState, monitor: FeedbackMonitor, lccs: Sequence[int], units: int) -> Dash:
+    app = Dash(__name__, title="laserguard dashboard", update_title="", serve_locally=True)
+    app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + STYLE + "</style>")
+    app.layout = _layout(lccs, units)
+    server: flask.Flask = app.server
+
+    @server.get("/casa_lcc_data")
+    def casa_lcc_data() -> flask.Response:
+        payload = state.snapshot.payload()
+        if payload is None:
+            error = state.snapshot.error
+            message = NO_PAYLOAD + (f" ({error})" if error else "")
+            response = flask.jsonify({"error": message})
+            response.status_code = 503
+            return response
+        payload["feedback"] = describe(monitor.stats())
+        return flask.jsonify(payload)
+
+    @app.callback(
+        Output({"type": "unit-cell", "lcc": ALL, "unit": ALL}, "className"),
+        Output({"type": "unit-cell", "lcc": ALL, "unit": ALL}, "children"),
+        Output({"type": "unit-cell", "lcc": ALL, "unit": ALL}, "title"),
+        Output("status-bar", "children"),
+        Output("anomaly-list", "children"),
+        Input("tick", "n_intervals"),
+        Input("selected-unit", "data"),
+    )
+    def refresh_grid(_n: int | None, selected: dict[str, int] | None) -> tuple[Any, ...]:
+        snapshot = state.snapshot
+        chosen = (selected["lcc"], selected["unit"]) if selected else None
+        views = [
+            cell_view(
+                snapshot.units.get((o["id"]["lcc"], o["id"]["unit"])),
+                chosen == (o["id"]["lcc"], o["id"]["unit"]),
+            )
+            for o in callback_context.outputs_list[0]
+        ]
+        return (
+            [v[0] for v in views],
+            [v[1] for v in views],
+            [v[2] for v in views],
+            _status(state, monitor),
+            _anomaly_table(state),
+        )
+
+    @app.callback(
+        Output("alarm-table", "children"),
+        Output("alarm-signature", "data"),
+        Input("tick", "n_intervals"),
+        State("alarm-signature", "data"),
+    )
+    def refresh_alarms(_n: int | None, signature: str) -> tuple[Any, Any]:
+        # Re-render only when the alarms change, so an operator's click never hits a replaced button.
+        current = repr([(a.event_id, a.state, a.acknowledged) for a in state.snapshot.alarms])
+        if current == signature:
+            return no_update, no_update
+        return _alarm_table(state), current
+
+    @app.callback(
+        Output("alarm-message", "children"),
+        Input({"type": "alarm-ack", "event": ALL}, "n_clicks"),
+        Input({"type": "alarm-clear", "event": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def alarm_action(_acks: list[int | None], _clears: list[int | None]) -> Any:
+        triggered = callback_context.triggered_id
+        if not triggered or not any(t["value"] for t in callback_context.triggered):
+            return no_update  # a button was (re)created, not clicked
+        who = f"dashboard@{flask.request.remote_addr or 'unknown'}"
+        event_id = str(triggered["event"])
+        if triggered["type"] == "alarm-ack":
+            done = state.acknowledge(event_id, who)
+            return f"acknowledged {event_id}" if done else f"no alarm {event_id} to acknowledge"
+        done = state.clear(event_id, who)
+        return f"cleared {event_id}" if done else f"alarm {event_id} is not active"
+
+    @app.callback(
+        Output("selected-unit", "data"),
+        Input({"type": "unit-cell", "lcc": ALL, "unit": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def select_unit(_clicks: list[int | None]) -> Any:
+        triggered = callback_context.triggered_id
+        if not triggered or not any(t["value"] for t in callback_context.triggered):
+            return no_update
+        return {"lcc": int(triggered["lcc"]), "unit": int(triggered["unit"])}
+
+    @app.callback(
+        Output("detail-title", "children"),
+        Output("detail-features", "children"),
+        Output("score-graph", "figure"),
+        Output("channel-graph", "figure"),
+        Input("selected-unit", "data"),
+        Input("channel-select", "value"),
+        Input("tick", "n_intervals"),
+    )
+    def unit_detail(selected: dict[str, int] | None, channel: str, _n: int | None) -> tuple[Any, ...]:
+        if not selected:
+            empty = _figure([], [], "score")
+            return "Select a unit", "click a unit for its recent history", empty, _figure([], [], channel)
+        lcc, unit = selected["lcc"], selected["unit"]
+        docs = state.history(lcc, unit, HISTORY_SAMPLES)
+        times = [d.get("ts") for d in docs]
+        scores = [d.get("score") for d in docs]
+        flagged = [bool(d.get("anomalous")) for d in docs]
+        values = [(d.get("values") or {}).get(channel) for d in docs]
+        current = state.snapshot.units.get((lcc, unit))
+        features = (
+            f"top features: {', '.join(current.top_features)}"
+            if current is not None and current.top_features
+            else "no anomaly on the newest sample"
+        )
+        title = f"LCC {lcc} unit {unit}: last {len(docs)} samples"
+        return (
+            title,
+            features,
+            _figure(times, scores, "anomaly score (< 0 anomalous)", flagged),
+            _figure(times, values, channel),
+        )
+
+    return app

@@ -1,0 +1,270 @@
+"""`laserguard replay`: recorded telemetry into a real `detect`, and into the embedded MongoDB server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from laserguard import ForestModel, codec, sim
+from laserguard.default_model import default_model_path
+from laserguard.embedded_mongo import EmbeddedMongo
+from laserguard.recorded_telemetry import Recording, RecordingError
+from mongo_fixtures import mongo_server
+from service_support import endpoint, free_port, laserguard_process, metrics, wait_for
+
+__all__ = ["mongo_server"]  # fixture used by name
+
+RATE_HZ = 2.0
+SAMPLES = 12  # per unit: 12 frames per LCC, 5.5 s of recorded time
+SPEED = 10.0
+FAULTS = [{"lcc": 1, "unit": 5, "type": "facet_damage", "start_s": 1.0, "severity": 1.0}]
+
+
+@pytest.fixture(scope="module")
+def recording_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `laserguard simulate`-style CSV: 2 LCCs x 32 units, one high-severity fault."""
+    frame = sim.generate(SAMPLES / RATE_HZ / 3600, rate_hz=RATE_HZ, seed=3, fault_mix="none", faults=FAULTS)
+    path = tmp_path_factory.mktemp("replay") / "telemetry.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def expected_frames(path: Path) -> dict[int, list[np.ndarray]]:
+    """Each LCC's frames in send order, straight from the CSV."""
+    table = pd.read_csv(path).sort_values(["time_s", "lcc", "unit"])
+    frames: dict[int, list[np.ndarray]] = {}
+    for (_, lcc), rows in table.groupby(["time_s", "lcc"], sort=True):
+        frames.setdefault(int(lcc), []).append(rows[list(codec.CHANNELS)].to_numpy(np.float32))
+    return frames
+
+
+def run_replay(*args: str, timeout_s: float = 60) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "laserguard.cli", "replay", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary: dict[str, Any] = json.loads(result.stdout)
+    return summary
+
+
+def connected_sub(ctx: zmq.Context[Any], address: str) -> zmq.Socket[bytes]:
+    """A SUB socket connected to a bound PUB, returned once the connection is up."""
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    monitor = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    sub.connect(address)
+    assert monitor.poll(20_000), f"no connection to {address}"
+    assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+    sub.disable_monitor()
+    monitor.close(0)
+    return sub
+
+
+def drain(sub: zmq.Socket[bytes], quiet_ms: int = 1000) -> list[list[bytes]]:
+    messages = []
+    while sub.poll(quiet_ms):
+        messages.append(sub.recv_multipart())
+    return messages
+
+
+def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
+    recording_csv: Path, tmp_path: Path
+) -> None:
+    telemetry, feedback, observer = endpoint(), endpoint(), endpoint()
+    port = free_port()
+    detect = laserguard_process(
+        "detect", "--telemetry-endpoint", telemetry, "--feedback-endpoint", feedback,
+        "--observer-endpoint", observer, "--metrics-port", str(port), log=tmp_path / "detect.log",
+    )  # fmt: skip
+    ctx = zmq.Context()
+    try:
+        wait_for(lambda: bool(metrics(port)) or detect.poll() is not None, 30, "detect up")
+        assert detect.poll() is None, (tmp_path / "detect.log").read_text()
+        watcher = connected_sub(ctx, observer)
+        summary = run_replay(
+            str(recording_csv), "--speed", str(SPEED), "--telemetry-endpoint", telemetry,
+            "--feedback-endpoint", feedback, "--wait-subscribers", "1", "--drain-s", "5",
+        )  # fmt: skip
+        answers = [codec.decode_feedback(payload) for topic, payload in drain(watcher)]
+        watcher.close(0)
+    finally:
+        detect.terminate()
+        status = detect.wait(10)
+        ctx.destroy(linger=0)
+    assert status == 0, (tmp_path / "detect.log").read_text()[-2000:]
+
+    frames = expected_frames(recording_csv)
+    n_frames = sum(len(f) for f in frames.values())
+    assert n_frames == 2 * SAMPLES
+    assert summary["frames_sent"] == n_frames
+    assert summary["frames_dropped"] == 0
+    assert summary["missing_unit_samples"] == 0
+    # Replay listens on the feedback endpoint like an LCC: every frame was answered there too.
+    assert summary["feedback_received"] == n_frames
+    assert summary["frames_without_feedback"] == 0
+    # Paced on the recorded clock: it cannot finish before the last frame's due time.
+    assert summary["elapsed_s"] >= (SAMPLES - 1) / RATE_HZ / SPEED
+    model = ForestModel.load(default_model_path())
+    by_lcc: dict[int, list[codec.Feedback]] = {}
+    for answer in answers:
+        by_lcc.setdefault(answer.lcc_id, []).append(answer)
+    assert sorted(by_lcc) == [1, 2]
+    flagged = 0
+    for lcc, answered in by_lcc.items():
+        assert [a.seq for a in answered] == list(range(SAMPLES))  # numbered from 0, none lost
+        for answer, values in zip(answered, frames[lcc], strict=True):
+            expected = model.decision_function(values)
+            np.testing.assert_array_equal(answer.scores, expected.astype(np.float32))
+            np.testing.assert_array_equal(answer.anomalous_units, np.flatnonzero(expected < 0))
+            assert answer.model_version == model.version
+            flagged += int(5 in answer.anomalous_units.tolist() and lcc == 1)
+    assert flagged > 0, "the facet-damaged unit was never flagged"
+    assert summary["anomalous_unit_samples"] == sum(a.anomalous_units.size for a in answers)
+
+
+def test_to_mongo_writes_rows_on_the_recorded_clock_and_replays_back_from_the_collection(
+    recording_csv: Path, mongo_server: EmbeddedMongo
+) -> None:
+    import pymongo
+
+    db_name = f"lgreplay_{uuid.uuid4().hex[:10]}"
+    client: Any = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=5000)
+    try:
+        db_args = ["--mongo-uri", mongo_server.uri, "--db", db_name]
+        client[db_name]["rows"].insert_one({"_id": "stale", "lcc": 9})  # a scratch collection: dropped first
+        written = run_replay(str(recording_csv), "--speed", str(SPEED), "--to-mongo", "rows", *db_args)
+        table = pd.read_csv(recording_csv)
+        assert written["rows_written"] == len(table) == 2 * 32 * SAMPLES
+        assert written["time_steps_written"] == SAMPLES
+        docs = list(client[db_name]["rows"].find({}))
+        assert len(docs) == len(table)
+        assert all(d["_id"] != "stale" for d in docs)
+        stored = pd.DataFrame(docs).sort_values(["time_s", "lcc", "unit"]).reset_index(drop=True)
+        table = table.sort_values(["time_s", "lcc", "unit"]).reset_index(drop=True)
+        np.testing.assert_array_equal(stored[["lcc", "unit"]].to_numpy(), table[["lcc", "unit"]].to_numpy())
+        np.testing.assert_array_equal(
+            stored[list(codec.CHANNELS)].to_numpy(np.float32),
+            table[list(codec.CHANNELS)].to_numpy(np.float32),
+        )
+        # Written in real time (/ speed): the last step cannot be written before it fell due
+        # (BSON dates have millisecond resolution, hence the 2 ms).
+        written_at = stored.groupby("time_s")["written_at"].min()
+        span = (written_at.iloc[-1] - written_at.iloc[0]).total_seconds()
+        assert span >= (SAMPLES - 1) / RATE_HZ / SPEED - 0.002
+
+        # The collection is a recording too: replay it into a subscriber, frames identical to the CSV.
+        telemetry = endpoint()
+        ctx = zmq.Context()
+        replay = subprocess.Popen(
+            [
+                sys.executable, "-m", "laserguard.cli", "replay", "--mongo-collection", "rows", *db_args,
+                "--speed", "50", "--telemetry-endpoint", telemetry, "--feedback-endpoint", "none",
+                "--wait-subscribers", "1",
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            sub = ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"lcc.")
+            sub.connect(telemetry)
+            messages = drain(sub, quiet_ms=5000)
+            sub.close(0)
+            out, err = replay.communicate(timeout=60)
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+                replay.wait()
+            ctx.destroy(linger=0)
+        assert replay.returncode == 0, err
+        assert json.loads(out)["frames_sent"] == 2 * SAMPLES
+        received: dict[int, list[codec.TelemetryFrame]] = {}
+        for topic, payload in messages:
+            frame = codec.decode_telemetry(payload)
+            assert topic == codec.telemetry_topic(frame.lcc_id)
+            received.setdefault(frame.lcc_id, []).append(frame)
+        for lcc, frames in expected_frames(recording_csv).items():
+            assert [f.seq for f in received[lcc]] == list(range(SAMPLES))
+            for got, values in zip(received[lcc], frames, strict=True):
+                np.testing.assert_array_equal(got.values, values)
+    finally:
+        client.drop_database(db_name)
+        client.close()
+
+
+def test_recording_accepts_iso_times_and_sends_missing_units_as_nan() -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    rows = []
+    for step in range(3):
+        for unit in range(4):
+            if (step, unit) == (1, 2):
+                continue  # a dropout
+            stamp = (start + dt.timedelta(seconds=0.5 * step)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            rows.append(
+                {"time": stamp, "lcc": 7, "unit": unit, **{c: step + unit / 10 for c in codec.CHANNELS}}
+            )
+    recording = Recording(pd.DataFrame(rows).iloc[::-1])  # order does not matter
+    frames = list(recording.frames())
+    assert [f.time_s - frames[0].time_s for f in frames] == [0.0, 0.5, 1.0]
+    assert recording.duration_s == 1.0
+    assert all(f.lcc_id == 7 and f.values.shape == (4, len(codec.CHANNELS)) for f in frames)
+    assert np.isnan(frames[1].values[2]).all()
+    assert frames[1].present.tolist() == [True, True, False, True]
+    assert frames[2].values[3, 0] == np.float32(2.3)
+
+
+def good_table() -> pd.DataFrame:
+    return pd.DataFrame([{"time_s": 0.0, "lcc": 1, "unit": 0, **dict.fromkeys(codec.CHANNELS, 1.0)}])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.drop(columns=["psu_ripple_mv"]), "psu_ripple_mv"),
+        (lambda t: t.drop(columns=["time_s"]), "'time_s' or 'time'"),
+        (lambda t: t.assign(unit=-1), "-1"),
+        (lambda t: t.assign(lcc="one"), "'one'"),
+        (lambda t: t.assign(diode_temp_c="hot"), "'hot'"),
+        (lambda t: pd.concat([t, t]), "two rows for time 0.0, lcc 1, unit 0"),
+    ],
+)
+def test_bad_recordings_are_refused_naming_the_offending_value(change: Any, message: str) -> None:
+    with pytest.raises(RecordingError) as info:
+        Recording(change(good_table()))
+    assert message in str(info.value)
+
+
+def test_cli_reports_a_bad_file_and_bad_flags(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    good_table().drop(columns=["optical_power_w"]).to_csv(bad, index=False)
+    for argv, expected in [
+        ([str(bad)], "optical_power_w"),
+        ([str(tmp_path / "missing.csv")], "missing.csv"),
+        ([str(bad), "--speed", "0"], "--speed must be > 0, got 0.0"),
+        ([], "exactly one of SOURCE"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "laserguard.cli", "replay", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, (argv, result.stderr)
+        assert expected in result.stderr, (argv, result.stderr)
