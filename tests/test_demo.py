@@ -33,6 +33,7 @@ def demo_summary(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ign
         "--observer-endpoint", endpoint(),
         "--detect-metrics-port", str(free_port()), "--store-metrics-port", str(free_port()),
         "--exporter-port", str(free_port()), "--dashboard-port", str(free_port()),
+        "--roundtrip-port", str(free_port()),
     ]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -69,7 +70,14 @@ def test_high_severity_faults_are_flagged(demo_summary: dict) -> None:  # type: 
 
 def test_components_exit_cleanly_and_latency_is_reported(demo_summary: dict) -> None:  # type: ignore[type-arg]
     s = demo_summary
-    assert s["components"] == {"lcc-sim": 0, "detect": 0, "store": 0, "exporter": 0, "dashboard": 0}
+    assert s["components"] == {
+        "lcc-sim": 0,
+        "detect": 0,
+        "store": 0,
+        "exporter": 0,
+        "dashboard": 0,
+        "roundtrip": 0,
+    }
     assert 0 < s["roundtrip_us"]["p50"] <= s["roundtrip_us"]["p99"] <= s["roundtrip_us"]["max"]
 
 

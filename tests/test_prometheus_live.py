@@ -162,6 +162,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             "--detect-metrics-port", str(ports["laserguard-detect"]),
             "--store-metrics-port", str(ports["laserguard-store"]),
             "--exporter-port", str(ports["laserguard-exporter"]),
+            # The probe below runs separately on its test port; no dashboard needed here.
+            "--roundtrip-port", "0", "--dashboard-port", "0",
         ],
         stdout=demo_log, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -46,6 +46,7 @@ class DemoConfig:
     workdir: Path
     extra_sim_args: list[str] = field(default_factory=list)
     dashboard_port: int = 0  # 0: no dashboard
+    roundtrip_port: int = 0  # 0: no round-trip probe
 
 
 def lcc_sim_executable() -> str:
@@ -150,6 +151,14 @@ class Demo:
                     "--detect-metrics-url", self.detect_url,
                 ),
             )  # fmt: skip
+        if c.roundtrip_port:
+            self._spawn(
+                "roundtrip",
+                _cli(
+                    "roundtrip", "--telemetry-endpoint", c.telemetry_endpoint,
+                    "--observer-endpoint", c.observer_endpoint, "--metrics-port", str(c.roundtrip_port),
+                ),
+            )  # fmt: skip
         detect_args = [
             "detect",
             "--telemetry-endpoint", c.telemetry_endpoint,
@@ -164,6 +173,8 @@ class Demo:
         _wait_until(lambda: scrape_totals(self.detect_url) is not None, 60, "detect", consumers)
         _wait_until(lambda: scrape_totals(self.store_url) is not None, 60, "store", consumers)
         self.started = time.monotonic()
+        # Every component that subscribes to telemetry; lcc-sim starts at seq 0 once all have.
+        subscribers = 2 + bool(c.dashboard_port) + bool(c.roundtrip_port)
         self._spawn(
             "lcc-sim",
             [
@@ -172,8 +183,7 @@ class Demo:
                 "--duration-s", str(c.duration_s), "--seed", str(c.seed), "--fault-mix", c.fault_mix,
                 "--telemetry-endpoint", c.telemetry_endpoint, "--feedback-endpoint", c.feedback_endpoint,
                 "--summary-json", str(self.sim_summary_path), "--log-level", "warning",
-                # detect and store are already connecting: start at seq 0 once both subscribed.
-                "--wait-for-subscriber", "10", "--subscriptions", "2",
+                "--wait-for-subscriber", "10", "--subscriptions", str(subscribers),
                 *c.extra_sim_args,
             ],
         )  # fmt: skip
@@ -229,7 +239,7 @@ class Demo:
         if "lcc-sim" in self.components:
             sim = self.components["lcc-sim"]
             statuses["lcc-sim"] = sim.stop(signal.SIGINT if interrupt_sim else signal.SIGTERM, timeout_s=30)
-        for name in ("detect", "store", "exporter", "dashboard"):
+        for name in ("detect", "store", "exporter", "dashboard", "roundtrip"):
             if name in self.components:
                 statuses[name] = self.components[name].stop()
         return statuses

@@ -38,6 +38,12 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--dashboard-port", type=int, default=8050, help="live dashboard port (default 8050; 0: none)"
     )
+    p.add_argument(
+        "--roundtrip-port",
+        type=int,
+        default=9103,
+        help="round-trip latency probe metrics port (default 9103; 0: none)",
+    )
     p.add_argument("--summary-json", default=None, metavar="PATH", help="also write the summary here")
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     add_database_arguments(p)
@@ -93,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 workdir=workdir,
                 extra_sim_args=["--faults", args.faults] if args.faults else [],
                 dashboard_port=args.dashboard_port,
+                roundtrip_port=args.roundtrip_port,
             )
             demo = Demo(config)
             final_detect: dict[str, float] = {}
