@@ -131,9 +131,10 @@ def card_markdown(card: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Plain per-sample IsolationForest on raw channels: slow and relative faults (degradation, "
-        "thermal resistance, sensor faults) sit inside the spread between healthy units; see "
-        "docs/benchmarks.md (detection quality) for the features that fix it.",
+        "A per-sample IsolationForest on raw channels: moderate slow faults (degradation, thermal "
+        "resistance, cooling loss) stay inside the spread between healthy units, and sensor faults "
+        "(stuck, spikes, dropout) are invisible in a single sample. docs/benchmarks.md (detection "
+        "quality) measures per-unit baseline features that meet the target.",
         "",
     ]
     return "\n".join(lines)
