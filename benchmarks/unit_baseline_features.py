@@ -1,4 +1,4 @@
-"""PROTOTYPE (benchmark only, not on the hot path): per-unit baseline features vs raw channels.
+"""Per-unit baseline features vs raw channels (the features are C++; the scorers are prototypes).
 
     python benchmarks/unit_baseline_features.py      # writes the quality-features section of docs/benchmarks.md
 
@@ -10,8 +10,9 @@ unit relative to its *own* baseline instead of raw channels. Features per unit a
 - s_c: rolling std over the last WINDOW_S seconds / sigma_c (oscillation, ripple, spikes, and
   a stuck channel, whose rolling std drops to 0);
 - nan_frac: fraction of NaN readings of the unit over the last WINDOW_S seconds (dropout).
-This is numpy/pandas so it can be measured quickly; a shipped version must be ONE C++
-implementation used at training and at scoring (see docs/benchmarks.md).
+The features come from the C++ extractor (laserguard.unit_baseline, streaming, the same code a
+training run and a live detector would call); the two scorers below are prototypes that are not
+wired into `train` or `detect` (see docs/benchmarks.md).
 Same test set, threshold rule and metrics as benchmarks/detection_quality.py; the threshold
 set is a 1 Hz nominal run (the rolling window is in samples at 1 Hz).
 """
@@ -29,7 +30,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from laserguard import detection_quality as dq
-from laserguard import sim
+from laserguard import sim, unit_baseline
 from laserguard.codec import CHANNELS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,7 +38,6 @@ from report_sections import machine_line, write_section
 
 BASELINE_S = 600.0
 WINDOW_S = 30
-SIGMA_FLOOR = 1e-6
 TRAIN = {"hours": 1.0, "rate_hz": 1.0, "lccs": 2, "seed": 1}
 NORMAL = {"hours": 1.0, "rate_hz": 1.0, "lccs": 8, "seed": 12}
 PARAMS = {"n_estimators": 200, "max_samples": 256, "random_state": 0}
@@ -45,26 +45,9 @@ COMMAND = "python benchmarks/unit_baseline_features.py"
 
 
 def unit_baseline_features(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """(rows x features) in the frame's row order; rows before BASELINE_S are NaN-free but unused."""
-    n_units = frame.groupby(["lcc", "unit"]).ngroups
-    n_times = len(frame) // n_units
-    x = frame[list(CHANNELS)].to_numpy(np.float64).reshape(n_times, n_units, len(CHANNELS))
-    times = frame["time_s"].to_numpy()[::n_units]
-    base = x[times < BASELINE_S]
-    mu = np.nanmean(base, axis=0)
-    sigma = np.maximum(np.nanstd(base, axis=0), SIGMA_FLOOR)
-    z = (x - mu) / sigma
-    flat = pd.DataFrame(x.reshape(n_times, -1))
-    rolling_std = flat.rolling(WINDOW_S, min_periods=2).std().to_numpy().reshape(x.shape) / sigma
-    nan_frac = (
-        pd.DataFrame(np.isnan(x).any(axis=2).astype(np.float64))
-        .rolling(WINDOW_S, min_periods=1)
-        .mean()
-        .to_numpy()
-    )
-    features = np.concatenate([z, rolling_std, nan_frac[:, :, None]], axis=2)
-    names = [f"z_{c}" for c in CHANNELS] + [f"s_{c}" for c in CHANNELS] + ["nan_frac"]
-    return features.reshape(-1, features.shape[2]), names
+    """The C++ features (laserguard.unit_baseline) in the frame's row order, and their names."""
+    features = unit_baseline.table_features(frame, baseline_s=BASELINE_S, window=WINDOW_S)
+    return features, unit_baseline.feature_names()
 
 
 def after_baseline(frame: pd.DataFrame) -> np.ndarray:
@@ -150,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"features": names, "results": results}, indent=2) + "\n")
     lines = [
-        "### Prototype: per-unit baseline features (measured, not shipped)",
+        "### Per-unit baseline features (C++ extractor; the scorers are prototypes, not wired into train/detect)",
         "",
         f"Reproduce: `{COMMAND}` ({seconds:.0f} s; {machine_line()}). Same test set, threshold rule "
         f"(FPR ≤ 0.01 on a nominal run, here {NORMAL['lccs']:g} LCCs x 32 units, 1 h at 1 Hz, seed "
