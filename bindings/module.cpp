@@ -6,10 +6,12 @@ namespace py = pybind11;
 void bind_forest(py::module_& m);
 void bind_codec(py::module_& m);
 void bind_sim(py::module_& m);
+void bind_unit_baseline(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "laserguard C++ core (forest evaluator)";
   bind_forest(m);
   bind_codec(m);
   bind_sim(m);
+  bind_unit_baseline(m);
 }
