@@ -68,7 +68,12 @@ class Detector:
 
 
 def start_detect(
-    telemetry: str, feedback: str, tmp_path: Path, model: Path | None = None, name: str = "detect"
+    telemetry: str,
+    feedback: str,
+    tmp_path: Path,
+    model: Path | None = None,
+    name: str = "detect",
+    extra: tuple[str, ...] = (),
 ) -> Detector:
     port = free_port()
     args = [
@@ -80,6 +85,7 @@ def start_detect(
     ]  # fmt: skip
     if model is not None:
         args += ["--model", str(model)]
+    args += extra
     log = tmp_path / f"{name}.log"
     process = laserguard_process(*args, log=log)
     wait_for(lambda: bool(metrics(port)) or process.poll() is not None, 30, "detect metrics endpoint")
@@ -281,3 +287,17 @@ def test_restarted_detect_resumes_feedback_to_a_running_lcc_sim(tmp_path: Path) 
     summary = json.loads(summary_path.read_text())
     assert summary["feedback_received"] > 0
     assert summary["frames_dropped"] == 0
+
+
+def test_busy_poll_mode_answers_every_frame(lcc: FakeLcc, tmp_path: Path) -> None:
+    d = start_detect(lcc.telemetry_endpoint, lcc.feedback_endpoint, tmp_path, extra=("--busy-poll",))
+    try:
+        values = unit_values()
+        seq = connect(lcc, values)
+        for s in range(seq, seq + 20):
+            lcc.send(codec.encode_telemetry(1, s, 1, values))
+            feedback = lcc.receive()
+            assert feedback is not None and feedback.seq == s
+    finally:
+        d.process.terminate()
+        assert d.process.wait(10) == 0, d.log.read_text()

@@ -41,6 +41,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lcc", type=int, action="append", help="only these LCC ids (repeatable; default all)")
     p.add_argument("--metrics-port", type=int, default=9101, help="Prometheus port (0 disables)")
     p.add_argument("--metrics-bind", default="127.0.0.1")
+    p.add_argument(
+        "--busy-poll",
+        action="store_true",
+        help="spin instead of sleeping between frames: one core at 100%% for a lower, steadier round trip "
+        "(an idle core's deep sleep empties its caches; see docs/benchmarks.md)",
+    )
     p.add_argument("--hwm", type=int, default=1000, help="ZMQ high-water mark (messages) per socket")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                         )
                 reload_requested = False
                 next_model_check = now + MODEL_POLL_S
-            if not sub.poll(200):
+            if not sub.poll(0 if args.busy_poll else 200):
                 continue
             while True:  # drain everything queued before polling again
                 try:
