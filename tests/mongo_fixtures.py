@@ -12,21 +12,8 @@ from typing import Any
 
 import pytest
 
+from laserguard.codec import CHANNELS as CHANNELS  # re-exported: storage tests take the names from here
 from laserguard.embedded_mongo import EmbeddedMongo, EmbeddedMongoError, find_server_executable
-
-CHANNELS = (
-    "drive_current_a",
-    "forward_voltage_v",
-    "optical_power_w",
-    "monitor_pd_ma",
-    "diode_temp_c",
-    "heatsink_temp_c",
-    "tec_current_a",
-    "psu_voltage_v",
-    "psu_current_a",
-    "psu_temp_c",
-    "psu_ripple_mv",
-)
 
 
 def require_server_executable() -> None:
