@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from laserguard import codec
 from laserguard.embedded_mongo import EmbeddedMongo, free_tcp_port
 from mongo_fixtures import db, mongo_client, mongo_server
-
-codec = pytest.importorskip("laserguard.codec", reason="the telemetry codec (hw branch) is not built in")
 
 __all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name
 
