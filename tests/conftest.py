@@ -1,8 +1,17 @@
-"""Prints the parity numbers (bitwise-identical fractions, max |delta|) after the test run."""
+"""Prints the parity numbers after the run; in CI, refuses skips caused by a missing tool.
+
+With LASERGUARD_REQUIRE_TEST_TOOLS=1 (set by .ci/run) a test skipped because chromium,
+playwright, prometheus/promtool or the SecantusDB server is missing fails the run: CI installs
+all of them, so such a skip means an install step is broken. Skips for optional extras
+(mlflow) and for reference data outside the repository stay skips.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import pytest
 
 from parity_support import NOTES, STATS
 
@@ -13,3 +22,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("laserguard parity vs sklearn")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+# Substrings of the skip reasons that name a tool CI installs.
+_REQUIRED_TOOL_REASONS = ("chromium", "playwright", "prometheus", "promtool", "SecantusDB")
+_missing_tools: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and os.environ.get("LASERGUARD_REQUIRE_TEST_TOOLS") == "1":
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if any(tool in reason for tool in _REQUIRED_TOOL_REASONS):
+            _missing_tools.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _missing_tools:
+        print("\nskipped for a missing test tool (LASERGUARD_REQUIRE_TEST_TOOLS=1):")
+        for line in _missing_tools:
+            print(f"  {line}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -303,7 +302,6 @@ def test_sigterm_stops_cleanly_with_a_summary() -> None:
     assert summary["ticks"] > 0 and summary["frames_sent"] == 2 * summary["ticks"]
 
 
-@pytest.mark.skipif(os.environ.get("LASERGUARD_SKIP_SLOW") == "1", reason="slow")
 def test_fault_mix_run_reports_every_injected_type(tmp_path: Path) -> None:
     ep = Endpoints()
     detector = Detector(ep, lambda v: np.zeros(len(v), dtype=bool))
