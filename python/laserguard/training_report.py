@@ -188,11 +188,8 @@ def write_model_card(out: Path, card: Mapping[str, Any]) -> list[Path]:
         "",
         "## Held-out metrics",
         "",
-        "| metric | this model | original model |",
-        "|---|---|---|",
+        *_comparison_table(metrics),
     ]
-    for key in ("accuracy", "fpr", "fnr", "precision", "recall", "roc_auc", "pr_auc"):
-        lines.append(f"| {key} | {_fmt(metrics[key])} | {_fmt(ORIGINAL_MODEL.get(key))} |")
     lines += [
         "",
         "## IsolationForest parameters",
@@ -204,6 +201,14 @@ def write_model_card(out: Path, card: Mapping[str, Any]) -> list[Path]:
     ]
     md_path.write_text("\n".join(lines), encoding="utf-8")
     return [json_path, md_path]
+
+
+def _comparison_table(metrics: Mapping[str, Any]) -> list[str]:
+    """Markdown rows: this model's held-out metrics next to the original model's."""
+    rows = ["| metric | this model | original model |", "|---|---|---|"]
+    for key in ("accuracy", "fpr", "fnr", "precision", "recall", "roc_auc", "pr_auc"):
+        rows.append(f"| {key} | {_fmt(metrics[key])} | {_fmt(ORIGINAL_MODEL.get(key))} |")
+    return rows
 
 
 def write_report(
@@ -223,11 +228,8 @@ def write_report(
         "",
         "## Against the original model",
         "",
-        "| metric | this model | original model |",
-        "|---|---|---|",
+        *_comparison_table(metrics),
     ]
-    for key in ("accuracy", "fpr", "fnr", "precision", "recall", "roc_auc", "pr_auc"):
-        lines.append(f"| {key} | {_fmt(metrics[key])} | {_fmt(ORIGINAL_MODEL.get(key))} |")
     lines += [
         "",
         "## Confusion matrix (positive = anomaly)",

@@ -118,14 +118,25 @@ class FeedbackMonitor:
                     if len(table) > MATCH_WINDOW:
                         table.popitem(last=False)
 
+    def _payload(self, parts: list[bytes]) -> bytes | None:
+        """The payload of a [topic, payload] message, or None (counted) for any other shape."""
+        if len(parts) == 2:
+            return parts[1]
+        self._count_rejected()
+        return None
+
+    def _count_rejected(self) -> None:
+        with self._lock:
+            self._rejected += 1
+
     def observe_telemetry(self, parts: list[bytes]) -> None:
+        payload = self._payload(parts)
+        if payload is None:
+            return
         try:
-            if len(parts) != 2:
-                raise ValueError(f"telemetry message with {len(parts)} parts, expected 2")
-            frame = decode_telemetry(parts[1])
+            frame = decode_telemetry(payload)
         except ValueError:  # FrameError is a ValueError
-            with self._lock:
-                self._rejected += 1
+            self._count_rejected()
             return
         with self._lock:
             key = (frame.lcc_id, frame.seq)
@@ -134,13 +145,13 @@ class FeedbackMonitor:
 
     def observe(self, parts: list[bytes]) -> None:
         arrived_ns = time.time_ns()
+        payload = self._payload(parts)
+        if payload is None:
+            return
         try:
-            if len(parts) != 2:
-                raise ValueError(f"feedback message with {len(parts)} parts, expected 2")
-            feedback = decode_feedback(parts[1])
+            feedback = decode_feedback(payload)
         except ValueError:  # FrameError is a ValueError
-            with self._lock:
-                self._rejected += 1
+            self._count_rejected()
             return
         with self._lock:
             self._messages += 1
