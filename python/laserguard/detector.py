@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from laserguard.codec import decode_telemetry, encode_feedback
 from laserguard.forest import ForestModel
 
 TOP_K = 3
@@ -30,8 +31,6 @@ def score_frame(model: ForestModel, payload: bytes, top_k: int = TOP_K) -> Score
     Top features are computed only for anomalous units (the others carry -1 / 0): the
     attribution walk costs more than scoring and operators only look at flagged units.
     """
-    from laserguard.codec import decode_telemetry, encode_feedback
-
     frame = decode_telemetry(payload)
     values = frame.values
     inf_mask = np.isinf(values)
