@@ -3,7 +3,7 @@
     python benchmarks/detection_quality.py            # writes the quality section of docs/benchmarks.md
     python benchmarks/detection_quality.py --no-write --json out.json
 
-Test set: every simulator fault type at severities 0.1-1.0 (laserguard.detection_quality.
+Test set: every simulator fault type at severities 0.1-1.0 (laserguard.offline.detection_quality.
 severity_sweep_faults, default-mix timing), 1 h at 1 Hz, seed 11. Threshold per model: the
 score that keeps FPR <= 0.01 on a separate nominal run (seed 12, no faults). Models:
 - the shipped default model (models/default.lgf), and
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from laserguard import ForestModel, export_model, sim
-from laserguard import detection_quality as dq
-from laserguard.codec import CHANNELS
-from laserguard.training import fit_final_model, run_grid_search
+from laserguard.offline import detection_quality as dq
+from laserguard.offline.training import fit_final_model, run_grid_search
+from laserguard.wire.codec import CHANNELS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_sections import ROOT, machine_line, write_section

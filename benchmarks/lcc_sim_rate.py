@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from laserguard import codec
+from laserguard.wire import codec
 
 
 def free_port() -> int:

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from laserguard.demo_runner import lcc_sim_executable
-from laserguard.metrics_scrape import scrape_totals
+from laserguard.dashboard.metrics_scrape import scrape_totals
+from laserguard.demo.runner import lcc_sim_executable
 from report_sections import machine_line, write_section
 
 

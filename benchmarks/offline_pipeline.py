@@ -21,12 +21,12 @@ from typing import Any
 
 import pymongo
 
-from laserguard.clean_store import read_clean_rows, upload_clean_rows
-from laserguard.cleaning import clean_files, raw_log_files
-from laserguard.embedded_mongo import EmbeddedMongo
-from laserguard.raw_writer import write_raw_logs
+from laserguard.offline.clean_store import read_clean_rows, upload_clean_rows
+from laserguard.offline.cleaning import clean_files, raw_log_files
+from laserguard.offline.raw_writer import write_raw_logs
+from laserguard.offline.training_export import write_training_csvs
 from laserguard.sim import generate
-from laserguard.training_export import write_training_csvs
+from laserguard.storage.embedded_server import EmbeddedMongo
 from report_sections import machine_line, write_section
 
 

@@ -26,7 +26,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
 from laserguard import ForestModel, export_model
-from laserguard.datafiles import load_matrix
+from laserguard.model.datafiles import load_matrix
 from report_sections import write_section
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

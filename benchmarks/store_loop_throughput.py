@@ -27,8 +27,8 @@ import numpy as np
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
-from laserguard import codec
-from laserguard.embedded_mongo import EmbeddedMongo, free_tcp_port
+from laserguard.storage.embedded_server import EmbeddedMongo, free_tcp_port
+from laserguard.wire import codec
 
 N_UNITS = 32
 

@@ -23,13 +23,13 @@ import numpy as np
 import pymongo
 from prometheus_client import CollectorRegistry
 
-from laserguard.batch_writer import BatchWriter
-from laserguard.embedded_mongo import EmbeddedMongo
-from laserguard.spool import WriteSpool
-from laserguard.storage_schema import ensure_indexes
-from laserguard.store_metrics import StoreMetrics
-from laserguard.store_service import BatchWriterThread
-from laserguard.telemetry_store import TelemetryStore
+from laserguard.storage.batch_writer import BatchWriter
+from laserguard.storage.embedded_server import EmbeddedMongo
+from laserguard.storage.metrics import StoreMetrics
+from laserguard.storage.schema import ensure_indexes
+from laserguard.storage.service import BatchWriterThread
+from laserguard.storage.spool import WriteSpool
+from laserguard.storage.telemetry_store import TelemetryStore
 
 CHANNELS = tuple(f"channel_{i}_v" for i in range(11))  # 11 channels like the real frame
 N_UNITS = 32

@@ -10,7 +10,7 @@ unit relative to its *own* baseline instead of raw channels. Features per unit a
 - s_c: rolling std over the last WINDOW_S seconds / sigma_c (oscillation, ripple, spikes, and
   a stuck channel, whose rolling std drops to 0);
 - nan_frac: fraction of NaN readings of the unit over the last WINDOW_S seconds (dropout).
-The features come from the C++ extractor (laserguard.unit_baseline, streaming, the same code a
+The features come from the C++ extractor (laserguard.model.unit_baseline, streaming, the same code a
 training run and a live detector would call); the two scorers below are prototypes that are not
 wired into `train` or `detect` (see docs/benchmarks.md).
 Same test set, threshold rule and metrics as benchmarks/detection_quality.py; the threshold
@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from laserguard import detection_quality as dq
-from laserguard import sim, unit_baseline
-from laserguard.codec import CHANNELS
+from laserguard import sim
+from laserguard.model import unit_baseline
+from laserguard.offline import detection_quality as dq
+from laserguard.wire.codec import CHANNELS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_sections import machine_line, write_section
@@ -45,7 +46,7 @@ COMMAND = "python benchmarks/unit_baseline_features.py"
 
 
 def unit_baseline_features(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """The C++ features (laserguard.unit_baseline) in the frame's row order, and their names."""
+    """The C++ features (laserguard.model.unit_baseline) in the frame's row order, and their names."""
     features = unit_baseline.table_features(frame, baseline_s=BASELINE_S, window=WINDOW_S)
     return features, unit_baseline.feature_names()
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "laserguard/telemetry_codec.hpp"
-#include "laserguard/telemetry_schema.hpp"
+#include "laserguard/wire/telemetry_codec.hpp"
+#include "laserguard/wire/telemetry_schema.hpp"
 
 namespace py = pybind11;
 using laserguard::Feedback;

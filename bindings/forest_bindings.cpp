@@ -7,8 +7,8 @@
 #include <system_error>
 #include <vector>
 
-#include "laserguard/forest_model.hpp"
-#include "laserguard/model_format.hpp"
+#include "laserguard/model/forest_model.hpp"
+#include "laserguard/model/model_format.hpp"
 
 namespace py = pybind11;
 using laserguard::ForestModel;

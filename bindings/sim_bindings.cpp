@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "laserguard/dataset_generator.hpp"
-#include "laserguard/fault_injection.hpp"
-#include "laserguard/laser_physics.hpp"
-#include "laserguard/telemetry_schema.hpp"
+#include "laserguard/sim/dataset_generator.hpp"
+#include "laserguard/sim/fault_injection.hpp"
+#include "laserguard/sim/laser_physics.hpp"
+#include "laserguard/wire/telemetry_schema.hpp"
 
 namespace py = pybind11;
 namespace lg = laserguard;

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "laserguard/unit_baseline_features.hpp"
+#include "laserguard/features/unit_baseline_features.hpp"
 
 namespace py = pybind11;
 namespace lg = laserguard;

@@ -9,7 +9,7 @@ labelled data) produces richer models; this one only has to make `demo` and `det
 out of the box.
 
 The card also carries the model's detection quality, measured exactly as
-benchmarks/detection_quality.py does (laserguard.detection_quality: every simulator fault type
+benchmarks/detection_quality.py does (laserguard.offline.detection_quality: every simulator fault type
 at severities 0.1-1, threshold at FPR <= 0.01 on separate nominal data). Those metrics live in
 the card files only; the card embedded in default.lgf is the training record (data, params),
 so the model file and its version do not change when the benchmark is refined.
@@ -30,9 +30,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 import laserguard
-from laserguard import detection_quality as dq
 from laserguard import sim
-from laserguard.codec import CHANNELS
+from laserguard.offline import detection_quality as dq
+from laserguard.wire.codec import CHANNELS
 
 HERE = Path(__file__).resolve().parent
 PARAMS = {"n_estimators": 200, "max_samples": 256, "contamination": 0.01, "random_state": 0}
@@ -61,7 +61,7 @@ def detection_quality_summary(model_path: Path) -> dict[str, Any]:
     }
     return _rounded(
         {
-            "benchmark": "python benchmarks/detection_quality.py (laserguard.detection_quality)",
+            "benchmark": "python benchmarks/detection_quality.py (laserguard.offline.detection_quality)",
             "test_set": {**dq.SWEEP_SET, "severities": list(dq.DEFAULT_SEVERITIES), "rows": metrics["rows"]},
             "threshold_set": dict(dq.NORMAL_SET),
             "threshold_rule": f"FPR <= {dq.TARGET_MAX_FPR} on the threshold set",

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from laserguard.codec import CHANNELS as CHANNELS  # re-exported: storage tests take the names from here
-from laserguard.embedded_mongo import EmbeddedMongo, EmbeddedMongoError, find_server_executable
+from laserguard.storage.embedded_server import EmbeddedMongo, EmbeddedMongoError, find_server_executable
+from laserguard.wire.codec import CHANNELS as CHANNELS  # re-exported: storage tests take the names from here
 
 
 def require_server_executable() -> None:

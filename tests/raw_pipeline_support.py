@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from laserguard.raw_writer import DefectRates, write_raw_logs
+from laserguard.offline.raw_writer import DefectRates, write_raw_logs
 from laserguard.sim import generate
 
 START = datetime(2026, 1, 1, 23, 45, tzinfo=UTC)  # two UTC days -> two files per LCC

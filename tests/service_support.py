@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from laserguard.metrics_scrape import scrape_totals
+from laserguard.dashboard.metrics_scrape import scrape_totals
 
 
 def free_port() -> int:

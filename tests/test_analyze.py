@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from laserguard import cli
-from laserguard.clean_store import CLEAN_SAMPLES, read_clean_rows
-from laserguard.forest import ForestModel
+from laserguard.model.forest import ForestModel
+from laserguard.offline.clean_store import CLEAN_SAMPLES, read_clean_rows
+from laserguard.offline.training import train
+from laserguard.offline.training_data import FEATURE_COLUMNS, LXX_COLUMNS, load_training_data
+from laserguard.offline.training_export import PSU_EXPORT_COLUMNS, apply_missing_policy
 from laserguard.sim import FAULT_TYPES
-from laserguard.training import train
-from laserguard.training_data import FEATURE_COLUMNS, LXX_COLUMNS, load_training_data
-from laserguard.training_export import PSU_EXPORT_COLUMNS, apply_missing_policy
 from mongo_fixtures import CHANNELS, mongo_server
 from raw_pipeline_support import write_dataset
 

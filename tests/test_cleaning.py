@@ -12,9 +12,15 @@ import pandas as pd
 import pytest
 
 from laserguard import cli
-from laserguard.clean_store import CLEAN_SAMPLES, clean_sample_id
-from laserguard.cleaning import RULE_NAMES, CleanResult, clean_files, raw_log_files
-from laserguard.raw_format import COLUMNS, GROUND_TRUTH_FILE, MAGIC, canonical_unit_name, unit_index_from_name
+from laserguard.offline.clean_store import CLEAN_SAMPLES, clean_sample_id
+from laserguard.offline.cleaning import RULE_NAMES, CleanResult, clean_files, raw_log_files
+from laserguard.offline.raw_format import (
+    COLUMNS,
+    GROUND_TRUTH_FILE,
+    MAGIC,
+    canonical_unit_name,
+    unit_index_from_name,
+)
 from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server
 from raw_pipeline_support import START, write_dataset
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from laserguard import codec
-from laserguard.codec import FrameError
+from laserguard.wire import codec
+from laserguard.wire.codec import FrameError
 
 
 def frame_values(n_units: int = 4) -> np.ndarray:

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 import zmq
 
-from laserguard import codec
-from laserguard.demo_runner import lcc_sim_executable
-from laserguard.embedded_mongo import EmbeddedMongo
+from laserguard.demo.runner import lcc_sim_executable
+from laserguard.storage.embedded_server import EmbeddedMongo
+from laserguard.wire import codec
 from mongo_fixtures import db, mongo_client, mongo_server, require_server_executable
 from service_support import endpoint, free_port, laserguard_process, metrics, wait_for
 

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import zmq
 
-from laserguard import ForestModel, codec, sim
-from laserguard.default_model import default_model_path
-from laserguard.demo_runner import lcc_sim_executable
+from laserguard import ForestModel, sim
+from laserguard.demo.runner import lcc_sim_executable
+from laserguard.model.default_model import default_model_path
+from laserguard.wire import codec
 from service_support import endpoint, free_port, labelled_metric, laserguard_process, metrics, wait_for
 
 

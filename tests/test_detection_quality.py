@@ -1,4 +1,4 @@
-"""Detection-quality metrics (laserguard.detection_quality) and the default model's reproducibility."""
+"""Detection-quality metrics (laserguard.offline.detection_quality) and the default model's reproducibility."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from laserguard import detection_quality as dq
 from laserguard import sim
+from laserguard.offline import detection_quality as dq
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from laserguard import embedded_mongo
-from laserguard.database_options import redacted_uri
-from laserguard.embedded_mongo import EmbeddedMongo, EmbeddedMongoError, mongo_server, ping
+from laserguard.storage import embedded_server as embedded_mongo
+from laserguard.storage.database_options import redacted_uri
+from laserguard.storage.embedded_server import EmbeddedMongo, EmbeddedMongoError, mongo_server, ping
 from mongo_fixtures import require_server_executable
 
 
@@ -120,7 +120,7 @@ def test_server_stops_when_its_owner_is_killed_without_cleanup(tmp_path: Path) -
     require_server_executable()
     script = (
         "import sys, time\n"
-        "from laserguard.embedded_mongo import EmbeddedMongo\n"
+        "from laserguard.storage.embedded_server import EmbeddedMongo\n"
         "server = EmbeddedMongo(sys.argv[1], attach_existing=False).start()\n"
         "print(server.pid, server.uri, flush=True)\n"
         "time.sleep(600)\n"

@@ -18,12 +18,12 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from laserguard.alarms import AlarmTracker
-from laserguard.batch_writer import BatchWriter
-from laserguard.embedded_mongo import EmbeddedMongo, free_tcp_port
-from laserguard.mongo_exporter import LatestStateCollector, channel_metric
-from laserguard.spool import WriteSpool
-from laserguard.telemetry_store import TelemetryStore
+from laserguard.storage.alarms import AlarmTracker
+from laserguard.storage.batch_writer import BatchWriter
+from laserguard.storage.embedded_server import EmbeddedMongo, free_tcp_port
+from laserguard.storage.exporter import LatestStateCollector, channel_metric
+from laserguard.storage.spool import WriteSpool
+from laserguard.storage.telemetry_store import TelemetryStore
 from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server
 
 __all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import zmq
 
-from laserguard import codec, sim
+from laserguard import sim
+from laserguard.wire import codec
 
 
 def lcc_sim_path() -> str:

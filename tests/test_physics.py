@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from laserguard import _core, cli, sim
-from laserguard.codec import CHANNELS
+from laserguard.wire.codec import CHANNELS
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "laser"
 AGEING_FILE = DATA / "gaas_laser_degradation_meeker_escobar.txt"

@@ -292,7 +292,7 @@ def test_round_trip_is_measured_for_nearly_every_scored_frame(live: Live) -> Non
 
 @needs_prometheus
 def test_injected_fault_fires_the_anomaly_alert_with_its_top_feature(live: Live) -> None:
-    from laserguard.codec import CHANNELS
+    from laserguard.wire.codec import CHANNELS
 
     def faulted_unit_alert() -> dict[str, Any] | None:
         for alert in live.alerts():

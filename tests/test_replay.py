@@ -16,10 +16,11 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from laserguard import ForestModel, codec, sim
-from laserguard.default_model import default_model_path
-from laserguard.embedded_mongo import EmbeddedMongo
-from laserguard.recorded_telemetry import Recording, RecordingError
+from laserguard import ForestModel, sim
+from laserguard.model.default_model import default_model_path
+from laserguard.sim.recording import Recording, RecordingError
+from laserguard.storage.embedded_server import EmbeddedMongo
+from laserguard.wire import codec
 from mongo_fixtures import mongo_server
 from service_support import endpoint, free_port, laserguard_process, metrics, wait_for
 

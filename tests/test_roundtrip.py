@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from laserguard.metrics_scrape import scrape_totals
-from laserguard.round_trip import RoundTripMatcher
+from laserguard.dashboard.metrics_scrape import scrape_totals
+from laserguard.live.round_trip import RoundTripMatcher
 from service_support import endpoint, free_port, labelled_metric, laserguard_process, wait_for
 
 
@@ -60,7 +60,7 @@ def test_timeout_must_be_positive() -> None:
 def test_roundtrip_command_times_feedback_counts_missing_and_rejects(tmp_path: Path) -> None:
     import zmq
 
-    from laserguard import codec
+    from laserguard.wire import codec
 
     telemetry_endpoint, observer_endpoint, port = endpoint(), endpoint(), free_port()
     ctx = zmq.Context()

@@ -11,13 +11,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from laserguard import cli
-from laserguard.alarms import AlarmTracker, acknowledge_alarm
-from laserguard.batch_writer import BatchWriter, WriteBatch
-from laserguard.embedded_mongo import EmbeddedMongo
-from laserguard.spool import WriteSpool, read_segment
-from laserguard.storage_schema import ensure_indexes, latest_state_id, telemetry_id, unit_history_filter
-from laserguard.store_metrics import StoreMetrics
-from laserguard.telemetry_store import TelemetryStore
+from laserguard.storage.alarms import AlarmTracker, acknowledge_alarm
+from laserguard.storage.batch_writer import BatchWriter, WriteBatch
+from laserguard.storage.embedded_server import EmbeddedMongo
+from laserguard.storage.metrics import StoreMetrics
+from laserguard.storage.schema import ensure_indexes, latest_state_id, telemetry_id, unit_history_filter
+from laserguard.storage.spool import WriteSpool, read_segment
+from laserguard.storage.telemetry_store import TelemetryStore
 from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server, require_server_executable
 
 __all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name

@@ -16,8 +16,8 @@ from typing import Any
 
 import pymongo
 
-from laserguard.demo_runner import lcc_sim_executable
-from laserguard.embedded_mongo import EmbeddedMongo
+from laserguard.demo.runner import lcc_sim_executable
+from laserguard.storage.embedded_server import EmbeddedMongo
 from mongo_fixtures import require_server_executable
 from service_support import endpoint, free_port, laserguard_process, metrics, wait_for
 

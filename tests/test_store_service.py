@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from laserguard import codec
-from laserguard.embedded_mongo import EmbeddedMongo, free_tcp_port
+from laserguard.storage.embedded_server import EmbeddedMongo, free_tcp_port
+from laserguard.wire import codec
 from mongo_fixtures import db, mongo_client, mongo_server
 
 __all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name

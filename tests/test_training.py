@@ -14,10 +14,10 @@ from sklearn.ensemble import IsolationForest
 
 from laserguard import ForestModel, hash_training_data
 from laserguard.cli import main
-from laserguard.engine_forest import EngineScoredIsolationForest
-from laserguard.forest_fit_sharing import sharing_forest_fits
-from laserguard.sklearn_io import load_sklearn_model
-from laserguard.training import (
+from laserguard.model.sklearn_io import load_sklearn_model
+from laserguard.offline.engine_forest import EngineScoredIsolationForest
+from laserguard.offline.shared_fits import sharing_forest_fits
+from laserguard.offline.training import (
     ORIGINAL_PARAM_GRID,
     AnomalyPrecisionScorer,
     anomaly_precision,
@@ -26,7 +26,7 @@ from laserguard.training import (
     run_grid_search,
     train,
 )
-from laserguard.training_data import FEATURE_COLUMNS, SchemaError, load_training_data
+from laserguard.offline.training_data import FEATURE_COLUMNS, SchemaError, load_training_data
 from synthetic_telemetry import write_csvs
 
 # Two candidates, so a test run takes about a second; the default grid is tested separately.
@@ -348,7 +348,7 @@ def test_mlflow_logs_params_metrics_and_files(
     trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
-    from laserguard.mlflow_logging import log_to_mlflow
+    from laserguard.offline.mlflow_logging import log_to_mlflow
 
     # A local file store keeps the test self-contained (MLflow 3 wants this opt-in for it).
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from laserguard import sim, unit_baseline
+from laserguard import sim
+from laserguard.model import unit_baseline
 
 
 def _reference(times: np.ndarray, x: np.ndarray, baseline_s: float, window: int) -> np.ndarray:

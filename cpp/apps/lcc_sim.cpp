@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "laserguard/detection_tally.hpp"
-#include "laserguard/fault_injection.hpp"
-#include "laserguard/lcc_link.hpp"
-#include "laserguard/lcc_simulator.hpp"
-#include "laserguard/sample_reservoir.hpp"
-#include "laserguard/telemetry_schema.hpp"
+#include "laserguard/sim/detection_tally.hpp"
+#include "laserguard/sim/fault_injection.hpp"
+#include "laserguard/link/lcc_link.hpp"
+#include "laserguard/sim/lcc_simulator.hpp"
+#include "laserguard/sim/sample_reservoir.hpp"
+#include "laserguard/wire/telemetry_schema.hpp"
 #include "lcc_sim_log.hpp"
 #include "lcc_sim_options.hpp"
 

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
-#include "laserguard/telemetry_codec.hpp"
+#include "laserguard/wire/telemetry_codec.hpp"
 
 namespace lcc_sim {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "laserguard/laser_physics.hpp"
+#include "laserguard/sim/laser_physics.hpp"
 #include "lcc_sim_log.hpp"
 
 namespace lcc_sim {

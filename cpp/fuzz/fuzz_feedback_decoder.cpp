@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "laserguard/telemetry_codec.hpp"
+#include "laserguard/wire/telemetry_codec.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "laserguard/telemetry_codec.hpp"
+#include "laserguard/wire/telemetry_codec.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

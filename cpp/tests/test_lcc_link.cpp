@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "laserguard/lcc_link.hpp"
-#include "laserguard/telemetry_schema.hpp"
+#include "laserguard/link/lcc_link.hpp"
+#include "laserguard/wire/telemetry_schema.hpp"
 
 using namespace laserguard;
 using namespace std::chrono_literals;

@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "laserguard/crc32.hpp"
-#include "laserguard/forest_model.hpp"
-#include "laserguard/model_format.hpp"
+#include "laserguard/model/crc32.hpp"
+#include "laserguard/model/forest_model.hpp"
+#include "laserguard/model/model_format.hpp"
 
 using namespace laserguard;
 

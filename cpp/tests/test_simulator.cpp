@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "laserguard/dataset_generator.hpp"
-#include "laserguard/detection_tally.hpp"
-#include "laserguard/fault_injection.hpp"
-#include "laserguard/laser_physics.hpp"
-#include "laserguard/lcc_simulator.hpp"
-#include "laserguard/sample_reservoir.hpp"
+#include "laserguard/sim/dataset_generator.hpp"
+#include "laserguard/sim/detection_tally.hpp"
+#include "laserguard/sim/fault_injection.hpp"
+#include "laserguard/sim/laser_physics.hpp"
+#include "laserguard/sim/lcc_simulator.hpp"
+#include "laserguard/sim/sample_reservoir.hpp"
 
 using namespace laserguard;
 

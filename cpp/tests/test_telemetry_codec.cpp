@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "laserguard/byte_order.hpp"
-#include "laserguard/telemetry_codec.hpp"
-#include "laserguard/telemetry_schema.hpp"
+#include "laserguard/wire/byte_order.hpp"
+#include "laserguard/wire/telemetry_codec.hpp"
+#include "laserguard/wire/telemetry_schema.hpp"
 
 using namespace laserguard;
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "laserguard/unit_baseline_features.hpp"
+#include "laserguard/features/unit_baseline_features.hpp"
 
 using namespace laserguard;
 

@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from laserguard.database_options import add_database_arguments, database_server
+from laserguard.storage.database_options import add_database_arguments, database_server
 
 
 def register(subparsers: Any) -> None:
@@ -36,8 +36,8 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from laserguard.embedded_mongo import EmbeddedMongoError
-    from laserguard.storage_schema import ALARM_ACTIVE, ANOMALY_EVENTS
+    from laserguard.storage.embedded_server import EmbeddedMongoError
+    from laserguard.storage.schema import ALARM_ACTIVE, ANOMALY_EVENTS
 
     try:
         with database_server(args) as uri:
@@ -64,8 +64,8 @@ def run_list(args: argparse.Namespace) -> int:
 def run_ack(args: argparse.Namespace) -> int:
     from pymongo.errors import PyMongoError
 
-    from laserguard.alarms import acknowledge_alarm
-    from laserguard.embedded_mongo import EmbeddedMongoError
+    from laserguard.storage.alarms import acknowledge_alarm
+    from laserguard.storage.embedded_server import EmbeddedMongoError
 
     by = args.by or getpass.getuser()
     try:

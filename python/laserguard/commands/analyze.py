@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from laserguard.database_options import add_database_arguments
+from laserguard.storage.database_options import add_database_arguments
 
 DEFAULT_OUT = "artifacts"
 
@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
     import pymongo
     import pymongo.errors
 
-    from laserguard.clean_store import CLEAN_SAMPLES, read_clean_rows
-    from laserguard.eda_figures import write_eda_figures
-    from laserguard.embedded_mongo import EmbeddedMongoError, mongo_server
-    from laserguard.training_export import write_training_csvs
+    from laserguard.offline.clean_store import CLEAN_SAMPLES, read_clean_rows
+    from laserguard.offline.eda_figures import write_eda_figures
+    from laserguard.offline.training_export import write_training_csvs
+    from laserguard.storage.embedded_server import EmbeddedMongoError, mongo_server
 
     started = time.perf_counter()
     try:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from laserguard.database_options import add_database_arguments
+from laserguard.storage.database_options import add_database_arguments
 
 DEFAULT_REPORT_DIR = "artifacts"
 
@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
     import pymongo
     import pymongo.errors
 
-    from laserguard.clean_report import build_report, write_report
-    from laserguard.clean_store import CLEAN_SAMPLES, upload_clean_rows
-    from laserguard.cleaning import clean_files, raw_log_files
-    from laserguard.embedded_mongo import EmbeddedMongoError, mongo_server
+    from laserguard.offline.clean_report import build_report, write_report
+    from laserguard.offline.clean_store import CLEAN_SAMPLES, upload_clean_rows
+    from laserguard.offline.cleaning import clean_files, raw_log_files
+    from laserguard.storage.embedded_server import EmbeddedMongoError, mongo_server
 
     raw_dir = Path(args.raw_dir)
     if not raw_dir.is_dir():

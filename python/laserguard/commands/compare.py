@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from laserguard.datafiles import load_matrix
-    from laserguard.forest import ForestModel
-    from laserguard.sklearn_io import load_sklearn_model
+    from laserguard.model.datafiles import load_matrix
+    from laserguard.model.forest import ForestModel
+    from laserguard.model.sklearn_io import load_sklearn_model
 
     try:
         model = ForestModel.load(args.model)

@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from laserguard.database_options import add_database_arguments
+from laserguard.storage.database_options import add_database_arguments
 
 DEFAULT_PORT = 8050
 DEFAULT_OBSERVER = "tcp://127.0.0.1:5557"
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.dashboard.app import create_app
     from laserguard.dashboard.feedback_monitor import FeedbackMonitor
     from laserguard.dashboard.state import DashboardState
-    from laserguard.embedded_mongo import EmbeddedMongoError, mongo_server
+    from laserguard.storage.embedded_server import EmbeddedMongoError, mongo_server
 
     if not 1 <= args.units <= 4096 or not args.refresh_s > 0:
         print(

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from laserguard.database_options import add_database_arguments
+from laserguard.storage.database_options import add_database_arguments
 
 DEMO_DATABASE = "laserguard_demo"
 
@@ -44,7 +44,12 @@ def register(subparsers: Any) -> None:
         default=9103,
         help="round-trip latency probe metrics port (default 9103; 0: none)",
     )
-    p.add_argument("--summary-json", default=None, metavar="PATH", help="also write the summary here")
+    p.add_argument(
+        "--summary-json",
+        default=None,
+        metavar="PATH",
+        help="write the full JSON summary here (default: summary.json in the demo's log folder)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     add_database_arguments(p)
     p.set_defaults(func=run, db=DEMO_DATABASE)
@@ -53,7 +58,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from laserguard.demo_runner import (
+    from laserguard.dashboard.metrics_scrape import scrape_totals
+    from laserguard.demo.runner import (
         ComponentDied,
         Demo,
         DemoConfig,
@@ -62,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         reset_database,
         terminate_on_signals,
     )
-    from laserguard.embedded_mongo import EmbeddedMongoError, mongo_server
-    from laserguard.metrics_scrape import scrape_totals
+    from laserguard.demo.summary import summary_table
+    from laserguard.storage.embedded_server import EmbeddedMongoError, mongo_server
 
     console = Console(stderr=True)
     if args.duration_s <= 0 or args.rate_hz <= 0:
@@ -126,10 +132,10 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"laserguard demo: error: {exc}")
         return 2
 
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.summary_json:
-        Path(args.summary_json).write_text(text + "\n")
+    summary_path = Path(args.summary_json) if args.summary_json else workdir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    Console().print(summary_table(summary))
+    print(f"full summary (JSON): {summary_path}")  # one plain line: never wrapped by the table
     if failure:
         console.print(f"[red]a component failed:[/] {failure}")
         return 1

@@ -56,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
     import zmq
     from prometheus_client import start_http_server
 
-    from laserguard import codec
-    from laserguard.default_model import default_model_path
-    from laserguard.detect_metrics import DetectMetrics
-    from laserguard.detector import score_frame
-    from laserguard.model_holder import ModelHolder
-    from laserguard.sequence_tracker import SequenceTracker
+    from laserguard.live.detector import score_frame
+    from laserguard.live.metrics import DetectMetrics
+    from laserguard.live.model_holder import ModelHolder
+    from laserguard.model.default_model import default_model_path
+    from laserguard.wire import codec
+    from laserguard.wire.sequence_tracker import SequenceTracker
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s detect %(levelname)s %(message)s")
     try:

@@ -26,9 +26,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laserguard.export import export_model
-    from laserguard.forest import ForestModel
-    from laserguard.sklearn_io import load_sklearn_model
+    from laserguard.model.export import export_model
+    from laserguard.model.forest import ForestModel
+    from laserguard.model.sklearn_io import load_sklearn_model
 
     try:
         estimator = load_sklearn_model(args.sklearn, trust_pickle=args.trust_pickle)

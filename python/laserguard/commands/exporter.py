@@ -8,8 +8,8 @@ import sys
 import threading
 from typing import Any
 
-from laserguard.database_options import add_database_arguments, database_server
-from laserguard.storage_schema import LATEST_STATE
+from laserguard.storage.database_options import add_database_arguments, database_server
+from laserguard.storage.schema import LATEST_STATE
 
 DEFAULT_PORT = 9216
 
@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     import pymongo
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from laserguard.embedded_mongo import EmbeddedMongoError
-    from laserguard.mongo_exporter import LatestStateCollector
+    from laserguard.storage.embedded_server import EmbeddedMongoError
+    from laserguard.storage.exporter import LatestStateCollector
 
     stop = threading.Event()
 

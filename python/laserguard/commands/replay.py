@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from laserguard.database_options import add_database_arguments
+from laserguard.storage.database_options import add_database_arguments
 
 DEFAULT_TELEMETRY = "tcp://127.0.0.1:5556"
 DEFAULT_FEEDBACK = "tcp://127.0.0.1:5555"
@@ -66,9 +66,9 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laserguard.embedded_mongo import EmbeddedMongoError, mongo_server
-    from laserguard.recorded_telemetry import Recording, RecordingError, read_collection, read_csv
-    from laserguard.replay_runner import replay_to_collection
+    from laserguard.sim.recording import Recording, RecordingError, read_collection, read_csv
+    from laserguard.sim.replay import replay_to_collection
+    from laserguard.storage.embedded_server import EmbeddedMongoError, mongo_server
 
     if (args.source is None) == (args.mongo_collection is None):
         return _fail("give exactly one of SOURCE (a CSV file) and --mongo-collection NAME")
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 def _stream(recording: Any, args: argparse.Namespace, stop: threading.Event) -> int:
     import zmq
 
-    from laserguard.replay_runner import TelemetryReplay
+    from laserguard.sim.replay import TelemetryReplay
 
     feedback = None if args.feedback_endpoint == "none" else args.feedback_endpoint
     try:

@@ -1,6 +1,6 @@
 """`laserguard roundtrip`: the loop's round-trip latency as a Prometheus histogram.
 
-See laserguard.round_trip for what is measured and why the probe runs beside the LCC.
+See laserguard.live.round_trip for what is measured and why the probe runs beside the LCC.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     import zmq
     from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-    from laserguard import codec
-    from laserguard.round_trip import RoundTripMatcher
+    from laserguard.live.round_trip import RoundTripMatcher
+    from laserguard.wire import codec
 
     if args.timeout_s <= 0:
         print(f"laserguard roundtrip: error: --timeout-s must be > 0, got {args.timeout_s}", file=sys.stderr)

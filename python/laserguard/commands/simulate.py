@@ -103,7 +103,7 @@ def _raw_start(text: str) -> datetime | None:
 
 
 def _write_raw(frame: Any, out: str, start: datetime, seed: int) -> None:
-    from laserguard.raw_writer import write_raw_logs
+    from laserguard.offline.raw_writer import write_raw_logs
 
     truth = write_raw_logs(frame, out, start=start, seed=seed)
     print(

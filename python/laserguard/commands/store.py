@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from laserguard.database_options import add_database_arguments, database_server, redacted_uri
-from laserguard.store_service import DEFAULT_FEEDBACK_ENDPOINT, DEFAULT_TELEMETRY_ENDPOINT
+from laserguard.storage.database_options import add_database_arguments, database_server, redacted_uri
+from laserguard.storage.service import DEFAULT_FEEDBACK_ENDPOINT, DEFAULT_TELEMETRY_ENDPOINT
 
 DEFAULT_METRICS_PORT = 9102
 
@@ -55,12 +55,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from laserguard.embedded_mongo import EmbeddedMongoError, default_data_dir
-    from laserguard.store_metrics import StoreMetrics
-    from laserguard.store_service import StoreConfig, StoreService
+    from laserguard.storage.embedded_server import EmbeddedMongoError, default_data_dir
+    from laserguard.storage.metrics import StoreMetrics
+    from laserguard.storage.service import StoreConfig, StoreService
 
     try:
-        from laserguard.codec import CHANNELS
+        from laserguard.wire.codec import CHANNELS
     except ImportError as exc:
         print(f"laserguard store: error: the telemetry codec is not available ({exc})", file=sys.stderr)
         return 2

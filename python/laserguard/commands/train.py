@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from laserguard.training import ORIGINAL_PARAM_GRID, grid_size, train
-    from laserguard.training_data import SchemaError
+    from laserguard.offline.training import ORIGINAL_PARAM_GRID, grid_size, train
+    from laserguard.offline.training_data import SchemaError
 
     console = Console(stderr=True)
     if args.n_jobs < 1:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     log_to_mlflow: Any = None
     if args.mlflow_uri:
         try:
-            from laserguard.mlflow_logging import log_to_mlflow
+            from laserguard.offline.mlflow_logging import log_to_mlflow
         except ImportError as exc:
             return _error(str(exc))
 

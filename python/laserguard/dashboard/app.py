@@ -14,9 +14,9 @@ from typing import Any
 import flask
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
-from laserguard.codec import CHANNELS
 from laserguard.dashboard.feedback_monitor import FeedbackMonitor, describe
 from laserguard.dashboard.state import DashboardState, UnitState
+from laserguard.wire.codec import CHANNELS
 
 HISTORY_SAMPLES = 300
 NO_PAYLOAD = "No payload available: nothing has been stored in the latest-state collection yet"

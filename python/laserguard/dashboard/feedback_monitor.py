@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from laserguard.codec import decode_feedback, decode_telemetry
-from laserguard.metrics_scrape import scrape_totals
+from laserguard.dashboard.metrics_scrape import scrape_totals
+from laserguard.wire.codec import decode_feedback, decode_telemetry
 
 RATE_WINDOW_S = 5.0
 MATCH_WINDOW = 4096  # (lcc, seq) pairs remembered while waiting for the other half

@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from laserguard.alarms import acknowledge_alarm, clear_alarm
-from laserguard.codec import CHANNELS
-from laserguard.storage_schema import (
+from laserguard.storage.alarms import acknowledge_alarm, clear_alarm
+from laserguard.storage.schema import (
     ALARM_ACTIVE,
     ALARM_CLEARED,
     DEFAULT_NAMES,
     CollectionNames,
     unit_history_filter,
 )
+from laserguard.wire.codec import CHANNELS
 
 RECENT_CLEARED_ALARMS = 10
 

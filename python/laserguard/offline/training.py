@@ -1,0 +1,359 @@
+"""Training: GridSearchCV over StandardScaler + IsolationForest with the original grid.
+
+The search scores candidates through the exact C++ engine (EngineScoredIsolationForest); the
+saved model is a plain sklearn Pipeline refitted with the best parameters and the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import sklearn
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import precision_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from laserguard.model.export import export_model, hash_training_data
+from laserguard.model.forest import ForestModel
+from laserguard.offline.engine_forest import EngineScoredIsolationForest
+from laserguard.offline.shared_fits import sharing_forest_fits
+from laserguard.offline.training_data import TrainingData, load_training_data
+from laserguard.offline.training_report import (
+    compute_metrics,
+    write_figures,
+    write_model_card,
+    write_report,
+)
+
+ScoringEngine = Literal["cpp", "sklearn"]
+
+# The grid of the original model-testing notebook.
+ORIGINAL_PARAM_GRID: dict[str, list[Any]] = {
+    "model__n_estimators": [100, 200, 300],
+    "model__max_samples": ["auto", 0.8, 0.6],
+    "model__contamination": [0.2, 0.3, 0.4],
+    "model__max_features": [1.0, 0.8, 0.6],
+}
+DEFAULT_CV_FOLDS = 3
+DEFAULT_TEST_SIZE = 0.25
+MODEL_FILE = "model.lgf"
+SKOPS_FILE = "model.skops"
+
+
+def anomaly_precision(label: npt.ArrayLike, predicted: npt.ArrayLike) -> float:
+    """Precision with the anomaly as the positive class.
+
+    `label` is the ground truth (1 anomaly, 0 normal); `predicted` is IsolationForest.predict
+    output (-1 anomaly, +1 normal). No predicted anomaly gives 0.0.
+    """
+    truth = np.asarray(label)
+    pred = np.asarray(predicted)
+    bad = sorted(set(np.unique(pred).tolist()) - {-1, 1})
+    if bad:
+        raise ValueError(f"predicted labels must be -1 (anomaly) or +1 (normal), found {bad}")
+    return float(precision_score(truth == 1, pred == -1, zero_division=0.0))
+
+
+class AnomalyPrecisionScorer:
+    """GridSearchCV scorer: anomaly_precision of the estimator's predictions.
+
+    `on_scored` is called after every (candidate, fold) evaluation, e.g. to advance a progress
+    bar; the search runs on threads, so it is called from worker threads.
+    """
+
+    def __init__(self, on_scored: Callable[[], None] | None = None) -> None:
+        self.on_scored = on_scored
+
+    def __call__(self, estimator: Any, X: Any, y: Any) -> float:
+        score = anomaly_precision(y, estimator.predict(X))
+        if self.on_scored is not None:
+            self.on_scored()
+        return score
+
+
+def build_pipeline(seed: int, scoring_engine: ScoringEngine = "cpp") -> Pipeline:
+    forest_class = {"cpp": EngineScoredIsolationForest, "sklearn": IsolationForest}.get(scoring_engine)
+    if forest_class is None:
+        raise ValueError(f"unknown scoring engine {scoring_engine!r}: expected 'cpp' or 'sklearn'")
+    return Pipeline([("scaler", StandardScaler()), ("model", forest_class(random_state=seed))])
+
+
+def grid_size(param_grid: Mapping[str, Sequence[Any]]) -> int:
+    return int(np.prod([len(v) for v in param_grid.values()]))
+
+
+def run_grid_search(
+    X: npt.NDArray[np.float64],
+    label: npt.NDArray[np.int64],
+    *,
+    seed: int,
+    n_jobs: int = 1,
+    cv_folds: int = DEFAULT_CV_FOLDS,
+    param_grid: Mapping[str, Sequence[Any]] = ORIGINAL_PARAM_GRID,
+    scoring_engine: ScoringEngine = "cpp",
+    share_fits: bool = True,
+    on_scored: Callable[[], None] | None = None,
+    sharing_stats: dict[str, int] | None = None,
+) -> GridSearchCV:
+    """Fit GridSearchCV (refit=False) and return it; `cv_results_` and `best_params_` are set.
+
+    With the C++ engine and `share_fits`, candidates that differ only in n_estimators or
+    contamination reuse one tree fit per fold (laserguard.offline.shared_fits); the results are
+    identical to fitting every candidate, which `scoring_engine="sklearn"` does. If given,
+    `sharing_stats` receives the sharing counters (trees built/served, scorings, evictions).
+    """
+    from joblib import parallel_backend
+
+    search = GridSearchCV(
+        build_pipeline(seed, scoring_engine),
+        param_grid=dict(param_grid),
+        scoring=AnomalyPrecisionScorer(on_scored),
+        cv=StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed),
+        n_jobs=n_jobs,
+        refit=False,
+        error_score="raise",
+    )
+    # Threads: the C++ engine and sklearn's tree builder release the GIL, nothing is copied
+    # between processes, and the scorer's progress callback runs in this process.
+    if not (share_fits and scoring_engine == "cpp"):
+        with parallel_backend("threading", n_jobs=n_jobs):
+            search.fit(X, label)
+        return search
+    with sharing_forest_fits() as shared, parallel_backend("threading", n_jobs=n_jobs):
+        search.fit(X, label)
+    if sharing_stats is not None:
+        sharing_stats.update(
+            trees_built=shared.trees_built,
+            trees_served=shared.trees_served,
+            scorings=shared.scorings,
+            evictions=shared.evictions,
+        )
+    return search
+
+
+def fit_final_model(X: npt.NDArray[np.float64], best_params: Mapping[str, Any], seed: int) -> Pipeline:
+    """The shipped model: a plain sklearn Pipeline (savable with skops) with the best parameters."""
+    pipeline = build_pipeline(seed, "sklearn")
+    pipeline.set_params(**best_params)
+    pipeline.fit(X)
+    return pipeline
+
+
+@dataclass
+class TrainingResult:
+    out_dir: Path
+    model_version: str
+    best_params: dict[str, Any]
+    best_cv_precision: float
+    metrics: dict[str, Any]
+    search_seconds: float
+    total_seconds: float
+    files: list[Path] = field(default_factory=list)
+
+
+def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in sorted(params.items())}
+
+
+def _top_candidates(search: GridSearchCV, count: int) -> list[dict[str, Any]]:
+    results = search.cv_results_
+    order = np.argsort(results["rank_test_score"], kind="stable")[:count]
+    return [
+        {
+            "rank": int(results["rank_test_score"][i]),
+            "mean_precision": float(results["mean_test_score"][i]),
+            "std_precision": float(results["std_test_score"][i]),
+            "params": _json_params(results["params"][i]),
+        }
+        for i in order
+    ]
+
+
+def train(
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    cv_folds: int = DEFAULT_CV_FOLDS,
+    test_size: float = DEFAULT_TEST_SIZE,
+    param_grid: Mapping[str, Sequence[Any]] = ORIGINAL_PARAM_GRID,
+    scoring_engine: ScoringEngine = "cpp",
+    share_fits: bool = True,
+    on_scored: Callable[[], None] | None = None,
+) -> TrainingResult:
+    """Load the CSVs, search, refit, evaluate on the held-out split and write every artefact."""
+    started = time.perf_counter()
+    data = load_training_data(data_dir)
+    return train_on(
+        data,
+        out_dir,
+        seed=seed,
+        n_jobs=n_jobs,
+        cv_folds=cv_folds,
+        test_size=test_size,
+        param_grid=param_grid,
+        scoring_engine=scoring_engine,
+        share_fits=share_fits,
+        on_scored=on_scored,
+        started=started,
+    )
+
+
+def train_on(
+    data: TrainingData,
+    out_dir: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    cv_folds: int = DEFAULT_CV_FOLDS,
+    test_size: float = DEFAULT_TEST_SIZE,
+    param_grid: Mapping[str, Sequence[Any]] = ORIGINAL_PARAM_GRID,
+    scoring_engine: ScoringEngine = "cpp",
+    share_fits: bool = True,
+    on_scored: Callable[[], None] | None = None,
+    started: float | None = None,
+) -> TrainingResult:
+    started = time.perf_counter() if started is None else started
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    n_anomalies = int(data.label.sum())
+    if n_anomalies < cv_folds or len(data) - n_anomalies < cv_folds:
+        raise ValueError(
+            f"need at least {cv_folds} anomalous and {cv_folds} normal rows for {cv_folds}-fold "
+            f"search, got {n_anomalies} anomalous of {len(data)}"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    rows = np.arange(len(data))
+    train_rows, test_rows = train_test_split(
+        rows, test_size=test_size, stratify=data.label, random_state=seed
+    )
+    # Sorted so each split keeps the time order of the (already sorted) table.
+    train_set, test_set = data.subset(np.sort(train_rows)), data.subset(np.sort(test_rows))
+
+    search_started = time.perf_counter()
+    sharing_stats: dict[str, int] = {}
+    search = run_grid_search(
+        train_set.X,
+        train_set.label,
+        seed=seed,
+        n_jobs=n_jobs,
+        cv_folds=cv_folds,
+        param_grid=param_grid,
+        scoring_engine=scoring_engine,
+        share_fits=share_fits,
+        on_scored=on_scored,
+        sharing_stats=sharing_stats,
+    )
+    search_seconds = time.perf_counter() - search_started
+    best_params = _json_params(search.best_params_)
+    pipeline = fit_final_model(train_set.X, best_params, seed)
+
+    data_sha256 = hash_training_data(data.X)
+    labels_sha256 = hash_training_data(data.label)
+    feature_names = list(data.feature_names)
+    # Evaluate the artefact that ships: the exported model scored by the C++ engine.
+    with tempfile.TemporaryDirectory(prefix="laserguard_train_") as tmp:
+        draft = Path(tmp) / MODEL_FILE
+        export_model(pipeline, draft, feature_names=feature_names, training_data_sha256=data_sha256)
+        engine = ForestModel.load(draft)
+        decision = engine.decision_function(test_set.X)
+    metrics = compute_metrics(test_set.label, decision, test_set.fault_type, test_set.severity)
+
+    search_summary = {
+        "param_grid": {k: list(v) for k, v in param_grid.items()},
+        "n_candidates": grid_size(param_grid),
+        "cv": f"StratifiedKFold(n_splits={cv_folds}, shuffle=True, random_state={seed})",
+        "scoring": "precision, anomaly (predict == -1) as the positive class",
+        "best_params": best_params,
+        "best_cv_precision": float(search.best_score_),
+        "top_candidates": _top_candidates(search, 10),
+    }
+    data_summary = {
+        "training_data_sha256": data_sha256,
+        "labels_sha256": labels_sha256,
+        "n_rows": len(data),
+        "n_anomalies": n_anomalies,
+        "n_train": len(train_set),
+        "n_test": len(test_set),
+        "test_size": test_size,
+        "split": f"train_test_split(stratify=label, random_state={seed})",
+        "feature_names": feature_names,
+    }
+    headline = {k: metrics[k] for k in ("accuracy", "fpr", "fnr", "precision", "recall", "roc_auc", "pr_auc")}
+    model_path = out / MODEL_FILE
+    model_version = export_model(
+        pipeline,
+        model_path,
+        feature_names=feature_names,
+        training_data_sha256=data_sha256,
+        extra_metadata={"seed": seed, "metrics": headline, "best_params": best_params},
+    )
+    skops_path = out / SKOPS_FILE
+    import skops.io as sio
+
+    from laserguard import __version__ as laserguard_version
+
+    sio.dump(pipeline, skops_path)
+
+    card = {
+        "model_version": model_version,
+        "model_file": MODEL_FILE,
+        "sklearn_file": SKOPS_FILE,
+        "seed": seed,
+        "sklearn_version": sklearn.__version__,
+        "laserguard_version": laserguard_version,
+        "estimator": "Pipeline([('scaler', StandardScaler()), ('model', IsolationForest())])",
+        "parameters": _json_params(pipeline.named_steps["model"].get_params()),
+        "data": data_summary,
+        "search": {k: v for k, v in search_summary.items() if k != "top_candidates"},
+        "metrics": headline,
+    }
+    files = [model_path, skops_path]
+    files += write_model_card(out, card)
+    figures = write_figures(out, test_set.label, decision)
+    files += figures
+    files += write_report(out, metrics, search_summary, data_summary, [f.name for f in figures])
+    total_seconds = time.perf_counter() - started
+    run_path = out / "run.json"
+    # Timings vary run to run, so they live apart from the reproducible card and model.
+    run_path.write_text(
+        json.dumps(
+            {
+                "search_seconds": search_seconds,
+                "total_seconds": total_seconds,
+                "n_jobs": n_jobs,
+                "scoring_engine": scoring_engine,
+                "share_fits": share_fits and scoring_engine == "cpp",
+                "sharing": sharing_stats,
+                "n_rows": len(data),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    files.append(run_path)
+    return TrainingResult(
+        out_dir=out,
+        model_version=model_version,
+        best_params=best_params,
+        best_cv_precision=float(search.best_score_),
+        metrics=metrics,
+        search_seconds=search_seconds,
+        total_seconds=total_seconds,
+        files=files,
+    )

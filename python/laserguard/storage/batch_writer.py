@@ -1,0 +1,216 @@
+"""Execute write batches against MongoDB (journaled), spooling them to disk while it is down.
+
+A batch is a list of plain write operations (so it can be spooled as BSON and replayed later).
+Every operation is idempotent: inserts carry deterministic ``_id``s and guarded upserts only
+move state forward, so duplicate-key errors (11000) mean "already stored" and are not failures.
+Order is preserved: nothing new is written while older batches wait in the spool.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from laserguard.storage.schema import DEFAULT_NAMES, CollectionNames
+from laserguard.storage.spool import WriteSpool
+
+if TYPE_CHECKING:
+    from laserguard.storage.metrics import StoreMetrics
+
+DUPLICATE_KEY = 11000
+
+WriteOp = dict[str, Any]
+
+
+def insert_op(collection: str, document: dict[str, Any]) -> WriteOp:
+    return {"c": collection, "op": "insert", "doc": document}
+
+
+def update_op(collection: str, filter_: dict[str, Any], update: dict[str, Any], *, upsert: bool) -> WriteOp:
+    return {"c": collection, "op": "update", "filter": filter_, "update": update, "upsert": upsert}
+
+
+@dataclass
+class WriteBatch:
+    """Operations applied in order; ``unit_samples`` counts the telemetry documents among them."""
+
+    ops: list[WriteOp] = field(default_factory=list)
+    unit_samples: int = 0
+
+    def to_record(self) -> dict[str, Any]:
+        return {"ops": self.ops, "unit_samples": self.unit_samples}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> WriteBatch:
+        return cls(ops=list(record["ops"]), unit_samples=int(record.get("unit_samples", 0)))
+
+
+@dataclass
+class WriteOutcome:
+    inserted: int = 0
+    duplicates: int = 0  # telemetry documents that were already stored (replay or retry)
+    rejected: int = 0  # operations the server refused for a reason other than a duplicate key
+
+
+def _groups(ops: list[WriteOp]) -> Iterator[tuple[str, list[WriteOp]]]:
+    """Consecutive runs of operations on the same collection (order across runs is kept)."""
+    start = 0
+    for index in range(1, len(ops) + 1):
+        if index == len(ops) or ops[index]["c"] != ops[start]["c"]:
+            yield ops[start]["c"], ops[start:index]
+            start = index
+
+
+def _pymongo_request(op: WriteOp) -> Any:
+    from pymongo import InsertOne, UpdateOne
+
+    if op["op"] == "insert":
+        return InsertOne(op["doc"])
+    if op["op"] == "update":
+        return UpdateOne(op["filter"], op["update"], upsert=bool(op["upsert"]))
+    raise ValueError(f"unknown write operation {op['op']!r} in batch")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The write could not reach the database (network, selection timeout, write concern)."""
+
+
+class BatchWriter:
+    """Writes batches with ``w=1, j=True``; falls back to the spool and replays it on reconnect."""
+
+    def __init__(
+        self,
+        db: Any,
+        spool: WriteSpool,
+        *,
+        names: CollectionNames = DEFAULT_NAMES,
+        metrics: StoreMetrics | None = None,
+        retry_interval_s: float = 1.0,
+    ) -> None:
+        from pymongo.write_concern import WriteConcern
+
+        self.db = db.with_options(write_concern=WriteConcern(w=1, j=True))
+        self.spool = spool
+        self.names = names
+        self.metrics = metrics
+        self.retry_interval_s = retry_interval_s
+        self.database_up = True
+        self._next_retry = 0.0
+        self.totals = WriteOutcome()
+        self._update_backlog()
+
+    def _update_backlog(self) -> None:
+        if self.metrics is not None:
+            self.metrics.spool_backlog_unit_samples.set(self.spool.backlog_weight)
+            self.metrics.spool_backlog_batches.set(self.spool.backlog_records)
+            self.metrics.spool_backlog_bytes.set(self.spool.backlog_bytes)
+            self.metrics.database_up.set(1 if self.database_up else 0)
+
+    def _execute(self, batch: WriteBatch) -> WriteOutcome:
+        from pymongo.errors import BulkWriteError, PyMongoError
+
+        outcome = WriteOutcome()
+        for collection, ops in _groups(batch.ops):
+            try:
+                result = self.db[collection].bulk_write([_pymongo_request(op) for op in ops], ordered=False)
+                outcome.inserted += result.inserted_count if collection == self.names.telemetry else 0
+            except BulkWriteError as exc:
+                details = exc.details
+                if details.get("writeConcernErrors"):
+                    raise DatabaseUnavailable(
+                        f"write concern failed: {details['writeConcernErrors']}"
+                    ) from exc
+                errors = details.get("writeErrors", [])
+                duplicates = sum(1 for e in errors if e.get("code") == DUPLICATE_KEY)
+                others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+                if collection == self.names.telemetry:
+                    outcome.inserted += int(details.get("nInserted", 0))
+                    outcome.duplicates += duplicates
+                for error in others:
+                    # A refused document would block the spool forever if retried: count and report it.
+                    outcome.rejected += 1
+                    print(
+                        f"laserguard store: {collection}: write refused (code {error.get('code')}): "
+                        f"{error.get('errmsg')}",
+                        file=sys.stderr,
+                    )
+                    if self.metrics is not None:
+                        self.metrics.write_errors.labels(reason=f"code_{error.get('code')}").inc()
+            except PyMongoError as exc:
+                raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return outcome
+
+    def _account(self, outcome: WriteOutcome, batch: WriteBatch, seconds: float | None) -> None:
+        self.totals.inserted += outcome.inserted
+        self.totals.duplicates += outcome.duplicates
+        self.totals.rejected += outcome.rejected
+        if self.metrics is not None:
+            self.metrics.unit_samples_written.inc(outcome.inserted)
+            self.metrics.duplicate_unit_samples.inc(outcome.duplicates)
+            self.metrics.batches_written.inc()
+            if seconds is not None:
+                self.metrics.write_latency.observe(seconds)
+
+    def _mark_down(self, exc: Exception) -> None:
+        if self.database_up:
+            print(
+                f"laserguard store: database unavailable, spooling to {self.spool.directory}: {exc}",
+                file=sys.stderr,
+            )
+        self.database_up = False
+        self._next_retry = time.monotonic() + self.retry_interval_s
+        if self.metrics is not None:
+            self.metrics.write_errors.labels(reason="unavailable").inc()
+
+    def replay(self) -> bool:
+        """Replay the spool; True when it is empty afterwards (the database took everything)."""
+        if self.spool.empty:
+            return True
+
+        def apply(record: dict[str, Any]) -> None:
+            batch = WriteBatch.from_record(record)
+            start = time.perf_counter()
+            outcome = self._execute(batch)
+            self._account(outcome, batch, time.perf_counter() - start)
+            if self.metrics is not None:
+                self.metrics.replayed_batches.inc()
+            self._update_backlog()
+
+        try:
+            self.spool.replay(apply)
+        except DatabaseUnavailable as exc:
+            self._mark_down(exc)
+            self._update_backlog()
+            return False
+        if not self.database_up:
+            print("laserguard store: database back, spool replayed", file=sys.stderr)
+        self.database_up = True
+        self._update_backlog()
+        return True
+
+    def write(self, batch: WriteBatch) -> None:
+        """Write ``batch`` now if the database is reachable and nothing older waits; else spool it."""
+        if not batch.ops:
+            return
+        may_try = self.database_up or time.monotonic() >= self._next_retry
+        if may_try and self.replay():
+            start = time.perf_counter()
+            try:
+                outcome = self._execute(batch)
+            except DatabaseUnavailable as exc:
+                self._mark_down(exc)
+            else:
+                self.database_up = True
+                self._account(outcome, batch, time.perf_counter() - start)
+                self._update_backlog()
+                return
+        self.spool.append(batch.to_record(), weight=batch.unit_samples)
+        if self.metrics is not None:
+            self.metrics.spooled_batches.inc()
+        self._update_backlog()
+
+    def close(self) -> None:
+        self.spool.close()

@@ -1,0 +1,273 @@
+"""The `laserguard store` service: ZMQ telemetry + feedback in, journaled MongoDB writes out.
+
+Where the scores come from: the LCC binds its feedback SUB socket on :5555 and the detector's
+PUB connects to it, so no third party can subscribe there (two SUB sockets cannot talk). The
+store therefore subscribes to ``--feedback-endpoint`` (default ``tcp://127.0.0.1:5557``), which
+`laserguard detect` binds on the *same* PUB socket it uses for the LCC (one ``bind`` call, every
+feedback message reaches both peers at no extra cost). Recomputing the scores in the store was
+rejected: it would duplicate the inference and could disagree with what the hardware was told
+(e.g. across a hot model reload). Without a detector the store still writes all telemetry, just
+without scores.
+
+Threads: the main thread receives, decodes and joins frames; a writer thread applies batches
+(journaled writes block for milliseconds) and spools them while the database is down, so a slow
+database never makes the store drop frames from its ZMQ queue.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from laserguard.storage.alarms import AlarmTracker, load_active_alarms
+from laserguard.storage.batch_writer import BatchWriter, WriteBatch
+from laserguard.storage.metrics import StoreMetrics
+from laserguard.storage.schema import CollectionNames, ensure_indexes
+from laserguard.storage.spool import WriteSpool
+from laserguard.storage.telemetry_store import TelemetryStore
+
+DEFAULT_TELEMETRY_ENDPOINT = "tcp://127.0.0.1:5556"
+DEFAULT_FEEDBACK_ENDPOINT = "tcp://127.0.0.1:5557"
+_STOP = object()
+
+
+@dataclass
+class StoreConfig:
+    mongo_uri: str
+    db_name: str
+    spool_dir: Path
+    telemetry_endpoint: str = DEFAULT_TELEMETRY_ENDPOINT
+    feedback_endpoint: str | None = DEFAULT_FEEDBACK_ENDPOINT
+    lcc_ids: Sequence[int] = ()
+    flush_interval_s: float = 0.1
+    join_window_s: float = 0.5
+    raise_after: int = 3
+    clear_after: int = 5
+    retry_interval_s: float = 1.0
+    server_timeout_ms: int = 2000
+
+
+def mongo_client(uri: str, server_timeout_ms: int) -> Any:
+    import pymongo
+
+    # Short server selection: a down database must fail a write quickly so the batch is spooled.
+    # connectTimeoutMS is also the heartbeat timeout: kept long, or a server busy with a big
+    # journaled batch is declared down and the pool (with the batch in flight) is cancelled.
+    return pymongo.MongoClient(
+        uri,
+        serverSelectionTimeoutMS=server_timeout_ms,
+        connectTimeoutMS=20_000,
+        socketTimeoutMS=60_000,
+    )
+
+
+class BatchWriterThread:
+    """Applies batches from a queue on its own thread; replays the spool while idle."""
+
+    def __init__(self, writer: BatchWriter) -> None:
+        self.writer = writer
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=256)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="laserguard-store-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, batch: WriteBatch) -> None:
+        self.queue.put(batch)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self.queue.get(timeout=self.writer.retry_interval_s)
+                except queue.Empty:
+                    if not self.writer.spool.empty:
+                        self.writer.replay()
+                    continue
+                if item is _STOP:
+                    if not self.writer.spool.empty:
+                        self.writer.replay()
+                    return
+                self.writer.write(item)
+        except BaseException as exc:  # reported by the main thread, which then exits non-zero
+            self.error = exc
+
+    def stop(self) -> None:
+        self.queue.put(_STOP)
+        self._thread.join()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+class StoreService:
+    def __init__(self, config: StoreConfig, metrics: StoreMetrics, channel_names: Sequence[str]) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.names = CollectionNames()
+        self.client = mongo_client(config.mongo_uri, config.server_timeout_ms)
+        self.db = self.client[config.db_name]
+        self.alarms = AlarmTracker(config.raise_after, config.clear_after)
+        self._prepare_database()
+        self.store = TelemetryStore(
+            channel_names,
+            names=self.names,
+            alarms=self.alarms,
+            join_window_s=config.join_window_s,
+            metrics=metrics,
+        )
+        self.writer = BatchWriter(
+            self.db,
+            WriteSpool(config.spool_dir),
+            names=self.names,
+            metrics=metrics,
+            retry_interval_s=config.retry_interval_s,
+        )
+        self.writer_thread = BatchWriterThread(self.writer)
+        self.stop_event = threading.Event()
+        self.started = time.monotonic()
+        self._codec: Any = None
+
+    def _prepare_database(self) -> None:
+        from pymongo.errors import PyMongoError
+
+        try:
+            ensure_indexes(self.db, self.names)
+            self.alarms.restore(load_active_alarms(self.db, self.names))
+        except PyMongoError as exc:
+            # Not fatal: writes spool until the database is back (indexes are created next start).
+            print(f"laserguard store: database not reachable at start ({exc}); spooling", file=sys.stderr)
+
+    def _subscribe(self, socket: Any, endpoint: str, topic_for: Any) -> None:
+        import zmq
+
+        socket.setsockopt(zmq.RCVHWM, 0)  # the store must not drop: let ZMQ queue while we write
+        socket.setsockopt(zmq.LINGER, 0)
+        if self.config.lcc_ids:
+            for lcc_id in self.config.lcc_ids:
+                socket.setsockopt(zmq.SUBSCRIBE, topic_for(lcc_id))
+        else:
+            socket.setsockopt(zmq.SUBSCRIBE, b"lcc.")
+        socket.connect(endpoint)
+
+    def _handle(self, kind: str, parts: list[bytes]) -> None:
+        codec = self._codec
+        if len(parts) != 2:
+            self.metrics.invalid_frames.labels(kind=kind, reason="multipart").inc()
+            return
+        try:
+            if kind == "telemetry":
+                frame = codec.decode_telemetry(parts[1])
+                self.store.add_telemetry(
+                    int(frame.lcc_id),
+                    int(frame.seq),
+                    int(frame.timestamp_ns),
+                    frame.values,
+                    int(frame.schema_id),
+                )
+            else:
+                fb = codec.decode_feedback(parts[1])
+                self.store.add_feedback(
+                    int(fb.lcc_id),
+                    int(fb.seq),
+                    int(fb.timestamp_ns),
+                    str(fb.model_version),
+                    fb.scores,
+                    fb.anomalous_units,
+                    fb.top_features,
+                    fb.top_weights,
+                )
+        except codec.FrameError as exc:
+            self.metrics.invalid_frames.labels(kind=kind, reason=str(exc.reason)).inc()
+            return
+        except ValueError as exc:
+            # Decodable but inconsistent (channel count, unit count, unit index): named on stderr.
+            self.metrics.invalid_frames.labels(kind=kind, reason="inconsistent").inc()
+            print(f"laserguard store: {kind} frame rejected: {exc}", file=sys.stderr)
+            return
+        except (TypeError, IndexError, KeyError) as exc:
+            # A frame we cannot handle must not stop the service: count it, name it, go on.
+            self.metrics.invalid_frames.labels(kind=kind, reason="unhandled").inc()
+            print(f"laserguard store: {kind} frame not handled: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return
+        self.metrics.frames_received.labels(kind=kind).inc()
+
+    def _flush(self, flush_all: bool = False) -> None:
+        batch = self.store.take_batch(flush_all=flush_all)
+        if batch is not None:
+            self.writer_thread.submit(batch)
+
+    def run(self) -> int:
+        import zmq
+
+        from laserguard.wire import codec
+
+        self._codec = codec
+        context: zmq.Context[Any] = zmq.Context.instance()
+        telemetry = context.socket(zmq.SUB)
+        self._subscribe(telemetry, self.config.telemetry_endpoint, codec.telemetry_topic)
+        sockets: dict[Any, str] = {telemetry: "telemetry"}
+        if self.config.feedback_endpoint:
+            feedback = context.socket(zmq.SUB)
+            self._subscribe(feedback, self.config.feedback_endpoint, codec.feedback_topic)
+            sockets[feedback] = "feedback"
+        poller = zmq.Poller()
+        for socket in sockets:
+            poller.register(socket, zmq.POLLIN)
+        self.writer_thread.start()
+        next_flush = time.monotonic() + self.config.flush_interval_s
+        status = 0
+        try:
+            while not self.stop_event.is_set():
+                # At least 5 ms: while the writer is busy a due flush waits, and must not spin.
+                timeout_ms = max(5, int((next_flush - time.monotonic()) * 1000))
+                for socket, _ in poller.poll(timeout=min(timeout_ms, 100)):
+                    # Drain what is queued on this socket, bounded so the flush timer still runs.
+                    for _ in range(1000):
+                        try:
+                            parts = socket.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._handle(sockets[socket], parts)
+                # Form the next batch only once the writer has picked up the previous one: under
+                # load batches grow instead of queueing, so per-batch costs (latest state) amortise.
+                if time.monotonic() >= next_flush and self.writer_thread.queue.empty():
+                    self._flush()
+                    next_flush = time.monotonic() + self.config.flush_interval_s
+                if not self.writer_thread.is_alive():
+                    print(f"laserguard store: writer failed: {self.writer_thread.error!r}", file=sys.stderr)
+                    status = 1
+                    break
+        finally:
+            # Clean shutdown: everything received is written (or spooled) before we exit.
+            self._flush(flush_all=True)
+            if self.writer_thread.is_alive():
+                self.writer_thread.stop()
+            self.writer.close()
+            for socket in sockets:
+                socket.close(linger=0)
+            self.client.close()
+        return status
+
+    def stats(self) -> dict[str, Any]:
+        elapsed = time.monotonic() - self.started
+        totals = self.writer.totals
+        return {
+            "unit_samples_written": totals.inserted,
+            "duplicate_unit_samples": totals.duplicates,
+            "rejected_writes": totals.rejected,
+            "spool_backlog_unit_samples": self.writer.spool.backlog_weight,
+            "elapsed_s": round(elapsed, 3),
+            "unit_samples_per_s": round(totals.inserted / elapsed, 1) if elapsed > 0 else 0.0,
+        }
+
+    def write_stats(self, path: Path) -> None:
+        path.write_text(json.dumps(self.stats(), indent=2) + "\n")

@@ -1,0 +1,169 @@
+"""Telemetry frames and anomaly feedback on the wire (design §4, docs/protocol.md).
+
+The encoders and decoders are the C++ ones ``lcc-sim`` uses, so the two sides cannot drift
+apart. Every decoder validates the payload and raises :class:`FrameError`, whose ``reason``
+is a short code (``"bad_magic"``, ``"truncated"``, ...) meant for a metric label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from laserguard import _core
+
+if TYPE_CHECKING:
+
+    class FrameError(ValueError):
+        """A payload that is not a valid frame; ``reason`` is one of FRAME_ERROR_REASONS."""
+
+        reason: str
+
+else:
+    FrameError = _core.FrameError
+
+# Every value FrameError.reason can take (stable: services use them as metric labels).
+FRAME_ERROR_REASONS: Final[tuple[str, ...]] = tuple(_core.FRAME_ERROR_REASONS)
+
+# Column order of schema 1 (design §3); a frame's values[:, i] is channel CHANNELS[i].
+CHANNELS: Final[tuple[str, ...]] = tuple(_core.CHANNELS)
+SCHEMA_LASER_V1: Final = 1
+PROTOCOL_VERSION: Final[int] = int(_core.PROTOCOL_VERSION)
+
+Float32Array = npt.NDArray[np.float32]
+
+__all__ = [
+    "CHANNELS",
+    "FRAME_ERROR_REASONS",
+    "PROTOCOL_VERSION",
+    "SCHEMA_LASER_V1",
+    "Feedback",
+    "FrameError",
+    "TelemetryFrame",
+    "decode_feedback",
+    "decode_telemetry",
+    "encode_feedback",
+    "encode_telemetry",
+    "feedback_topic",
+    "telemetry_topic",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryFrame:
+    """One LCC's units at one instant: ``values`` is (n_units, n_features) float32."""
+
+    lcc_id: int
+    seq: int
+    timestamp_ns: int
+    schema_id: int
+    values: Float32Array
+
+    @property
+    def n_units(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.values.shape[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """The detector's answer to one telemetry frame (``seq`` echoes the frame's)."""
+
+    lcc_id: int
+    seq: int
+    timestamp_ns: int
+    model_version: str
+    n_features: int
+    scores: Float32Array  # (n_units,) decision function; < 0 means anomalous
+    anomalous_units: npt.NDArray[np.uint32]  # strictly increasing unit indices
+    top_features: npt.NDArray[np.int16]  # (n_units, K) feature index, -1 = empty slot
+    top_weights: Float32Array  # (n_units, K) contribution of that feature
+
+
+def _require_dtype(name: str, array: npt.NDArray[np.generic], dtype: type[np.generic], ndim: int) -> None:
+    if array.dtype != np.dtype(dtype):
+        raise TypeError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+
+
+def encode_telemetry(
+    lcc_id: int, seq: int, timestamp_ns: int, values: Float32Array, schema_id: int = SCHEMA_LASER_V1
+) -> bytes:
+    """Encode one frame; ``values`` is a float32 (n_units, n_features) array."""
+    values = np.asarray(values)
+    _require_dtype("values", values, np.float32, 2)
+    payload: bytes = _core.encode_telemetry(lcc_id, seq, timestamp_ns, values, schema_id)
+    return payload
+
+
+def decode_telemetry(payload: bytes | bytearray | memoryview) -> TelemetryFrame:
+    """Validate and decode a telemetry payload (values copied once, into a new array)."""
+    lcc_id, seq, timestamp_ns, schema_id, values = _core.decode_telemetry(payload)
+    return TelemetryFrame(lcc_id, seq, timestamp_ns, schema_id, values)
+
+
+def encode_feedback(
+    lcc_id: int,
+    seq: int,
+    timestamp_ns: int,
+    model_version: str,
+    scores: Float32Array,
+    anomalous_units: npt.ArrayLike,
+    top_features: npt.NDArray[np.int16],
+    top_weights: Float32Array,
+    n_features: int = len(CHANNELS),
+) -> bytes:
+    """Encode the feedback for one frame. ``anomalous_units`` are unit indices (any int dtype)."""
+    scores = np.asarray(scores)
+    top_features = np.asarray(top_features)
+    top_weights = np.asarray(top_weights)
+    _require_dtype("scores", scores, np.float32, 1)
+    _require_dtype("top_features", top_features, np.int16, 2)
+    _require_dtype("top_weights", top_weights, np.float32, 2)
+    units = np.asarray(anomalous_units)
+    if units.ndim != 1 or (units.size and units.dtype.kind not in "iu"):
+        raise TypeError(f"anomalous_units must be a 1-D integer array, got {units.dtype} shape {units.shape}")
+    if units.size and (int(units.min()) < 0 or int(units.max()) >= scores.shape[0]):
+        bad = int(units.min()) if int(units.min()) < 0 else int(units.max())
+        raise ValueError(f"anomalous unit {bad} is outside [0, {scores.shape[0]})")
+    if top_features.shape != top_weights.shape or top_features.shape[0] != scores.shape[0]:
+        raise ValueError(
+            f"top_features {top_features.shape} and top_weights {top_weights.shape} must both be "
+            f"({scores.shape[0]}, K)"
+        )
+    payload: bytes = _core.encode_feedback(
+        lcc_id,
+        seq,
+        timestamp_ns,
+        model_version,
+        scores,
+        units.astype(np.uint32),
+        top_features,
+        top_weights,
+        n_features,
+    )
+    return payload
+
+
+def decode_feedback(payload: bytes | bytearray | memoryview) -> Feedback:
+    """Validate and decode a feedback payload."""
+    return Feedback(*_core.decode_feedback(payload))
+
+
+def telemetry_topic(lcc_id: int) -> bytes:
+    """ZMQ topic of an LCC's telemetry: ``b"lcc.<id>.telemetry"``."""
+    topic: bytes = _core.telemetry_topic(lcc_id)
+    return topic
+
+
+def feedback_topic(lcc_id: int) -> bytes:
+    """ZMQ topic of the anomaly feedback for an LCC: ``b"lcc.<id>.anomaly"``."""
+    topic: bytes = _core.feedback_topic(lcc_id)
+    return topic
