@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -11,6 +12,9 @@
 #include "laserguard/model/model_format.hpp"
 
 namespace py = pybind11;
+laserguard::BaselineParams baseline_params_from_dict(const py::dict& d);  // baseline_bindings.cpp
+py::dict baseline_params_to_dict(const laserguard::BaselineParams& p);
+
 using laserguard::ForestModel;
 using laserguard::ForestSpec;
 using laserguard::MatrixView;
@@ -111,7 +115,7 @@ void bind_forest(py::module_& m) {
          const py::array_t<double, py::array::c_style | py::array::forcecast>& mean,
          const py::array_t<double, py::array::c_style | py::array::forcecast>& scale, double offset,
          double denominator, const std::vector<std::string>& feature_names, const std::string& metadata_json,
-         const py::list& trees) {
+         const py::list& trees, const std::optional<py::dict>& baseline) {
         ForestSpec spec;
         spec.n_features = n_features;
         spec.has_scaler = has_scaler;
@@ -124,13 +128,15 @@ void bind_forest(py::module_& m) {
         spec.feature_names = feature_names;
         spec.metadata_json = metadata_json;
         for (const auto& t : trees) spec.trees.push_back(tree_from_python(t.cast<py::dict>()));
+        if (baseline) spec.baseline = baseline_params_from_dict(*baseline);
         py::gil_scoped_release release;
         laserguard::write_forest_file(spec, path);
       },
       py::arg("path"), py::arg("n_features"), py::arg("has_scaler"), py::arg("with_mean"), py::arg("with_std"),
       py::arg("mean"), py::arg("scale"), py::arg("offset"), py::arg("denominator"), py::arg("feature_names"),
-      py::arg("metadata_json"), py::arg("trees"),
-      "Validate a forest given as sklearn-shaped arrays and write it atomically (temp file + rename).");
+      py::arg("metadata_json"), py::arg("trees"), py::arg("baseline") = py::none(),
+      "Validate a forest (and the optional baseline stage: format 2.0) given as sklearn-shaped arrays and "
+      "write it atomically (temp file + rename).");
 
   py::class_<ForestModel>(m, "ForestModel")
       .def_static(
@@ -156,6 +162,11 @@ void bind_forest(py::module_& m) {
       .def_property_readonly("denominator", &ForestModel::denominator)
       .def_property_readonly("feature_names", &ForestModel::feature_names)
       .def_property_readonly("metadata_json", &ForestModel::metadata_json)
+      .def_property_readonly("baseline",
+                             [](const ForestModel& model) -> py::object {
+                               if (!model.baseline()) return py::none();
+                               return baseline_params_to_dict(*model.baseline());
+                             })
       .def(
           "path_length_sums",
           [](const ForestModel& model, const py::array& x) {

@@ -215,7 +215,8 @@ ForestModel::ForestModel(const ForestSpec& spec)
       offset_(spec.offset),
       denominator_(spec.denominator),
       feature_names_(spec.feature_names),
-      metadata_json_(spec.metadata_json) {
+      metadata_json_(spec.metadata_json),
+      baseline_(spec.baseline) {
   validate_forest(spec);
   for (const auto& tree : spec.trees) {
     tree_offset_.push_back(wide_nodes_.size());

@@ -1,20 +1,15 @@
 #include "laserguard/model/model_format.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <limits>
 #include <sstream>
-#include <system_error>
+#include <stdexcept>
 #include <type_traits>
 
+#include "laserguard/model/atomic_file.hpp"
 #include "laserguard/model/crc32.hpp"
 
 namespace laserguard {
@@ -164,6 +159,55 @@ void validate_tree(const TreeSpec& t, std::size_t index, std::uint32_t n_feature
     if (parents[i] != 1) fail(tree_prefix(index, i) + "is not reachable from the root");
 }
 
+
+// Format 2.x: the baseline stage after the last tree (docs/model-format.md).
+void put_baseline(ByteWriter& out, const BaselineParams& p) {
+  out.put(p.n_channels);
+  out.put(p.baseline_samples);
+  out.put(p.baseline_s);
+  out.put(p.window);
+  out.put(static_cast<std::uint8_t>(p.missing_flags));
+  for (int i = 0; i < 3; ++i) out.put(static_cast<std::uint8_t>(0));
+  out.put(p.mean_tau_s);
+  out.put(p.threshold);
+  out.put(p.fleet_cut);
+  out.put_array(p.sigma_floor);
+  out.put_array(p.stuck_run);
+  out.put(static_cast<std::uint32_t>(p.scored.size()));
+  out.put_array(p.scored);
+  out.put_array(p.level_scale);
+  out.put_array(p.spread_scale);
+}
+
+BaselineParams get_baseline(ByteReader& in) {
+  BaselineParams p;
+  p.n_channels = in.get<std::uint32_t>("baseline n_channels");
+  if (p.n_channels == 0 || p.n_channels > kMaxFeatures)
+    fail("baseline stage: n_channels must be in [1, " + std::to_string(kMaxFeatures) + "], got " +
+         std::to_string(p.n_channels));
+  p.baseline_samples = in.get<std::uint32_t>("baseline_samples");
+  p.baseline_s = in.get<double>("baseline_s");
+  p.window = in.get<std::uint32_t>("baseline window");
+  const auto missing = in.get<std::uint8_t>("baseline flags");
+  if (missing > 1) fail("baseline stage: missing_flags must be 0 or 1, got " + std::to_string(missing));
+  p.missing_flags = missing == 1;
+  for (int i = 0; i < 3; ++i)
+    if (in.get<std::uint8_t>("baseline reserved") != 0) fail("baseline stage: reserved byte is not zero");
+  p.mean_tau_s = in.get<double>("mean_tau_s");
+  p.threshold = in.get<double>("baseline threshold");
+  p.fleet_cut = in.get<double>("fleet_cut");
+  p.sigma_floor = in.get_array<double>(p.n_channels, "sigma floors");
+  p.stuck_run = in.get_array<std::uint32_t>(p.n_channels, "stuck-run lengths");
+  const auto n_scored = in.get<std::uint32_t>("scored channel count");
+  if (n_scored == 0 || n_scored > p.n_channels)
+    fail("baseline stage: scored channel count must be in [1, " + std::to_string(p.n_channels) + "], got " +
+         std::to_string(n_scored));
+  p.scored = in.get_array<std::uint32_t>(n_scored, "scored channels");
+  p.level_scale = in.get_array<double>(n_scored, "level scales");
+  p.spread_scale = in.get_array<double>(n_scored, "spread scales");
+  return p;
+}
+
 }  // namespace
 
 void validate_forest(const ForestSpec& spec) {
@@ -194,6 +238,16 @@ void validate_forest(const ForestSpec& spec) {
   }
   for (std::size_t t = 0; t < spec.trees.size(); ++t)
     validate_tree(spec.trees[t], t, spec.n_features);
+  if (spec.baseline) {
+    try {
+      validate_baseline_params(*spec.baseline);
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
+    if (spec.baseline->n_channels != spec.n_features)
+      fail("baseline stage: n_channels " + std::to_string(spec.baseline->n_channels) + " != n_features " +
+           std::to_string(spec.n_features));
+  }
 }
 
 std::vector<std::uint8_t> serialize_forest(const ForestSpec& spec) {
@@ -222,12 +276,13 @@ std::vector<std::uint8_t> serialize_forest(const ForestSpec& spec) {
     payload.put_array(t.missing_go_left);
     payload.put_array(t.value);
   }
+  if (spec.baseline) put_baseline(payload, *spec.baseline);
   const auto& body = payload.bytes();
 
   ByteWriter file;
   for (const char c : kModelMagic) file.put(static_cast<std::uint8_t>(c));
-  file.put(kModelVersionMajor);
-  file.put(kModelVersionMinor);
+  file.put(spec.baseline ? kModelVersionMajor : kModelVersionMajorForestOnly);
+  file.put(static_cast<std::uint16_t>(0));
   file.put(static_cast<std::uint32_t>(kModelHeaderBytes));
   file.put(static_cast<std::uint64_t>(body.size()));
   // The checksum covers the header's first 24 bytes and the payload.
@@ -248,10 +303,10 @@ ForestSpec parse_forest(const std::uint8_t* data, std::size_t size) {
   ByteReader header(data + sizeof(kModelMagic), kModelHeaderBytes - sizeof(kModelMagic));
   const auto major = header.get<std::uint16_t>("version");
   const auto minor = header.get<std::uint16_t>("version");
-  if (major != kModelVersionMajor)
-    fail("unsupported model format version " + std::to_string(major) + "." +
-         std::to_string(minor) + " (this build reads " + std::to_string(kModelVersionMajor) +
-         ".x)");
+  if (major != kModelVersionMajor && major != kModelVersionMajorForestOnly)
+    fail("unsupported model format version " + std::to_string(major) + "." + std::to_string(minor) +
+         " (this build reads " + std::to_string(kModelVersionMajorForestOnly) + ".x and " +
+         std::to_string(kModelVersionMajor) + ".x)");
   const auto header_bytes = header.get<std::uint32_t>("header size");
   if (header_bytes != kModelHeaderBytes)
     fail("header size " + std::to_string(header_bytes) + " != " +
@@ -306,18 +361,17 @@ ForestSpec parse_forest(const std::uint8_t* data, std::size_t size) {
     t.missing_go_left = in.get_array<std::uint8_t>(n, "missing_go_left");
     t.value = in.get_array<double>(n, "leaf values");
   }
-  // Minor versions may append fields; version 1.0 must end exactly here.
-  if (minor == kModelVersionMinor && in.remaining() != 0)
-    fail(std::to_string(in.remaining()) + " unexpected bytes after the last tree");
+  if (major == kModelVersionMajor) spec.baseline = get_baseline(in);
+  // Minor versions may append fields; x.0 must end exactly here.
+  if (minor == 0 && in.remaining() != 0)
+    fail(std::to_string(in.remaining()) + " unexpected bytes after the " +
+         (spec.baseline ? "baseline stage" : "last tree"));
   validate_forest(spec);
   return spec;
 }
 
 ForestSpec read_forest_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw std::system_error(errno, std::generic_category(), "cannot open model file '" + path + "'");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(file)),
-                                  std::istreambuf_iterator<char>());
+  const auto bytes = read_whole_file(path);
   try {
     return parse_forest(bytes.data(), bytes.size());
   } catch (const ModelFormatError& e) {
@@ -327,34 +381,7 @@ ForestSpec read_forest_file(const std::string& path) {
 
 void write_forest_file(const ForestSpec& spec, const std::string& path) {
   const auto bytes = serialize_forest(spec);
-  // A unique temporary in the target's directory, so concurrent writers never share one
-  // and the final rename stays within one filesystem (atomic).
-  std::string tmp = path + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot create '" + tmp + "'");
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw std::system_error(err, std::generic_category(), "failed writing model file '" + tmp + "'");
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::fchmod(fd, 0644) != 0) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw std::system_error(err, std::generic_category(), "failed writing model file '" + tmp + "'");
-  }
-  if (::close(fd) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw std::system_error(err, std::generic_category(), "cannot replace '" + path + "' with '" + tmp + "'");
-  }
+  write_file_atomically(path, bytes.data(), bytes.size());
 }
 
 }  // namespace laserguard

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from laserguard import _core
+from laserguard.model.baseline import BaselineParams
 
 # scikit-learn is imported inside the functions: it takes ~1 s to import and the scoring
 # services, which import laserguard but never export, should start without it.
@@ -100,11 +101,13 @@ def export_model(
     feature_names: Sequence[str] | None = None,
     training_data_sha256: str | None = None,
     extra_metadata: dict[str, Any] | None = None,
+    baseline: BaselineParams | None = None,
 ) -> str:
     """Write `estimator` as a laserguard model file (docs/model-format.md); returns its model version.
 
     Accepts a fitted IsolationForest or a Pipeline of an optional StandardScaler and an
-    IsolationForest (e.g. ``GridSearchCV(...).best_estimator_``).
+    IsolationForest (e.g. ``GridSearchCV(...).best_estimator_``). With ``baseline`` (the
+    per-unit baseline stage, detection engine v2) the file is format 2.0, otherwise 1.0.
     """
     import sklearn
     from sklearn.ensemble._iforest import _average_path_length
@@ -162,8 +165,12 @@ def export_model(
     if scaler is not None:
         metadata["scaler_params"] = {k: _json_safe(v) for k, v in sorted(scaler.get_params().items())}
     metadata.update(extra_metadata or {})
+    if baseline is not None and baseline.n_channels != n_features:
+        raise ValueError(f"baseline stage has {baseline.n_channels} channels, the model has {n_features} features")
     # The version names the content, so two exports of the same model share it.
     fingerprint = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
+    if baseline is not None:
+        fingerprint.update(json.dumps(baseline.as_dict(), sort_keys=True).encode())
     for t in trees:
         for key in ("left", "feature", "threshold", "value"):
             fingerprint.update(t[key].tobytes())
@@ -182,5 +189,6 @@ def export_model(
         names,
         json.dumps(metadata, sort_keys=True),
         trees,
+        None if baseline is None else baseline.as_dict(),
     )
     return str(metadata["model_version"])

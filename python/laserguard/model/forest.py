@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from laserguard import _core
 from laserguard._core import ModelFormatError
+from laserguard.model.baseline import BaselineParams
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -41,6 +42,8 @@ class ForestModel:
         if not isinstance(metadata, dict):
             raise ModelFormatError(f"metadata must be a JSON object, got {type(metadata).__name__}")
         self._metadata: dict[str, Any] = metadata
+        raw_baseline = core.baseline
+        self._baseline = None if raw_baseline is None else BaselineParams.from_dict(raw_baseline)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ForestModel:
@@ -77,6 +80,15 @@ class ForestModel:
     @property
     def offset(self) -> float:
         return float(self._offset)
+
+    @property
+    def baseline(self) -> BaselineParams | None:
+        """The per-unit baseline stage (model format 2.0), None for a forest-only 1.0 file."""
+        return self._baseline
+
+    @property
+    def format_version(self) -> tuple[int, int]:
+        return (1, 0) if self._baseline is None else (2, 0)
 
     @property
     def metadata(self) -> dict[str, Any]:

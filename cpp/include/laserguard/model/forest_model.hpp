@@ -3,6 +3,7 @@
 // that reproduces sklearn's path-length sums bit for bit.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,8 @@ class ForestModel {
   double denominator() const noexcept { return denominator_; }
   const std::vector<std::string>& feature_names() const noexcept { return feature_names_; }
   const std::string& metadata_json() const noexcept { return metadata_json_; }
+  // The per-unit baseline stage's parameters (model format 2.x), absent in a 1.x file.
+  const std::optional<BaselineParams>& baseline() const noexcept { return baseline_; }
 
   // Applies the scaler exactly as sklearn does for this input dtype and rounds to the
   // float32 values the trees compare. `out` holds rows * n_features floats, row-major.
@@ -103,6 +106,7 @@ class ForestModel {
   double denominator_;
   std::vector<std::string> feature_names_;
   std::string metadata_json_;
+  std::optional<BaselineParams> baseline_;
 
   // Adds each row's path lengths to out; returns how many leading rows it handled.
   std::size_t walk_avx512(const float* x, std::size_t rows, double* out) const;

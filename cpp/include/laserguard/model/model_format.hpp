@@ -6,9 +6,12 @@
 // thresholds); ForestModel (forest_model.hpp) turns it into the compact scoring layout.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "laserguard/model/baseline_params.hpp"
 
 namespace laserguard {
 
@@ -19,8 +22,12 @@ class ModelFormatError : public std::runtime_error {
 };
 
 inline constexpr char kModelMagic[8] = {'L', 'G', 'F', 'O', 'R', 'E', 'S', 'T'};
-inline constexpr std::uint16_t kModelVersionMajor = 1;
+// 1.0: the forest alone. 2.0: the forest and the per-unit baseline stage (detection
+// engine v2). The writer emits 1.0 when there is no baseline stage, so v1 files stay
+// byte-identical; the reader accepts both majors.
+inline constexpr std::uint16_t kModelVersionMajor = 2;
 inline constexpr std::uint16_t kModelVersionMinor = 0;
+inline constexpr std::uint16_t kModelVersionMajorForestOnly = 1;
 inline constexpr std::size_t kModelHeaderBytes = 32;
 inline constexpr std::uint32_t kMaxFeatures = 65535;  // feature index is stored in 16 bits at run time
 inline constexpr std::uint32_t kMaxTreeDepth = 64;
@@ -53,6 +60,7 @@ struct ForestSpec {
   std::vector<std::string> feature_names;  // n_features entries
   std::string metadata_json;               // opaque to C++; parsed by the Python layer
   std::vector<TreeSpec> trees;
+  std::optional<BaselineParams> baseline;  // present in format 2.x only
 };
 
 // Throws ModelFormatError naming the first inconsistency found.

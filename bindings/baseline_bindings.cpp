@@ -1,0 +1,152 @@
+// The per-unit baseline stage: type conversion, shape checks and GIL release only.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "laserguard/features/baseline_stage.hpp"
+#include "laserguard/model/baseline_params.hpp"
+
+namespace py = pybind11;
+namespace lg = laserguard;
+
+namespace {
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+std::string shape_text(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+}  // namespace
+
+lg::BaselineParams baseline_params_from_dict(const py::dict& d) {
+  lg::BaselineParams p;
+  p.n_channels = d["n_channels"].cast<std::uint32_t>();
+  p.baseline_samples = d["baseline_samples"].cast<std::uint32_t>();
+  p.baseline_s = d["baseline_s"].cast<double>();
+  p.window = d["window"].cast<std::uint32_t>();
+  p.missing_flags = d["missing_flags"].cast<bool>();
+  p.mean_tau_s = d["mean_tau_s"].cast<double>();
+  p.threshold = d["threshold"].cast<double>();
+  p.fleet_cut = d["fleet_cut"].cast<double>();
+  p.sigma_floor = d["sigma_floor"].cast<std::vector<double>>();
+  p.stuck_run = d["stuck_run"].cast<std::vector<std::uint32_t>>();
+  p.scored = d["scored"].cast<std::vector<std::uint32_t>>();
+  p.level_scale = d["level_scale"].cast<std::vector<double>>();
+  p.spread_scale = d["spread_scale"].cast<std::vector<double>>();
+  return p;
+}
+
+py::dict baseline_params_to_dict(const lg::BaselineParams& p) {
+  py::dict d;
+  d["n_channels"] = p.n_channels;
+  d["baseline_samples"] = p.baseline_samples;
+  d["baseline_s"] = p.baseline_s;
+  d["window"] = p.window;
+  d["missing_flags"] = p.missing_flags;
+  d["mean_tau_s"] = p.mean_tau_s;
+  d["threshold"] = p.threshold;
+  d["fleet_cut"] = p.fleet_cut;
+  d["sigma_floor"] = p.sigma_floor;
+  d["stuck_run"] = p.stuck_run;
+  d["scored"] = p.scored;
+  d["level_scale"] = p.level_scale;
+  d["spread_scale"] = p.spread_scale;
+  return d;
+}
+
+void bind_baseline(py::module_& m) {
+  m.attr("DEVIATION_KINDS") = py::make_tuple("level", "spread", "missing", "stuck");
+  m.def(
+      "validate_baseline_params",
+      [](const py::dict& d) { lg::validate_baseline_params(baseline_params_from_dict(d)); }, py::arg("params"),
+      "Raise ValueError naming the first out-of-range field.");
+
+  py::class_<lg::BaselineStage>(m, "BaselineStage")
+      .def(py::init([](const py::dict& params, std::size_t n_units) {
+             return lg::BaselineStage(baseline_params_from_dict(params), n_units);
+           }),
+           py::arg("params"), py::arg("n_units"))
+      .def_property_readonly("n_units", &lg::BaselineStage::n_units)
+      .def_property_readonly("n_channels", &lg::BaselineStage::n_channels)
+      .def(
+          "push",
+          [](lg::BaselineStage& self, const CArray<std::uint32_t>& unit, const CArray<double>& time,
+             const CArray<float>& values, std::size_t top_k, bool raw) {
+            if (unit.ndim() != 1) throw std::invalid_argument("unit must be 1-D, got shape " + shape_text(unit));
+            const auto n = unit.shape(0);
+            if (time.ndim() != 1 || time.shape(0) != n)
+              throw std::invalid_argument("time must have shape (" + std::to_string(n) + ",), got " + shape_text(time));
+            if (values.ndim() != 2 || values.shape(0) != n ||
+                static_cast<std::size_t>(values.shape(1)) != self.n_channels())
+              throw std::invalid_argument("values must have shape (" + std::to_string(n) + ", " +
+                                          std::to_string(self.n_channels()) + "), got " + shape_text(values));
+            const auto k = static_cast<py::ssize_t>(top_k);
+            py::array_t<double> decision(n);
+            py::array_t<std::uint8_t> learning(n);
+            py::array_t<std::int16_t> codes({n, k});
+            py::array_t<float> weights({n, k});
+            const auto n_raw = static_cast<py::ssize_t>(raw ? 2 * self.params().scored.size() : 0);
+            py::array_t<double> raw_deviation({raw ? n : py::ssize_t{0}, n_raw});
+            const lg::BaselineOutputs out{decision.mutable_data(), learning.mutable_data(), codes.mutable_data(),
+                                          weights.mutable_data(), top_k,
+                                          raw ? raw_deviation.mutable_data() : nullptr};
+            {
+              py::gil_scoped_release release;
+              self.push(static_cast<std::size_t>(n), unit.data(), time.data(), values.data(), out);
+            }
+            return py::make_tuple(decision, learning, codes, weights, raw_deviation);
+          },
+          py::arg("unit"), py::arg("time_s"), py::arg("values"), py::arg("top_k"), py::arg("raw") = false,
+          "Push rows in order; returns (decision, learning, top_code, top_weight, raw_deviation).")
+      .def(
+          "unit_info",
+          [](const lg::BaselineStage& self, std::size_t unit) {
+            const auto info = self.unit_info(unit);
+            static const char* phases[] = {"new", "learning", "ready"};
+            py::dict d;
+            d["phase"] = phases[static_cast<int>(info.phase)];
+            d["rows_learned"] = info.rows_learned;
+            d["first_time_s"] = info.first_time_s;
+            d["ready_time_s"] = info.ready_time_s;
+            d["last_time_s"] = info.last_time_s;
+            d["mu"] = info.mu;
+            d["sigma"] = info.sigma;
+            return d;
+          },
+          py::arg("unit"))
+      .def("reset_unit", &lg::BaselineStage::reset_unit, py::arg("unit"))
+      .def("save_state",
+           [](const lg::BaselineStage& self) {
+             const auto bytes = self.save_state();
+             return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+           })
+      .def(
+          "load_state",
+          [](lg::BaselineStage& self, const py::bytes& data) {
+            const std::string raw = data;
+            self.load_state(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size());
+          },
+          py::arg("data"))
+      .def(
+          "save_state_file",
+          [](const lg::BaselineStage& self, const std::string& path) {
+            py::gil_scoped_release release;
+            self.save_state_file(path);
+          },
+          py::arg("path"))
+      .def(
+          "load_state_file",
+          [](lg::BaselineStage& self, const std::string& path) {
+            py::gil_scoped_release release;
+            self.load_state_file(path);
+          },
+          py::arg("path"));
+}

@@ -1,0 +1,381 @@
+#include "laserguard/features/baseline_stage.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+#include "laserguard/model/atomic_file.hpp"
+#include "laserguard/model/crc32.hpp"
+
+namespace laserguard {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Running window sums drift by rounding on every add/remove; rebuilding them from the ring
+// this often keeps them exact to ~1e-12 relative while costing nothing measurable.
+constexpr std::uint64_t kRecomputeEvery = 4096;
+
+constexpr char kStateMagic[8] = {'L', 'G', 'B', 'A', 'S', 'E', 'S', 'T'};
+constexpr std::uint32_t kStateVersion = 1;
+constexpr std::uint32_t kByteOrderMark = 0x01020304;
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("baseline stage: " + message); }
+
+class StateWriter {
+ public:
+  template <typename T>
+  void put(T v) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
+    bytes.insert(bytes.end(), p, p + sizeof(T));
+  }
+  void put_doubles(const std::vector<double>& v) {
+    for (double x : v) put(x);
+  }
+  std::vector<std::uint8_t> bytes;
+};
+
+class StateReader {
+ public:
+  StateReader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  template <typename T>
+  T get(const char* what) {
+    if (sizeof(T) > size_ - pos_)
+      fail("state truncated reading " + std::string(what) + " at byte " + std::to_string(pos_));
+    T v;
+    std::memcpy(&v, data_ + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  void get_doubles(std::vector<double>& v, const char* what) {
+    for (double& x : v) x = get<double>(what);
+  }
+  std::size_t remaining() const { return size_ - pos_; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+BaselineStage::BaselineStage(BaselineParams params, std::size_t n_units) : params_(std::move(params)) {
+  validate_baseline_params(params_);
+  if (n_units == 0) fail("n_units must be positive, got 0");
+  units_.resize(n_units);
+  for (auto& u : units_) init_unit(u);
+}
+
+void BaselineStage::init_unit(UnitState& u) const {
+  const std::size_t c = params_.n_channels;
+  u = UnitState{};
+  u.count.assign(c, 0.0);
+  u.mean.assign(c, 0.0);
+  u.m2.assign(c, 0.0);
+  u.mu.assign(c, kNaN);
+  u.sigma.assign(c, kNaN);
+  u.ring.assign(static_cast<std::size_t>(params_.window) * c, kNaN);
+  u.ref.assign(c, kNaN);
+  u.sum1.assign(c, 0.0);
+  u.sum2.assign(c, 0.0);
+  u.finite.assign(c, 0);
+  u.last.assign(c, kNaN);
+  u.run.assign(c, 0);
+}
+
+void BaselineStage::freeze(UnitState& u) const {
+  for (std::size_t c = 0; c < params_.n_channels; ++c) {
+    if (u.count[c] > 0.0) {
+      u.mu[c] = u.mean[c];
+      u.sigma[c] = std::max(std::sqrt(u.m2[c] / u.count[c]), params_.sigma_floor[c]);
+    }  // a channel with no finite baseline reading keeps NaN and is not judged on level/spread
+  }
+  u.phase = UnitPhase::kReady;
+  u.ready_time = u.last_time;
+}
+
+void BaselineStage::recompute_sums(UnitState& u) const {
+  const std::size_t nc = params_.n_channels;
+  std::fill(u.sum1.begin(), u.sum1.end(), 0.0);
+  std::fill(u.sum2.begin(), u.sum2.end(), 0.0);
+  std::fill(u.finite.begin(), u.finite.end(), 0U);
+  for (std::size_t k = 0; k < u.filled; ++k)
+    for (std::size_t c = 0; c < nc; ++c) {
+      const double v = u.ring[k * nc + c];
+      if (!std::isfinite(v)) continue;
+      if (std::isnan(u.ref[c])) u.ref[c] = v;
+      const double d = v - u.ref[c];
+      u.sum1[c] += d;
+      u.sum2[c] += d * d;
+      ++u.finite[c];
+    }
+}
+
+void BaselineStage::update_window(UnitState& u, const float* x) const {
+  const std::size_t nc = params_.n_channels;
+  double* slot = u.ring.data() + static_cast<std::size_t>(u.next) * nc;
+  const bool full = u.filled == params_.window;
+  for (std::size_t c = 0; c < nc; ++c) {
+    const double old = slot[c];
+    if (full && std::isfinite(old)) {
+      const double d = old - u.ref[c];
+      u.sum1[c] -= d;
+      u.sum2[c] -= d * d;
+      --u.finite[c];
+    }
+    const double v = static_cast<double>(x[c]);
+    u.run[c] = !std::isfinite(v) ? 0 : (v == u.last[c] ? u.run[c] + 1 : 1);
+    u.last[c] = std::isfinite(v) ? v : kNaN;
+    if (std::isfinite(v)) {
+      if (std::isnan(u.ref[c])) u.ref[c] = v;
+      const double d = v - u.ref[c];
+      u.sum1[c] += d;
+      u.sum2[c] += d * d;
+      ++u.finite[c];
+      slot[c] = v;
+    } else {
+      slot[c] = kNaN;
+    }
+  }
+  u.next = (u.next + 1) % params_.window;
+  if (!full) ++u.filled;
+  if (++u.pushes % kRecomputeEvery == 0) recompute_sums(u);
+}
+
+// |z| of a reading, NaN when the reading or the channel's baseline is not finite.
+double BaselineStage::level_of(const UnitState& u, std::size_t c, float reading) {
+  const double v = static_cast<double>(reading);
+  if (!std::isfinite(v) || !std::isfinite(u.mu[c])) return kNaN;
+  return std::fabs((v - u.mu[c]) / u.sigma[c]);
+}
+
+// |ln s|, s the window's sample std over sigma; NaN with fewer than 2 finite readings.
+double BaselineStage::spread_of(const UnitState& u, std::size_t c) {
+  const double n = u.finite[c];
+  if (n < 2.0 || !std::isfinite(u.sigma[c])) return kNaN;
+  const double var = std::max(0.0, (u.sum2[c] - u.sum1[c] * u.sum1[c] / n) / (n - 1.0));
+  const double s = std::sqrt(var) / u.sigma[c];
+  return std::fabs(std::log(std::max(s, kMinSpreadRatio)));
+}
+
+void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size_t row,
+                              const BaselineOutputs& out) const {
+  const BaselineParams& p = params_;
+  const std::size_t nc = p.n_channels;
+  const std::size_t k = out.top_k;
+  std::int16_t* codes = out.top_code ? out.top_code + row * k : nullptr;
+  float* weights = out.top_weight ? out.top_weight + row * k : nullptr;
+  for (std::size_t i = 0; codes && i < k; ++i) {
+    codes[i] = -1;
+    weights[i] = 0.0f;
+  }
+
+  bool missing = false, stuck = false;
+  for (std::size_t c = 0; c < nc; ++c) {
+    missing = missing || u.finite[c] < u.filled;
+    stuck = stuck || (p.stuck_run[c] > 0 && u.run[c] >= p.stuck_run[c]);
+  }
+  missing = missing && p.missing_flags;
+
+  const std::size_t n_scored = p.scored.size();
+  double* raw = out.raw_deviation ? out.raw_deviation + row * 2 * n_scored : nullptr;
+  double deviation = 0.0;
+  for (std::size_t j = 0; j < n_scored; ++j) {
+    const std::size_t c = p.scored[j];
+    const double level = level_of(u, c, x[c]);
+    const double spread = spread_of(u, c);
+    if (raw) {
+      raw[j] = level;
+      raw[n_scored + j] = spread;
+    }
+    if (level == level) deviation = std::max(deviation, level / p.level_scale[j]);
+    if (spread == spread) deviation = std::max(deviation, spread / p.spread_scale[j]);
+  }
+  double decision = 1.0 - deviation / p.threshold;
+  if (missing || stuck) decision = std::min(decision, -1.0);
+  out.decision[row] = decision;
+  out.learning[row] = 0;
+
+  if (decision < 0.0 && codes) {
+    // Top-k explanation over (channel, kind), in thresholds; computed only for flagged rows.
+    auto offer = [&](std::size_t code, float weight) {
+      if (!(weight > weights[k - 1]) && codes[k - 1] >= 0) return;
+      std::size_t i = k - 1;
+      while (i > 0 && (codes[i - 1] < 0 || weight > weights[i - 1])) {
+        codes[i] = codes[i - 1];
+        weights[i] = weights[i - 1];
+        --i;
+      }
+      codes[i] = static_cast<std::int16_t>(code);
+      weights[i] = weight;
+    };
+    for (std::size_t j = 0; k > 0 && j < n_scored; ++j) {
+      const std::size_t c = p.scored[j];
+      const double level = level_of(u, c, x[c]);
+      const double spread = spread_of(u, c);
+      if (level == level) offer(c * kDeviationKinds, static_cast<float>(level / p.level_scale[j] / p.threshold));
+      if (spread == spread)
+        offer(c * kDeviationKinds + 1, static_cast<float>(spread / p.spread_scale[j] / p.threshold));
+    }
+    for (std::size_t c = 0; k > 0 && missing && c < nc; ++c)
+      if (u.finite[c] < u.filled)
+        offer(c * kDeviationKinds + 2, 1.0f + static_cast<float>(u.filled - u.finite[c]) / static_cast<float>(u.filled));
+    for (std::size_t c = 0; k > 0 && stuck && c < nc; ++c)
+      if (p.stuck_run[c] > 0 && u.run[c] >= p.stuck_run[c])
+        offer(c * kDeviationKinds + 3, static_cast<float>(u.run[c]) / static_cast<float>(p.stuck_run[c]));
+  }
+
+  // Re-baseline: only a unit the stage does not flag moves its mean (ageing, not faults).
+  if (p.mean_tau_s > 0.0 && decision >= 0.0 && dt > 0.0) {
+    const double alpha = -std::expm1(-dt / p.mean_tau_s);
+    for (std::size_t c = 0; c < nc; ++c) {
+      const double v = static_cast<double>(x[c]);
+      if (std::isfinite(v) && std::isfinite(u.mu[c])) u.mu[c] += alpha * (v - u.mu[c]);
+    }
+  }
+}
+
+void BaselineStage::push(std::size_t n_rows, const std::uint32_t* unit, const double* time_s, const float* values,
+                         const BaselineOutputs& out) {
+  for (std::size_t i = 0; i < n_rows; ++i)
+    if (unit[i] >= units_.size())
+      fail("unit index " + std::to_string(unit[i]) + " at row " + std::to_string(i) + " outside [0, " +
+           std::to_string(units_.size()) + ")");
+  const std::size_t nc = params_.n_channels;
+  for (std::size_t i = 0; i < n_rows; ++i) {
+    UnitState& u = units_[unit[i]];
+    const float* x = values + i * nc;
+    const double t = time_s[i];
+    if (u.phase == UnitPhase::kNew) {
+      u.phase = UnitPhase::kLearning;
+      u.first_time = u.last_time = t;
+    }
+    const double dt = t > u.last_time ? t - u.last_time : 0.0;
+    u.last_time = std::max(u.last_time, t);
+    update_window(u, x);
+    if (u.phase == UnitPhase::kLearning) {
+      const bool done = params_.baseline_samples > 0 ? u.learned >= params_.baseline_samples
+                                                     : u.last_time - u.first_time >= params_.baseline_s;
+      if (done) freeze(u);
+    }
+    if (u.phase == UnitPhase::kLearning) {
+      for (std::size_t c = 0; c < nc; ++c) {
+        const double v = static_cast<double>(x[c]);
+        if (!std::isfinite(v)) continue;
+        u.count[c] += 1.0;
+        const double delta = v - u.mean[c];
+        u.mean[c] += delta / u.count[c];
+        u.m2[c] += delta * (v - u.mean[c]);
+      }
+      ++u.learned;
+      out.decision[i] = kNaN;
+      out.learning[i] = 1;
+      if (out.raw_deviation)
+        std::fill_n(out.raw_deviation + i * 2 * params_.scored.size(), 2 * params_.scored.size(), kNaN);
+      for (std::size_t j = 0; out.top_code && j < out.top_k; ++j) {
+        out.top_code[i * out.top_k + j] = -1;
+        out.top_weight[i * out.top_k + j] = 0.0f;
+      }
+      continue;
+    }
+    score_row(u, x, dt, i, out);
+  }
+}
+
+UnitBaselineInfo BaselineStage::unit_info(std::size_t unit) const {
+  if (unit >= units_.size())
+    fail("unit index " + std::to_string(unit) + " outside [0, " + std::to_string(units_.size()) + ")");
+  const UnitState& u = units_[unit];
+  return {u.phase, u.learned, u.first_time, u.ready_time, u.last_time, u.mu, u.sigma};
+}
+
+void BaselineStage::reset_unit(std::size_t unit) {
+  if (unit >= units_.size())
+    fail("unit index " + std::to_string(unit) + " outside [0, " + std::to_string(units_.size()) + ")");
+  init_unit(units_[unit]);
+}
+
+std::vector<std::uint8_t> BaselineStage::save_state() const {
+  StateWriter w;
+  for (const char ch : kStateMagic) w.put(static_cast<std::uint8_t>(ch));
+  w.put(kStateVersion);
+  w.put(kByteOrderMark);
+  w.put(static_cast<std::uint32_t>(units_.size()));
+  w.put(params_.n_channels);
+  w.put(params_.window);
+  for (const UnitState& u : units_) {
+    w.put(static_cast<std::uint32_t>(u.phase));
+    w.put(u.first_time);
+    w.put(u.ready_time);
+    w.put(u.last_time);
+    w.put(u.learned);
+    w.put(u.pushes);
+    w.put(u.next);
+    w.put(u.filled);
+    for (const auto* v : {&u.count, &u.mean, &u.m2, &u.mu, &u.sigma, &u.ref, &u.last, &u.ring}) w.put_doubles(*v);
+    for (const std::uint32_t r : u.run) w.put(r);
+  }
+  w.put(crc32(w.bytes.data(), w.bytes.size()));
+  return std::move(w.bytes);
+}
+
+void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
+  if (size < sizeof(kStateMagic) + 4 || std::memcmp(data, kStateMagic, sizeof(kStateMagic)) != 0)
+    fail("not a baseline state file (bad magic)");
+  std::uint32_t stored_crc;
+  std::memcpy(&stored_crc, data + size - 4, 4);
+  if (crc32(data, size - 4) != stored_crc) fail("baseline state corrupt (CRC mismatch)");
+  StateReader r(data + sizeof(kStateMagic), size - sizeof(kStateMagic) - 4);
+  const auto version = r.get<std::uint32_t>("version");
+  if (version != kStateVersion)
+    fail("baseline state version " + std::to_string(version) + " (this build reads " + std::to_string(kStateVersion) + ")");
+  if (r.get<std::uint32_t>("byte order") != kByteOrderMark) fail("baseline state written with another byte order");
+  const auto n_units = r.get<std::uint32_t>("unit count");
+  const auto n_channels = r.get<std::uint32_t>("channel count");
+  const auto window = r.get<std::uint32_t>("window");
+  if (n_units != units_.size() || n_channels != params_.n_channels || window != params_.window)
+    fail("baseline state is for " + std::to_string(n_units) + " units x " + std::to_string(n_channels) +
+         " channels, window " + std::to_string(window) + "; this stage has " + std::to_string(units_.size()) +
+         " x " + std::to_string(params_.n_channels) + ", window " + std::to_string(params_.window));
+  std::vector<UnitState> loaded(units_.size());
+  for (UnitState& u : loaded) {
+    init_unit(u);
+    const auto phase = r.get<std::uint32_t>("phase");
+    if (phase > static_cast<std::uint32_t>(UnitPhase::kReady)) fail("unit phase " + std::to_string(phase) + " unknown");
+    u.phase = static_cast<UnitPhase>(phase);
+    u.first_time = r.get<double>("first time");
+    u.ready_time = r.get<double>("ready time");
+    u.last_time = r.get<double>("last time");
+    u.learned = r.get<std::uint64_t>("rows learned");
+    u.pushes = r.get<std::uint64_t>("pushes");
+    u.next = r.get<std::uint32_t>("ring position");
+    u.filled = r.get<std::uint32_t>("ring fill");
+    if (u.next >= window || u.filled > window)
+      fail("ring position " + std::to_string(u.next) + " / fill " + std::to_string(u.filled) + " outside window " +
+           std::to_string(window));
+    for (auto* v : {&u.count, &u.mean, &u.m2, &u.mu, &u.sigma, &u.ref, &u.last, &u.ring}) r.get_doubles(*v, "unit arrays");
+    for (std::uint32_t& run : u.run) run = r.get<std::uint32_t>("stuck runs");
+    recompute_sums(u);
+  }
+  if (r.remaining() != 0) fail(std::to_string(r.remaining()) + " unexpected bytes at the end of the state");
+  units_ = std::move(loaded);
+}
+
+void BaselineStage::save_state_file(const std::string& path) const {
+  const auto bytes = save_state();
+  write_file_atomically(path, bytes.data(), bytes.size());
+}
+
+void BaselineStage::load_state_file(const std::string& path) {
+  const auto bytes = read_whole_file(path);
+  try {
+    load_state(bytes.data(), bytes.size());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("'" + path + "': " + e.what());
+  }
+}
+
+}  // namespace laserguard

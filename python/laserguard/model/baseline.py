@@ -1,0 +1,129 @@
+"""The per-unit baseline stage of detection engine v2 (C++ ``BaselineStage``).
+
+Every unit is judged against its own baseline, learned from its first rows and then frozen:
+per scored channel the level ``|z| = |x - mu| / sigma`` and the spread ``|ln s|`` (``s`` the
+rolling std over ``window`` rows / sigma), each divided by a scale fitted on nominal data;
+their maximum ``D`` over channels gives the stage's decision ``1 - D / threshold`` (< 0 flags).
+Two rules flag regardless of degree: a non-finite reading in the window (dropout) and a
+channel repeating the same reading ``stuck_run`` times (a frozen sensor). The parameters travel in the model
+file (format 2.0, docs/model-format.md); the definitions are in
+cpp/include/laserguard/features/baseline_stage.hpp and docs/detection.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from laserguard import _core
+
+DEVIATION_KINDS: Final[tuple[str, ...]] = tuple(_core.DEVIATION_KINDS)  # code = channel * 4 + kind
+
+
+@dataclass(frozen=True)
+class BaselineParams:
+    """What a model file v2 carries for the baseline stage (validated by the C++ core)."""
+
+    n_channels: int
+    sigma_floor: tuple[float, ...]
+    stuck_run: tuple[int, ...]
+    scored: tuple[int, ...]
+    level_scale: tuple[float, ...]
+    spread_scale: tuple[float, ...]
+    baseline_samples: int = 0
+    baseline_s: float = 0.0
+    window: int = 30
+    missing_flags: bool = True
+    mean_tau_s: float = 0.0
+    threshold: float = 1.0
+    fleet_cut: float = 0.0
+
+    def __post_init__(self) -> None:
+        _core.validate_baseline_params(self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BaselineParams:
+        return cls(
+            n_channels=int(d["n_channels"]),
+            sigma_floor=tuple(float(v) for v in d["sigma_floor"]),
+            stuck_run=tuple(int(v) for v in d["stuck_run"]),
+            scored=tuple(int(v) for v in d["scored"]),
+            level_scale=tuple(float(v) for v in d["level_scale"]),
+            spread_scale=tuple(float(v) for v in d["spread_scale"]),
+            baseline_samples=int(d["baseline_samples"]),
+            baseline_s=float(d["baseline_s"]),
+            window=int(d["window"]),
+            missing_flags=bool(d["missing_flags"]),
+            mean_tau_s=float(d["mean_tau_s"]),
+            threshold=float(d["threshold"]),
+            fleet_cut=float(d["fleet_cut"]),
+        )
+
+
+def deviation_names(channels: Sequence[str]) -> list[str]:
+    """Name of each baseline explanation code: ``<channel>:<level|spread|missing|stuck>``."""
+    return [f"{c}:{kind}" for c in channels for kind in DEVIATION_KINDS]
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    decision: npt.NDArray[np.float64]  # 1 - D / threshold per row; NaN while learning
+    learning: npt.NDArray[np.bool_]
+    top_code: npt.NDArray[np.int16]  # (rows, k): channel * 4 + kind, -1 = empty
+    top_weight: npt.NDArray[np.float32]  # (rows, k), in thresholds
+    raw_deviation: npt.NDArray[np.float64]  # (rows, 2 * n_scored) |z| then |ln s|; empty unless asked
+
+
+class BaselineStage:
+    """Baseline state of ``n_units`` units (index 0..n_units-1); push rows in time order per unit."""
+
+    def __init__(self, params: BaselineParams, n_units: int) -> None:
+        self.params = params
+        self._core = _core.BaselineStage(params.as_dict(), n_units)
+
+    @property
+    def n_units(self) -> int:
+        return int(self._core.n_units)
+
+    def push(
+        self,
+        unit: npt.ArrayLike,
+        time_s: npt.ArrayLike,
+        values: npt.ArrayLike,
+        top_k: int = 0,
+        *,
+        raw: bool = False,
+    ) -> BaselineResult:
+        """Rows in processing order: unit index, time (s), readings (rows x n_channels, read as float32)."""
+        u = np.ascontiguousarray(unit, dtype=np.uint32)
+        t = np.ascontiguousarray(time_s, dtype=np.float64)
+        x = np.ascontiguousarray(values, dtype=np.float32)
+        decision, learning, code, weight, raw_dev = self._core.push(u, t, x, top_k, raw)
+        return BaselineResult(decision, learning.astype(bool), code, weight, raw_dev)
+
+    def unit_info(self, unit: int) -> dict[str, Any]:
+        return dict(self._core.unit_info(unit))
+
+    def reset_unit(self, unit: int) -> None:
+        self._core.reset_unit(unit)
+
+    def save_state(self) -> bytes:
+        return bytes(self._core.save_state())
+
+    def load_state(self, data: bytes) -> None:
+        self._core.load_state(data)
+
+    def save_state_file(self, path: str | os.PathLike[str]) -> None:
+        """Atomic: a crash leaves the previous file or this one, never a torn one."""
+        self._core.save_state_file(os.fspath(path))
+
+    def load_state_file(self, path: str | os.PathLike[str]) -> None:
+        self._core.load_state_file(os.fspath(path))

@@ -1,0 +1,89 @@
+"""Any multichannel sensor table as the detector sees it: unit index, time, channel matrix.
+
+Real LCC logs will not have our column names: a table names its unit column(s) (one unit per
+distinct combination), its time column (seconds, or anything pandas reads as a datetime) and
+its channels. Rows are put in time order (stable, so simultaneous rows keep their order), which
+is each unit's time order, the order in which the baseline stage must see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+
+class TableError(ValueError):
+    """A table that cannot be scored or trained on, with the offending column or value."""
+
+
+@dataclass(frozen=True)
+class SensorTable:
+    unit: npt.NDArray[np.uint32]  # unit index per row, in processing (time) order
+    time_s: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64]  # rows x channels
+    order: npt.NDArray[np.int64]  # processing position -> input row position
+    unit_keys: list[tuple[object, ...]]  # unit index -> its unit-column values
+    channels: tuple[str, ...]
+
+    @property
+    def n_units(self) -> int:
+        return len(self.unit_keys)
+
+    def to_input_order(self, column: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+        """A per-row result in processing order, put back in the input table's row order."""
+        out = np.empty_like(column)
+        out[self.order] = column
+        return out
+
+
+def time_seconds(column: pd.Series) -> npt.NDArray[np.float64]:
+    """Numeric seconds as they are; datetimes (or ISO strings) as seconds since the epoch."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(np.float64)
+    try:
+        stamps = pd.to_datetime(column, utc=True)
+    except (ValueError, TypeError) as exc:
+        raise TableError(f"time column {column.name!r} is neither numeric seconds nor datetimes: {exc}") from None
+    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
+
+
+def sensor_table(
+    frame: pd.DataFrame,
+    *,
+    unit_columns: Sequence[str],
+    time_column: str,
+    channels: Sequence[str],
+) -> SensorTable:
+    """Validate the named columns and put the rows in processing order."""
+    missing = [c for c in [*unit_columns, time_column, *channels] if c not in frame.columns]
+    if missing:
+        raise TableError(f"column(s) {missing} not in the table (columns: {list(frame.columns)})")
+    if not unit_columns:
+        raise TableError("at least one unit column is needed")
+    if not channels:
+        raise TableError("at least one channel is needed")
+    non_numeric = [c for c in channels if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise TableError(f"channel column(s) {non_numeric} are not numeric")
+    time_s = time_seconds(frame[time_column])
+    bad_time = ~np.isfinite(time_s)
+    if bad_time.any():
+        row = int(np.flatnonzero(bad_time)[0])
+        raise TableError(f"time column {time_column!r} has a missing or non-finite value at row {row}")
+    if frame[list(unit_columns)].isna().any().any():
+        raise TableError(f"unit column(s) {list(unit_columns)} have missing values")
+    codes, keys = pd.MultiIndex.from_frame(frame[list(unit_columns)]).factorize()
+    order = np.argsort(time_s, kind="stable")
+    values = frame[list(channels)].to_numpy(np.float64)
+    return SensorTable(
+        unit=codes[order].astype(np.uint32),
+        time_s=time_s[order],
+        values=np.ascontiguousarray(values[order]),
+        order=order.astype(np.int64),
+        unit_keys=[tuple(k) for k in keys],
+        channels=tuple(channels),
+    )
