@@ -278,11 +278,16 @@ def test_wrong_magic(model_bytes: bytes) -> None:
     expect_format_error(b"LGFORESX" + model_bytes[8:], match="bad magic")
 
 
-@pytest.mark.parametrize(("major", "minor"), [(2, 0), (0, 9), (65535, 0)])
+@pytest.mark.parametrize(("major", "minor"), [(3, 0), (0, 9), (65535, 0)])
 def test_wrong_major_version(model_bytes: bytes, major: int, minor: int) -> None:
     expect_format_error(
         seal(payload_of(model_bytes), major, minor), match=f"unsupported .*version {major}.{minor}"
     )
+
+
+def test_forest_only_payload_labelled_2_0_is_refused(model_bytes: bytes) -> None:
+    # Format 2.0 must carry the baseline stage after the last tree.
+    expect_format_error(seal(payload_of(model_bytes), 2, 0), match="truncated.*baseline n_channels")
 
 
 def test_newer_minor_version_may_append_fields(model_bytes: bytes) -> None:

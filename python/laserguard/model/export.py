@@ -166,7 +166,9 @@ def export_model(
         metadata["scaler_params"] = {k: _json_safe(v) for k, v in sorted(scaler.get_params().items())}
     metadata.update(extra_metadata or {})
     if baseline is not None and baseline.n_channels != n_features:
-        raise ValueError(f"baseline stage has {baseline.n_channels} channels, the model has {n_features} features")
+        raise ValueError(
+            f"baseline stage has {baseline.n_channels} channels, the model has {n_features} features"
+        )
     # The version names the content, so two exports of the same model share it.
     fingerprint = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
     if baseline is not None:

@@ -94,8 +94,12 @@ class UnitScorer:
             score = np.where(learning, fleet_score, np.fmin(fleet_score, baseline))
             flagged = (score < 0) & ~learning
             by_baseline = flagged & (baseline <= fleet_score)
-            stage = np.where(by_baseline, STAGE_BASELINE, np.where(flagged, STAGE_FLEET, STAGE_NONE)).astype(np.int8)
-            codes = np.where(by_baseline[:, None], result.top_code + np.int16(self.model.n_features), np.int16(-1))
+            stage = np.where(by_baseline, STAGE_BASELINE, np.where(flagged, STAGE_FLEET, STAGE_NONE)).astype(
+                np.int8
+            )
+            codes = np.where(
+                by_baseline[:, None], result.top_code + np.int16(self.model.n_features), np.int16(-1)
+            )
             codes = np.where(result.top_code >= 0, codes, np.int16(-1)).astype(np.int16)
             weights = np.where(by_baseline[:, None], result.top_weight, np.float32(0)).astype(np.float32)
         by_fleet = np.flatnonzero(stage == STAGE_FLEET)

@@ -138,7 +138,9 @@ def fit_baseline(
     )
     # D = 1 - decision at threshold 1 without the rules; the rules alone at an unreachable
     # threshold give decision -1 exactly where they fire.
-    deviation = 1.0 - _run(replace(scaled, stuck_run=probe.stuck_run), n_units, unit, time_s, values).decision[ready]
+    deviation = (
+        1.0 - _run(replace(scaled, stuck_run=probe.stuck_run), n_units, unit, time_s, values).decision[ready]
+    )
     rules = replace(scaled, threshold=1e300, missing_flags=True)
     missing = _run(rules, n_units, unit, time_s, values).decision[ready] < 0
 

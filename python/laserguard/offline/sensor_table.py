@@ -43,12 +43,18 @@ class SensorTable:
 def time_seconds(column: pd.Series) -> npt.NDArray[np.float64]:
     """Numeric seconds as they are; datetimes (or ISO strings) as seconds since the epoch."""
     if pd.api.types.is_numeric_dtype(column):
-        return column.to_numpy(np.float64)
+        seconds: npt.NDArray[np.float64] = column.to_numpy(np.float64)
+        return seconds
     try:
         stamps = pd.to_datetime(column, utc=True)
     except (ValueError, TypeError) as exc:
-        raise TableError(f"time column {column.name!r} is neither numeric seconds nor datetimes: {exc}") from None
-    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
+        raise TableError(
+            f"time column {column.name!r} is neither numeric seconds nor datetimes: {exc}"
+        ) from None
+    since_epoch: npt.NDArray[np.float64] = (
+        (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
+    )
+    return since_epoch
 
 
 def sensor_table(

@@ -1,0 +1,121 @@
+"""Fit detection engine v2 on a table: the fleet forest plus the per-unit baseline stage.
+
+Used by ``laserguard train`` (laser CSVs and any sensor table), ``models/make_default_model.py``
+and the benchmarks, so every model is built the same way. The forest is any fitted
+``Pipeline(StandardScaler, IsolationForest)``; the baseline stage is fitted on the table's
+nominal rows (``offline.baseline_fit``) and both travel in one model file (format 2.0).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from laserguard.model.export import export_model
+from laserguard.model.forest import ForestModel
+from laserguard.model.unit_scoring import STAGE_BASELINE, STAGE_FLEET, UnitScorer, UnitScores
+from laserguard.offline.baseline_fit import DEFAULT_FLEET_SHARE, BaselineFit, fit_baseline
+from laserguard.offline.sensor_table import SensorTable
+
+# The defaults measured in docs/benchmarks.md (detection quality, ageing): a baseline of 50
+# rows per unit, a 30-row variability window, the mean following unflagged rows over 24 h.
+DEFAULT_BASELINE_SAMPLES: Final[int] = 50
+DEFAULT_WINDOW: Final[int] = 30
+DEFAULT_MEAN_TAU_S: Final[float] = 24 * 3600.0
+DEFAULT_TARGET_FPR: Final[float] = 0.01
+# Channels that follow the load of every unit on their supply: not a unit's own deviation.
+SUPPLY_LOAD_CHANNELS: Final[frozenset[str]] = frozenset({"psu_current_a", "psu_temp_c"})
+
+
+@dataclass(frozen=True)
+class BaselineOptions:
+    baseline_samples: int = DEFAULT_BASELINE_SAMPLES
+    baseline_s: float = 0.0
+    window: int = DEFAULT_WINDOW
+    mean_tau_s: float = DEFAULT_MEAN_TAU_S
+    target_fpr: float = DEFAULT_TARGET_FPR
+    fleet_share: float = DEFAULT_FLEET_SHARE
+
+    def __post_init__(self) -> None:
+        if (self.baseline_samples > 0) == (self.baseline_s > 0):
+            raise ValueError(
+                f"give exactly one of baseline_samples ({self.baseline_samples}) and baseline_s ({self.baseline_s})"
+            )
+
+
+def scored_channels(channels: Sequence[str]) -> list[int]:
+    """Every channel but the supply-load ones (for a non-laser table: every channel)."""
+    scored = [i for i, c in enumerate(channels) if c not in SUPPLY_LOAD_CHANNELS]
+    return scored or list(range(len(channels)))
+
+
+def fit_baseline_on_table(
+    forest: ForestModel, table: SensorTable, nominal: npt.NDArray[np.bool_], options: BaselineOptions
+) -> BaselineFit:
+    """The baseline stage on the table's nominal rows (processing order), thresholds shared with the forest."""
+    rows = np.flatnonzero(nominal)
+    values = table.values[rows]
+    return fit_baseline(
+        table.unit[rows],
+        table.time_s[rows],
+        values,
+        n_units=table.n_units,
+        scored=scored_channels(table.channels),
+        baseline_samples=options.baseline_samples,
+        baseline_s=options.baseline_s,
+        window=options.window,
+        mean_tau_s=options.mean_tau_s,
+        target_fpr=options.target_fpr,
+        fleet_decision=forest.decision_function(values),
+        fleet_share=options.fleet_share,
+    )
+
+
+def export_detector(
+    pipeline: Any,
+    path: str | os.PathLike[str],
+    table: SensorTable,
+    nominal: npt.NDArray[np.bool_],
+    options: BaselineOptions,
+    *,
+    training_data_sha256: str | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+    workdir: str | os.PathLike[str],
+) -> tuple[str, BaselineFit]:
+    """Export the forest, fit the baseline stage against it, export both (format 2.0)."""
+    forest_only = os.path.join(os.fspath(workdir), "forest.lgf")
+    export_model(pipeline, forest_only, feature_names=table.channels)
+    fit = fit_baseline_on_table(ForestModel.load(forest_only), table, nominal, options)
+    metadata = {**(extra_metadata or {}), "baseline_fit": {**fit.report(), "options": vars(options)}}
+    version = export_model(
+        pipeline,
+        path,
+        feature_names=table.channels,
+        training_data_sha256=training_data_sha256,
+        extra_metadata=metadata,
+        baseline=fit.params,
+    )
+    return version, fit
+
+
+def score_table(model: ForestModel, table: SensorTable, top_k: int = 1) -> UnitScores:
+    """Every row of the table through the v2 scorer, in processing order (one C++ stage for all units)."""
+    return UnitScorer(model, table.n_units).score(table.unit, table.time_s, table.values, top_k)
+
+
+def stage_recall(scores: UnitScores, label: npt.NDArray[np.bool_]) -> dict[str, float | None]:
+    """Of the labelled rows scored after learning: the share flagged, and flagged by each stage."""
+    judged = label & ~scores.learning
+    n = int(judged.sum())
+    if n == 0:
+        return {"any": None, "fleet": None, "baseline": None}
+    return {
+        "any": float(scores.flagged[judged].mean()),
+        "fleet": float((scores.stage[judged] == STAGE_FLEET).mean()),
+        "baseline": float((scores.stage[judged] == STAGE_BASELINE).mean()),
+    }
