@@ -41,6 +41,7 @@ def run_loop(rate_hz: float, duration_s: float, lccs: int, workdir: Path) -> dic
             sys.executable, "-m", "laserguard.cli", "detect", "--telemetry-endpoint", telemetry,
             "--feedback-endpoint", feedback, "--observer-endpoint", "none",
             "--metrics-port", str(metrics_port), "--log-level", "WARNING", "--hwm", "100000",
+            "--baseline-state-dir", str(workdir / "baselines"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -9,6 +9,10 @@
 
 #include "laserguard/features/baseline_stage.hpp"
 #include "laserguard/model/baseline_params.hpp"
+#include "laserguard/wire/telemetry_codec.hpp"
+
+// The feedback decoder accepts exactly the explanation codes the scorer produces.
+static_assert(laserguard::kExplanationCodesPerFeature == 1 + laserguard::kDeviationKinds);
 
 namespace py = pybind11;
 namespace lg = laserguard;
@@ -68,6 +72,15 @@ void bind_baseline(py::module_& m) {
       "validate_baseline_params",
       [](const py::dict& d) { lg::validate_baseline_params(baseline_params_from_dict(d)); }, py::arg("params"),
       "Raise ValueError naming the first out-of-range field.");
+
+  m.def(
+      "baseline_state_shape",
+      [](const py::bytes& data) {
+        const std::string raw = data;
+        const auto shape = lg::BaselineStage::state_shape(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size());
+        return py::make_tuple(shape.n_units, shape.n_channels, shape.window);
+      },
+      py::arg("data"), "(n_units, n_channels, window) of a saved baseline state; ValueError if it is not sound.");
 
   py::class_<lg::BaselineStage>(m, "BaselineStage")
       .def(py::init([](const py::dict& params, std::size_t n_units) {

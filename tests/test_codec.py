@@ -143,8 +143,15 @@ def test_feedback_encoder_names_bad_arguments() -> None:
         sample_feedback(anomalous_units=np.array([3]))
     with pytest.raises(ValueError, match="strictly increasing"):
         sample_feedback(anomalous_units=np.array([2, 1]))
-    with pytest.raises(ValueError, match="top feature 11"):
-        sample_feedback(top_features=np.array([[0, 11], [4, 5], [-1, -1]], dtype=np.int16))
+    # Explanation codes: 11 forest features, then 4 baseline deviation kinds per channel.
+    with pytest.raises(ValueError, match=r"top feature 55 of unit 0 is outside \[-1, 55\)"):
+        sample_feedback(top_features=np.array([[0, 55], [4, 5], [-1, -1]], dtype=np.int16))
+    assert (
+        codec.decode_feedback(
+            sample_feedback(top_features=np.array([[0, 54], [4, 5], [-1, -1]], dtype=np.int16))
+        ).top_features[0, 1]
+        == 54
+    )
     with pytest.raises(ValueError, match="printable ASCII"):
         sample_feedback(model_version="m\n")
     with pytest.raises(TypeError, match="int16"):

@@ -135,7 +135,8 @@ def loop(dashboard: Dashboard) -> Iterator[Loop]:
     watcher.connect(dashboard.observer)
     detect = laserguard_process(
         "detect", "--telemetry-endpoint", telemetry, "--feedback-endpoint", feedback,
-        "--observer-endpoint", dashboard.observer, "--metrics-port", str(detect_port), log=tmp / "detect.log",
+        "--observer-endpoint", dashboard.observer, "--metrics-port", str(detect_port),
+        "--baseline-state-dir", str(tmp / "baselines"), log=tmp / "detect.log",
     )  # fmt: skip
     store = laserguard_process(
         "store", "--mongo-uri", dashboard.mongo.uri, "--db", dashboard.db_name,

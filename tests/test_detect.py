@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import zmq
 from laserguard import ForestModel, sim
 from laserguard.demo.runner import lcc_sim_executable
 from laserguard.model.default_model import default_model_path
+from laserguard.model.unit_scoring import UnitScorer, explanation_names
 from laserguard.wire import codec
 from service_support import endpoint, free_port, labelled_metric, laserguard_process, metrics, wait_for
 
@@ -83,6 +84,7 @@ def start_detect(
         "--feedback-endpoint", feedback,
         "--observer-endpoint", endpoint(),
         "--metrics-port", str(port),
+        "--baseline-state-dir", str(tmp_path / "baselines"),
     ]  # fmt: skip
     if model is not None:
         args += ["--model", str(model)]
@@ -107,12 +109,12 @@ def unit_values(seed: int = 0, n_units: int = 32) -> np.ndarray:
     return frame[list(codec.CHANNELS)].to_numpy(np.float32)[-n_units:]
 
 
-def connect(lcc: FakeLcc, values: np.ndarray) -> int:
+def connect(lcc: FakeLcc, values: np.ndarray, time_ns: Callable[[int], int] | None = None) -> int:
     """Send frames until the detector answers (subscriptions take a moment: late joiner)."""
     seq = 0
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        lcc.send(codec.encode_telemetry(1, seq, time.time_ns(), values))
+        lcc.send(codec.encode_telemetry(1, seq, time.time_ns() if time_ns is None else time_ns(seq), values))
         seq += 1
         if lcc.receive(100) is not None:
             while lcc.receive(200) is not None:
@@ -121,33 +123,52 @@ def connect(lcc: FakeLcc, values: np.ndarray) -> int:
     raise AssertionError("detect never answered")
 
 
-def test_feedback_carries_the_exact_forest_scores(lcc: FakeLcc, detector: Detector) -> None:
-    values = unit_values()
-    seq = connect(lcc, values)
-    # A NaN reading (sensor dropout) and an inf one (glitch, scored as missing) in unit 0.
-    values = values.copy()
-    values[0, 2] = np.nan
-    values[1, 3] = np.inf
-    before = time.time_ns()
-    lcc.send(codec.encode_telemetry(1, seq, 123, values))
-    feedback = lcc.receive()
-    assert feedback is not None
-    assert (feedback.lcc_id, feedback.seq) == (1, seq)
-    assert before <= feedback.timestamp_ns <= time.time_ns()  # the detector's send time
+def sim_frames(n_frames: int, n_units: int = 32, seed: int = 0) -> np.ndarray:
+    """(n_frames, n_units, channels) float32 of healthy units at 1 Hz."""
+    frame = sim.generate(n_frames / 3600, rate_hz=1.0, lccs=1, units=n_units, seed=seed, fault_mix="none")
+    values = frame[list(codec.CHANNELS)].to_numpy(np.float32)
+    return values[: n_frames * n_units].reshape(n_frames, n_units, len(codec.CHANNELS)).copy()
+
+
+def test_feedback_carries_the_exact_v2_scores(lcc: FakeLcc, detector: Detector) -> None:
+    frames = sim_frames(90)
+    optical = codec.CHANNELS.index("optical_power_w")
+    frames[70:, 5, optical] *= np.float32(0.82)  # facet damage on unit 5: an 18 % power step
+    frames[80, 0, 2] = np.nan  # a dropout and an inf glitch (scored as missing)
+    frames[80, 1, 3] = np.inf
+    # The handshake frames are scored too (some answers may be lost while the detector's
+    # feedback socket connects): replaying exactly the frames it scored, in order, through the
+    # same C++ stage must give the same bits. It scored the last N sent, N from its metric.
+    seq = connect(lcc, frames[0], time_ns=lambda s: 1_000_000_000 * (s + 1))
+    time.sleep(0.3)
+    n_scored = int(labelled_metric(detector.metrics_port, "laserguard_detect_frames_total", "lcc", "1"))
+    assert 0 < n_scored <= seq
     model = ForestModel.load(default_model_path())
-    assert feedback.model_version == model.version
-    expected_values = np.where(np.isinf(values), np.float32(np.nan), values)
-    expected = model.decision_function(expected_values)
-    np.testing.assert_array_equal(feedback.scores, expected.astype(np.float32))
-    np.testing.assert_array_equal(feedback.anomalous_units, np.flatnonzero(expected < 0))
-    assert feedback.anomalous_units.size > 0, "the 'all' fault mix should make some unit anomalous"
-    top, weights = model.top_features(
-        expected_values[feedback.anomalous_units], feedback.top_features.shape[1]
-    )
-    np.testing.assert_array_equal(feedback.top_features[feedback.anomalous_units], top)
-    np.testing.assert_array_equal(feedback.top_weights[feedback.anomalous_units], weights)
-    normal = np.setdiff1d(np.arange(values.shape[0]), feedback.anomalous_units)
-    assert (feedback.top_features[normal] == -1).all()
+    assert model.baseline is not None, "the shipped model is detection engine v2"
+    local = UnitScorer(model, 32)
+    for s in range(seq - n_scored, seq):
+        local.score(np.arange(32), np.full(32, float(s + 1)), frames[0], 3)
+    names = explanation_names(model)
+    flagged_by: dict[int, set[str]] = {}
+    for i in range(1, len(frames)):
+        before = time.time_ns()
+        lcc.send(codec.encode_telemetry(1, seq, 1_000_000_000 * (seq + 1), frames[i]))
+        feedback = lcc.receive()
+        assert feedback is not None and (feedback.lcc_id, feedback.seq) == (1, seq)
+        assert before <= feedback.timestamp_ns <= time.time_ns()  # the detector's send time
+        assert feedback.model_version == model.version
+        expected = local.score(np.arange(32), np.full(32, float(seq + 1)), frames[i], 3)
+        np.testing.assert_array_equal(feedback.scores, expected.score.astype(np.float32))
+        np.testing.assert_array_equal(feedback.anomalous_units, np.flatnonzero(expected.flagged))
+        np.testing.assert_array_equal(feedback.top_features, expected.top_code)
+        np.testing.assert_array_equal(feedback.top_weights, expected.top_weight)
+        for unit in feedback.anomalous_units:
+            flagged_by.setdefault(int(unit), set()).add(names[feedback.top_features[unit, 0]])
+        seq += 1
+    # The step is caught on its channel by the unit's own baseline; the bad readings as missing.
+    assert "optical_power_w:level" in flagged_by.get(5, set()), flagged_by
+    assert {"optical_power_w:missing"} <= flagged_by.get(0, set()), flagged_by
+    assert {"monitor_pd_ma:missing"} <= flagged_by.get(1, set()), flagged_by
     wait_for(
         lambda: (
             labelled_metric(detector.metrics_port, "laserguard_detect_nonfinite_values_total", "lcc", "1")

@@ -91,7 +91,8 @@ def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
     port = free_port()
     detect = laserguard_process(
         "detect", "--telemetry-endpoint", telemetry, "--feedback-endpoint", feedback,
-        "--observer-endpoint", observer, "--metrics-port", str(port), log=tmp_path / "detect.log",
+        "--observer-endpoint", observer, "--metrics-port", str(port),
+        "--baseline-state-dir", str(tmp_path / "baselines"), log=tmp_path / "detect.log",
     )  # fmt: skip
     ctx = zmq.Context()
     try:

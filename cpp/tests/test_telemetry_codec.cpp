@@ -188,8 +188,11 @@ TEST_CASE("feedback decoder rejects bad indices, strings, padding and sizes") {
   store_le<std::uint32_t>(&b[anomalous_at + 4], 0);  // 0 after 0: not increasing
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadIndex);
   b = good;
-  store_le<std::int16_t>(&b[b.size() - 2], 11);  // feature 11 of 11
+  // Explanation codes: 11 forest features then 4 baseline kinds per channel, so 55 is one past.
+  store_le<std::int16_t>(&b[b.size() - 2], 55);
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadIndex);
+  store_le<std::int16_t>(&b[b.size() - 2], 54);
+  CHECK(decode_feedback(b.data(), b.size()).top_features.back() == 54);
   b = good;
   b[40] = 0x07;
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadString);

@@ -322,7 +322,10 @@ std::vector<std::uint8_t> BaselineStage::save_state() const {
   return std::move(w.bytes);
 }
 
-void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
+namespace {
+
+// Checks magic, CRC, version and byte order; leaves the reader after the shape fields.
+StateReader open_state(const std::uint8_t* data, std::size_t size, BaselineStage::StateShape& shape) {
   if (size < sizeof(kStateMagic) + 4 || std::memcmp(data, kStateMagic, sizeof(kStateMagic)) != 0)
     fail("not a baseline state file (bad magic)");
   std::uint32_t stored_crc;
@@ -333,9 +336,26 @@ void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
   if (version != kStateVersion)
     fail("baseline state version " + std::to_string(version) + " (this build reads " + std::to_string(kStateVersion) + ")");
   if (r.get<std::uint32_t>("byte order") != kByteOrderMark) fail("baseline state written with another byte order");
-  const auto n_units = r.get<std::uint32_t>("unit count");
-  const auto n_channels = r.get<std::uint32_t>("channel count");
-  const auto window = r.get<std::uint32_t>("window");
+  shape.n_units = r.get<std::uint32_t>("unit count");
+  shape.n_channels = r.get<std::uint32_t>("channel count");
+  shape.window = r.get<std::uint32_t>("window");
+  return r;
+}
+
+}  // namespace
+
+BaselineStage::StateShape BaselineStage::state_shape(const std::uint8_t* data, std::size_t size) {
+  StateShape shape{};
+  open_state(data, size, shape);
+  return shape;
+}
+
+void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
+  StateShape shape{};
+  StateReader r = open_state(data, size, shape);
+  const auto n_units = shape.n_units;
+  const auto n_channels = shape.n_channels;
+  const auto window = shape.window;
   if (n_units != units_.size() || n_channels != params_.n_channels || window != params_.window)
     fail("baseline state is for " + std::to_string(n_units) + " units x " + std::to_string(n_channels) +
          " channels, window " + std::to_string(window) + "; this stage has " + std::to_string(units_.size()) +

@@ -196,12 +196,13 @@ void check_feedback_indices(const Feedback& f) {
       fail(FrameErrorReason::kBadIndex, "anomalous units must be strictly increasing, got " +
                                             std::to_string(f.anomalous_units[i - 1]) + " then " + std::to_string(u));
   }
+  const auto n_codes = static_cast<int>(f.n_features * kExplanationCodesPerFeature);
   for (std::size_t i = 0; i < f.top_features.size(); ++i) {
     const auto feat = f.top_features[i];
-    if (feat < -1 || feat >= static_cast<int>(f.n_features))
+    if (feat < -1 || feat >= n_codes)
       fail(FrameErrorReason::kBadIndex, "top feature " + std::to_string(feat) + " of unit " +
-                                            std::to_string(i / (f.top_k ? f.top_k : 1)) +
-                                            " is outside [-1, " + std::to_string(f.n_features) + ")");
+                                            std::to_string(i / (f.top_k ? f.top_k : 1)) + " is outside [-1, " +
+                                            std::to_string(n_codes) + ")");
   }
 }
 

@@ -1,12 +1,14 @@
-"""`laserguard detect`: the hot path. Telemetry in, exact forest scores, feedback out.
+"""`laserguard detect`: the hot path. Telemetry in, v2 unit scores, feedback out.
 
-It never touches the database: a slow or absent database cannot delay the hardware.
+It never touches the database: a slow or absent database cannot delay the hardware. Each
+unit's baseline lives in --baseline-state-dir (saved atomically, read back on start).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -21,6 +23,13 @@ DEFAULT_FEEDBACK = "tcp://127.0.0.1:5555"
 DEFAULT_OBSERVER = "tcp://127.0.0.1:5557"
 MODEL_POLL_S = 1.0
 GAUGE_REFRESH_S = 0.1
+BASELINE_GAUGE_REFRESH_S = 1.0
+
+
+def default_state_dir() -> str:
+    from platformdirs import user_state_dir
+
+    return os.path.join(user_state_dir("laserguard"), "baselines")
 
 
 def register(subparsers: Any) -> None:
@@ -48,6 +57,19 @@ def register(subparsers: Any) -> None:
         "(an idle core's deep sleep empties its caches; see docs/benchmarks.md)",
     )
     p.add_argument("--hwm", type=int, default=1000, help="ZMQ high-water mark (messages) per socket")
+    p.add_argument(
+        "--baseline-state-dir",
+        default=None,
+        metavar="DIR",
+        help="where each LCC's unit baselines are saved and read back on start "
+        "(default: the user state dir, laserguard/baselines; 'none': keep them in memory only)",
+    )
+    p.add_argument(
+        "--baseline-save-s",
+        type=float,
+        default=30.0,
+        help="save baselines this often (default 30 s; also when a unit finishes learning and on exit)",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
 
@@ -56,16 +78,28 @@ def run(args: argparse.Namespace) -> int:
     import zmq
     from prometheus_client import start_http_server
 
+    from laserguard.live.baseline_store import LiveBaselines
     from laserguard.live.detector import score_frame
     from laserguard.live.metrics import DetectMetrics
     from laserguard.live.model_holder import ModelHolder
     from laserguard.model.default_model import default_model_path
+    from laserguard.model.unit_scoring import STAGE_NAMES
     from laserguard.wire import codec
     from laserguard.wire.sequence_tracker import SequenceTracker
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s detect %(levelname)s %(message)s")
+    if not args.baseline_save_s > 0:
+        print(
+            f"laserguard detect: error: --baseline-save-s must be > 0, got {args.baseline_save_s}",
+            file=sys.stderr,
+        )
+        return 2
+    state_dir = args.baseline_state_dir or default_state_dir()
     try:
         holder = ModelHolder(args.model or default_model_path(), codec.CHANNELS)
+        baselines = LiveBaselines(
+            holder.model, None if state_dir == "none" else state_dir, args.baseline_save_s
+        )
     except (OSError, ValueError) as exc:
         print(f"laserguard detect: error: {exc}", file=sys.stderr)
         return 2
@@ -110,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
 
     sequences = SequenceTracker()
     next_gauge_update: dict[int, float] = {}
+    next_baseline_update: dict[int, float] = {}
+    learning_before: dict[int, int] = {}
     next_model_check = time.monotonic() + MODEL_POLL_S
     log.info(
         "serving model %s (%d trees) on %s -> %s",
@@ -128,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
                     error = holder.reload()
                     metrics.reloads.labels("refused" if error else "ok").inc()
                     if error is None:
+                        baselines.swap_model(holder.model)
                         metrics.model.info(
                             {
                                 "version": holder.model.version,
@@ -137,6 +174,9 @@ def run(args: argparse.Namespace) -> int:
                         )
                 reload_requested = False
                 next_model_check = now + MODEL_POLL_S
+                baselines.apply_resets()
+                baselines.maybe_save(now)
+                _count_baseline_events(metrics, baselines)
             if not sub.poll(0 if args.busy_poll else 200):
                 continue
             while True:  # drain everything queued before polling again
@@ -149,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 start = time.perf_counter()
                 try:
-                    result = score_frame(holder.model, parts[1])
+                    result = score_frame(baselines.scorer, holder.model.version, parts[1])
                 except codec.FrameError as exc:
                     metrics.invalid.labels(exc.reason).inc()
                     log.warning("rejected frame on %r: %s", parts[0][:40], exc)
@@ -182,6 +222,11 @@ def run(args: argparse.Namespace) -> int:
                     metrics.nonfinite.labels(lcc).inc(result.nonfinite_values)
                 if result.anomalous_units.size:
                     metrics.anomalous_units.labels(lcc).inc(int(result.anomalous_units.size))
+                    for stage, count in zip(
+                        *np.unique(result.units.stage[result.anomalous_units], return_counts=True),
+                        strict=True,
+                    ):
+                        metrics.flagged_by_stage.labels(lcc, STAGE_NAMES[int(stage)]).inc(int(count))
                 # Per-unit gauges are a "latest value" for scrapes every few seconds; refreshing
                 # them 10x a second per LCC keeps 32 label lookups off most frames.
                 now_s = time.monotonic()
@@ -189,11 +234,41 @@ def run(args: argparse.Namespace) -> int:
                     next_gauge_update[result.lcc_id] = now_s + GAUGE_REFRESH_S
                     for unit, value in enumerate(np.asarray(result.decision)):
                         metrics.unit_score.labels(lcc, str(unit)).set(float(value))
+                    for unit, value in enumerate(result.units.baseline_decision):
+                        if value == value:  # NaN while learning: no deviation yet
+                            metrics.unit_deviation.labels(lcc, str(unit)).set(1.0 - float(value))
+                if now_s >= next_baseline_update.get(result.lcc_id, 0.0):
+                    next_baseline_update[result.lcc_id] = now_s + BASELINE_GAUGE_REFRESH_S
+                    _baseline_gauges(
+                        metrics, lcc, baselines.scorers[result.lcc_id], result.timestamp_ns / 1e9
+                    )
+                # A unit that just finished learning: save now, its baseline is what a restart needs.
+                learning_now = int(result.units.learning.sum())
+                if learning_now < learning_before.get(result.lcc_id, learning_now):
+                    baselines.maybe_save(now_s, force=True)
+                learning_before[result.lcc_id] = learning_now
                 scored += 1
     finally:
+        baselines.save_all()
         for sock in (sub, pub, observer):
             if sock is not None:
                 sock.close(0)
         ctx.term()
         log.info("stopped after %d frames (%d gaps)", scored, sequences.total_gaps)
     return 0
+
+
+def _count_baseline_events(metrics: Any, baselines: Any) -> None:
+    events = baselines.take_events()
+    metrics.baseline_resets.inc(events.resets)
+    metrics.baseline_state_errors.labels("unusable_state").inc(events.unusable_state)
+    metrics.baseline_state_errors.labels("save_failed").inc(events.save_errors)
+
+
+def _baseline_gauges(metrics: Any, lcc: str, scorer: Any, now_s: float) -> None:
+    from laserguard.live.baseline_store import baseline_summary
+
+    summary = baseline_summary(scorer, now_s)
+    metrics.units_learning.labels(lcc).set(sum(1 for u in summary if u.phase != "ready"))
+    for u in summary:
+        metrics.baseline_age.labels(lcc, str(u.unit)).set(float("nan") if u.age_s is None else u.age_s)

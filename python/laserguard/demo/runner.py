@@ -165,6 +165,8 @@ class Demo:
             "--feedback-endpoint", c.feedback_endpoint,
             "--observer-endpoint", c.observer_endpoint,
             "--metrics-port", str(c.detect_metrics_port),
+            # The demo's simulated units are new every run: so are their baselines.
+            "--baseline-state-dir", str(c.workdir / "baselines"),
         ]  # fmt: skip
         if c.model:
             detect_args += ["--model", c.model]

@@ -56,3 +56,36 @@ class DetectMetrics:
             "laserguard_detect_model_reloads", "Model reload attempts", ["result"], registry=r
         )
         self.model = Info("laserguard_detect_model", "Serving model", registry=r)
+        self.flagged_by_stage = Counter(
+            "laserguard_detect_flagged_unit_samples",
+            "Unit samples flagged, by the stage that flagged them (fleet forest or unit baseline)",
+            ["lcc", "stage"],
+            registry=r,
+        )
+        self.unit_deviation = Gauge(
+            "laserguard_detect_unit_baseline_deviation",
+            "Latest largest deviation of the unit from its own baseline, in thresholds (> 1 flags)",
+            ["lcc", "unit"],
+            registry=r,
+        )
+        self.units_learning = Gauge(
+            "laserguard_detect_units_learning",
+            "Units of the LCC still learning their baseline (never flagged meanwhile)",
+            ["lcc"],
+            registry=r,
+        )
+        self.baseline_age = Gauge(
+            "laserguard_detect_unit_baseline_age_seconds",
+            "Time since the unit's baseline was learned (NaN while learning)",
+            ["lcc", "unit"],
+            registry=r,
+        )
+        self.baseline_resets = Counter(
+            "laserguard_detect_baseline_resets", "Baseline reset requests applied", registry=r
+        )
+        self.baseline_state_errors = Counter(
+            "laserguard_detect_baseline_state_errors",
+            "Baseline state files that could not be read or written, by reason",
+            ["reason"],
+            registry=r,
+        )

@@ -73,6 +73,22 @@ def deviation_names(channels: Sequence[str]) -> list[str]:
     return [f"{c}:{kind}" for c in channels for kind in DEVIATION_KINDS]
 
 
+def explanation_name(code: int, channels: Sequence[str]) -> str:
+    """Name of an explanation code as feedback carries it (docs/protocol.md, top features).
+
+    Below ``len(channels)``: the fleet forest's feature, i.e. that channel; from there on,
+    ``n_channels + channel * len(DEVIATION_KINDS) + kind``: the unit's deviation from its own
+    baseline, ``<channel>:<kind>``. So every explanation names the stage and the channel.
+    """
+    n = len(channels)
+    if 0 <= code < n:
+        return channels[code]
+    channel, kind = divmod(code - n, len(DEVIATION_KINDS))
+    if 0 <= channel < n:
+        return f"{channels[channel]}:{DEVIATION_KINDS[kind]}"
+    return f"feature {code}"
+
+
 @dataclass(frozen=True)
 class BaselineResult:
     decision: npt.NDArray[np.float64]  # 1 - D / threshold per row; NaN while learning

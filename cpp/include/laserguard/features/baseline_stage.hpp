@@ -81,6 +81,13 @@ class BaselineStage {
   void save_state_file(const std::string& path) const;  // atomic (temp file + rename)
   void load_state_file(const std::string& path);
 
+  // (n_units, n_channels, window) a saved state was written for, after checking its magic,
+  // version and CRC; std::invalid_argument naming the problem otherwise.
+  struct StateShape {
+    std::uint32_t n_units, n_channels, window;
+  };
+  static StateShape state_shape(const std::uint8_t* data, std::size_t size);
+
  private:
   struct UnitState {
     UnitPhase phase = UnitPhase::kNew;

@@ -54,6 +54,10 @@ inline constexpr std::size_t kFeedbackHeaderBytes = 40;
 inline constexpr std::uint32_t kMaxUnits = 4096;
 inline constexpr std::uint32_t kMaxFeatures = 1024;
 inline constexpr std::uint16_t kMaxTopK = 64;
+// Explanation codes per feature in feedback top_features: the fleet forest's feature itself,
+// then the unit-baseline deviations level, spread, missing, stuck (features/baseline_stage.hpp):
+// code < n_features is the forest's, n_features + 4 * channel + kind the baseline's.
+inline constexpr std::uint32_t kExplanationCodesPerFeature = 5;
 inline constexpr std::uint16_t kMaxModelVersionBytes = 255;
 
 struct TelemetryHeader {

@@ -1,0 +1,209 @@
+"""Per-unit baselines of the live detector: one scorer per LCC, persisted, resettable.
+
+Files in the state directory (docs/detection.md, "Baseline state"):
+- ``lcc<L>.state``: every unit's baseline of LCC L, written by the C++ stage atomically (temp
+  file, fsync, rename), so a kill -9 leaves the previous file or the new one, never a torn one.
+  It is read when the LCC's first frame arrives, so a restarted detector judges a unit that
+  is already faulty against the baseline it learned while healthy, never a new one.
+- ``reset-requests/lcc<L>-unit<U>`` or ``lcc<L>-all``: written by ``laserguard baseline reset``
+  or the dashboard (after maintenance or a unit swap); the detector applies and deletes them.
+A state file that cannot be used (corrupt, other channel count or window) is moved aside to
+``lcc<L>.state.unusable-<time>`` (kept, never deleted) and the LCC's units learn afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from laserguard.model.forest import ForestModel
+from laserguard.model.unit_scoring import UnitScorer
+
+log = logging.getLogger(__name__)
+
+RESET_DIR: Final = "reset-requests"
+_REQUEST = re.compile(r"^lcc(\d+)-(?:unit(\d+)|all)$")
+
+
+def state_path(state_dir: Path, lcc_id: int) -> Path:
+    return state_dir / f"lcc{lcc_id}.state"
+
+
+def request_reset(state_dir: str | os.PathLike[str], lcc_id: int, unit: int | None) -> Path:
+    """Ask the detector (now or at its next start) to forget a unit's baseline (all units: None)."""
+    folder = Path(state_dir) / RESET_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (f"lcc{lcc_id}-all" if unit is None else f"lcc{lcc_id}-unit{unit}")
+    path.write_text(f"{time.time():.3f}\n")
+    return path
+
+
+def pending_resets(state_dir: str | os.PathLike[str]) -> list[tuple[int, int | None, Path]]:
+    folder = Path(state_dir) / RESET_DIR
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+    out: list[tuple[int, int | None, Path]] = []
+    for name in names:
+        m = _REQUEST.match(name)
+        if m:
+            out.append((int(m.group(1)), None if m.group(2) is None else int(m.group(2)), folder / name))
+    return out
+
+
+@dataclass
+class BaselineEvents:
+    """What happened to the baselines since the last call of ``take_events`` (for metrics and logs)."""
+
+    unusable_state: int = 0
+    resets: int = 0
+    saves: int = 0
+    save_errors: int = 0
+
+
+class LiveBaselines:
+    """UnitScorer per LCC; state loaded on first sight of an LCC, saved periodically and on exit."""
+
+    def __init__(
+        self, model: ForestModel, state_dir: str | os.PathLike[str] | None, save_every_s: float = 30.0
+    ):
+        self.model = model
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self.save_every_s = save_every_s
+        self.scorers: dict[int, UnitScorer] = {}
+        self.events = BaselineEvents()
+        self._next_save = time.monotonic() + save_every_s
+        if self.state_dir is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    def scorer(self, lcc_id: int, n_units: int) -> UnitScorer:
+        """The LCC's scorer; created (and its saved state loaded) on its first frame."""
+        current = self.scorers.get(lcc_id)
+        if current is not None and current.n_units == n_units:
+            return current
+        if current is not None:
+            log.warning(
+                "LCC %d now sends %d units (was %d): its baselines start again",
+                lcc_id,
+                n_units,
+                current.n_units,
+            )
+            self._set_aside(lcc_id, "unit count changed")
+        scorer = UnitScorer(self.model, n_units)
+        self._load(lcc_id, scorer)
+        self.scorers[lcc_id] = scorer
+        self.apply_resets(only_lcc=lcc_id)
+        return scorer
+
+    def _load(self, lcc_id: int, scorer: UnitScorer) -> None:
+        if self.state_dir is None or scorer.stage is None:
+            return
+        path = state_path(self.state_dir, lcc_id)
+        if not path.exists():
+            return
+        try:
+            scorer.stage.load_state_file(path)
+            log.info("LCC %d: baselines restored from %s", lcc_id, path)
+        except (OSError, ValueError) as exc:
+            self.events.unusable_state += 1
+            log.error("LCC %d: baseline state %s unusable (%s); its units learn afresh", lcc_id, path, exc)
+            self._set_aside(lcc_id, str(exc))
+
+    def _set_aside(self, lcc_id: int, why: str) -> None:
+        if self.state_dir is None:
+            return
+        path = state_path(self.state_dir, lcc_id)
+        if path.exists():
+            kept = path.with_name(f"{path.name}.unusable-{int(time.time())}")
+            path.rename(kept)
+            log.warning("kept %s as %s (%s)", path.name, kept.name, why)
+
+    def swap_model(self, model: ForestModel) -> None:
+        """After a hot reload: keep every unit's baseline when the new stage can read it."""
+        self.model = model
+        for lcc_id, old in list(self.scorers.items()):
+            new = UnitScorer(model, old.n_units)
+            if old.stage is not None and new.stage is not None:
+                try:
+                    new.stage.load_state(old.stage.save_state())
+                except ValueError as exc:
+                    log.warning("LCC %d: baselines not carried over to the new model (%s)", lcc_id, exc)
+            self.scorers[lcc_id] = new
+
+    def apply_resets(self, only_lcc: int | None = None) -> int:
+        """Apply pending reset requests for LCCs already seen; returns how many were applied."""
+        if self.state_dir is None:
+            return 0
+        applied = 0
+        for lcc_id, unit, path in pending_resets(self.state_dir):
+            scorer = self.scorers.get(lcc_id)
+            if (only_lcc is not None and lcc_id != only_lcc) or scorer is None or scorer.stage is None:
+                continue  # an LCC not seen yet: applied when its first frame arrives
+            units = range(scorer.n_units) if unit is None else [unit]
+            if unit is not None and not 0 <= unit < scorer.n_units:
+                log.error("reset request %s: LCC %d has units 0..%d", path.name, lcc_id, scorer.n_units - 1)
+                path.unlink(missing_ok=True)
+                continue
+            for u in units:
+                scorer.stage.reset_unit(u)
+            path.unlink(missing_ok=True)
+            applied += 1
+            self.events.resets += 1
+            log.info(
+                "LCC %d: baseline reset (%s); learning again",
+                lcc_id,
+                "all units" if unit is None else f"unit {unit}",
+            )
+            self._save(lcc_id, scorer)
+        return applied
+
+    def _save(self, lcc_id: int, scorer: UnitScorer) -> None:
+        if self.state_dir is None or scorer.stage is None:
+            return
+        try:
+            scorer.stage.save_state_file(state_path(self.state_dir, lcc_id))
+            self.events.saves += 1
+        except OSError as exc:
+            self.events.save_errors += 1
+            log.error("LCC %d: cannot save baselines: %s", lcc_id, exc)
+
+    def save_all(self) -> None:
+        for lcc_id, scorer in self.scorers.items():
+            self._save(lcc_id, scorer)
+        self._next_save = time.monotonic() + self.save_every_s
+
+    def maybe_save(self, now: float, force: bool = False) -> None:
+        """Periodic save (and at once when a unit just finished learning: that is the valuable moment)."""
+        if force or now >= self._next_save:
+            self.save_all()
+
+    def take_events(self) -> BaselineEvents:
+        events, self.events = self.events, BaselineEvents()
+        return events
+
+
+@dataclass(frozen=True)
+class UnitBaselineSummary:
+    unit: int
+    phase: str  # "new", "learning" or "ready"
+    rows_learned: int
+    age_s: float | None  # since the baseline froze; None while learning
+
+
+def baseline_summary(scorer: UnitScorer, now_s: float) -> list[UnitBaselineSummary]:
+    """Per unit of the scorer's LCC (empty for a forest-only model)."""
+    if scorer.stage is None:
+        return []
+    out: list[UnitBaselineSummary] = []
+    for unit in range(scorer.n_units):
+        d = scorer.stage.unit_info(unit)
+        ready = d["phase"] == "ready"
+        age = now_s - float(d["ready_time_s"]) if ready else None
+        out.append(UnitBaselineSummary(unit, str(d["phase"]), int(d["rows_learned"]), age))
+    return out
