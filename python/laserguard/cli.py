@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "analyze",
     "replay",
     "dashboard",
+    "baseline",
+    "score",
 )
 
 

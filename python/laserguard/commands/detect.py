@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import time
@@ -24,12 +23,6 @@ DEFAULT_OBSERVER = "tcp://127.0.0.1:5557"
 MODEL_POLL_S = 1.0
 GAUGE_REFRESH_S = 0.1
 BASELINE_GAUGE_REFRESH_S = 1.0
-
-
-def default_state_dir() -> str:
-    from platformdirs import user_state_dir
-
-    return os.path.join(user_state_dir("laserguard"), "baselines")
 
 
 def register(subparsers: Any) -> None:
@@ -78,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import zmq
     from prometheus_client import start_http_server
 
-    from laserguard.live.baseline_store import LiveBaselines
+    from laserguard.live.baseline_store import LiveBaselines, default_state_dir
     from laserguard.live.detector import score_frame
     from laserguard.live.metrics import DetectMetrics
     from laserguard.live.model_holder import ModelHolder

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from laserguard.model.baseline import BaselineParams, BaselineStage
 from laserguard.model.forest import ForestModel
 from laserguard.model.unit_scoring import UnitScorer
 
@@ -28,6 +29,13 @@ log = logging.getLogger(__name__)
 
 RESET_DIR: Final = "reset-requests"
 _REQUEST = re.compile(r"^lcc(\d+)-(?:unit(\d+)|all)$")
+
+
+def default_state_dir() -> str:
+    """Where `detect` keeps baselines unless told otherwise (the user's state directory)."""
+    from platformdirs import user_state_dir
+
+    return os.path.join(user_state_dir("laserguard"), "baselines")
 
 
 def state_path(state_dir: Path, lcc_id: int) -> Path:
@@ -200,10 +208,51 @@ def baseline_summary(scorer: UnitScorer, now_s: float) -> list[UnitBaselineSumma
     """Per unit of the scorer's LCC (empty for a forest-only model)."""
     if scorer.stage is None:
         return []
+    return _summaries(scorer.stage, now_s)
+
+
+def _summaries(stage: BaselineStage, now_s: float) -> list[UnitBaselineSummary]:
     out: list[UnitBaselineSummary] = []
-    for unit in range(scorer.n_units):
-        d = scorer.stage.unit_info(unit)
+    for unit in range(stage.n_units):
+        d = stage.unit_info(unit)
         ready = d["phase"] == "ready"
         age = now_s - float(d["ready_time_s"]) if ready else None
         out.append(UnitBaselineSummary(unit, str(d["phase"]), int(d["rows_learned"]), age))
+    return out
+
+
+def read_saved_baselines(
+    state_dir: str | os.PathLike[str], now_s: float
+) -> dict[int, list[UnitBaselineSummary]]:
+    """Every ``lcc<L>.state`` in the directory, summarised per unit (``baseline list``, the dashboard).
+
+    Raises ValueError naming the file if one is not a sound state file.
+    """
+    from laserguard import _core
+
+    out: dict[int, list[UnitBaselineSummary]] = {}
+    folder = Path(state_dir)
+    for path in sorted(folder.glob("lcc*.state")):
+        m = re.fullmatch(r"lcc(\d+)\.state", path.name)
+        if not m:
+            continue
+        data = path.read_bytes()
+        try:
+            n_units, n_channels, window = _core.baseline_state_shape(data)
+            # Only the shape matters to read a state back; the scoring parameters do not.
+            shape_only = BaselineParams(
+                n_channels=n_channels,
+                sigma_floor=(1.0,) * n_channels,
+                stuck_run=(0,) * n_channels,
+                scored=(0,),
+                level_scale=(1.0,),
+                spread_scale=(1.0,),
+                baseline_samples=1,
+                window=window,
+            )
+            stage = BaselineStage(shape_only, n_units)
+            stage.load_state(data)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        out[int(m.group(1))] = _summaries(stage, now_s)
     return out
