@@ -1,4 +1,5 @@
-"""`laserguard train`: grid search on lxx_data.csv + psu_data.csv, then model, card and report."""
+"""`laserguard train`: detection engine v2 (fleet forest + per-unit baseline) from labelled laser
+CSVs (lxx_data.csv + psu_data.csv, GridSearch over the original grid) or from any sensor table."""
 
 from __future__ import annotations
 
@@ -11,10 +12,30 @@ HEADLINE = ("accuracy", "fpr", "fnr", "precision", "recall", "roc_auc")
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "train", help="grid-search an IsolationForest on labelled CSVs and write the model"
+        "train", help="fit the fleet forest and the per-unit baselines on laser CSVs or any sensor table"
     )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data-dir", metavar="DIR", help="folder with lxx_data.csv and psu_data.csv")
+    source.add_argument(
+        "--data", metavar="TABLE.csv", help="any sensor table (with --unit-column, --time-column)"
+    )
+    p.add_argument("--unit-column", action="append", metavar="COL", help="--data: unit column (repeatable)")
+    p.add_argument("--time-column", metavar="COL", help="--data: time column (seconds or datetimes)")
     p.add_argument(
-        "--data-dir", required=True, metavar="DIR", help="folder with lxx_data.csv and psu_data.csv"
+        "--channels", metavar="A,B,...", help="--data: channel columns (default: every other numeric one)"
+    )
+    p.add_argument("--label-column", metavar="COL", help="--data: 0/1 label; with it the GridSearch runs")
+    learn = p.add_mutually_exclusive_group()
+    learn.add_argument(
+        "--baseline-samples", type=int, help="rows per unit its baseline is learned from (default 50)"
+    )
+    learn.add_argument("--baseline-s", type=float, help="or seconds per unit")
+    p.add_argument("--window", type=int, default=30, help="rolling variability window, rows (default 30)")
+    p.add_argument(
+        "--target-fpr",
+        type=float,
+        default=0.01,
+        help="false-positive rate the thresholds are set for (default 0.01)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (model, card, report, figures)")
     p.add_argument(
@@ -49,12 +70,34 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from laserguard.offline.detector_training import DEFAULT_BASELINE_SAMPLES, BaselineOptions
+    from laserguard.offline.sensor_table import TableError
+    from laserguard.offline.table_training import UnlabelledResult
     from laserguard.offline.training import ORIGINAL_PARAM_GRID, grid_size, train
     from laserguard.offline.training_data import SchemaError
 
     console = Console(stderr=True)
     if args.n_jobs < 1:
         return _error(f"--n-jobs must be >= 1, got {args.n_jobs}")
+    if args.data is not None and (not args.unit_column or not args.time_column):
+        return _error("--data needs --unit-column (one or more) and --time-column")
+    if args.data is None and (args.unit_column or args.time_column or args.channels or args.label_column):
+        return _error(
+            "--unit-column, --time-column, --channels and --label-column go with --data, not --data-dir"
+        )
+    try:
+        baseline = BaselineOptions(
+            baseline_samples=0 if args.baseline_s else (args.baseline_samples or DEFAULT_BASELINE_SAMPLES),
+            baseline_s=args.baseline_s or 0.0,
+            window=args.window,
+            target_fpr=args.target_fpr,
+        )
+        if not 0 < args.target_fpr < 1:
+            raise ValueError(f"--target-fpr must be in (0, 1), got {args.target_fpr}")
+    except ValueError as exc:
+        return _error(str(exc))
+    if args.data is not None and not args.label_column:
+        return _train_unlabelled(args, baseline)
     if args.cv < 2:
         return _error(f"--cv must be >= 2, got {args.cv}")
     log_to_mlflow: Any = None
@@ -69,18 +112,33 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("search", total=total)
-            result = train(
-                args.data_dir,
-                args.out,
-                seed=args.seed,
-                n_jobs=args.n_jobs,
-                cv_folds=args.cv,
-                test_size=args.test_size,
-                scoring_engine=args.scoring_engine,
-                share_fits=not args.no_shared_fits,
-                on_scored=lambda: progress.advance(task),
-            )
-    except (OSError, SchemaError, ValueError) as exc:
+            search = {
+                "n_jobs": args.n_jobs,
+                "cv_folds": args.cv,
+                "test_size": args.test_size,
+                "scoring_engine": args.scoring_engine,
+                "share_fits": not args.no_shared_fits,
+                "on_scored": lambda: progress.advance(task),
+            }
+            if args.data is not None:
+                from laserguard.offline.table_training import train_table
+
+                trained = train_table(
+                    args.data,
+                    args.out,
+                    unit_columns=args.unit_column,
+                    time_column=args.time_column,
+                    channels=args.channels.split(",") if args.channels else None,
+                    label_column=args.label_column,
+                    baseline=baseline,
+                    seed=args.seed,
+                    **search,
+                )
+                assert not isinstance(trained, UnlabelledResult)
+                result = trained
+            else:
+                result = train(args.data_dir, args.out, seed=args.seed, baseline=baseline, **search)
+    except (OSError, SchemaError, TableError, ValueError) as exc:
         return _error(str(exc))
     if log_to_mlflow is not None:
         log_to_mlflow(args.mlflow_uri, result)
@@ -92,5 +150,36 @@ def run(args: argparse.Namespace) -> int:
         f"held-out: accuracy {m['accuracy']}  FPR {m['fpr']}  FNR {m['fnr']}  precision {m['precision']}  "
         f"recall {m['recall']}  ROC-AUC {m['roc_auc']}  (original accuracy 0.806, FPR 0.0165, FNR 0.242)"
     )
+    by_stage = result.metrics.get("recall_by_stage") or {}
+    if by_stage:
+        print(
+            "anomalous held-out rows flagged by stage: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in by_stage.items() if v is not None)
+        )
     print(f"search {result.search_seconds:.1f} s, total {result.total_seconds:.1f} s")
+    return 0
+
+
+def _train_unlabelled(args: argparse.Namespace, baseline: Any) -> int:
+    from laserguard.offline.sensor_table import TableError
+    from laserguard.offline.table_training import UnlabelledResult, train_table
+
+    try:
+        result = train_table(
+            args.data,
+            args.out,
+            unit_columns=args.unit_column,
+            time_column=args.time_column,
+            channels=args.channels.split(",") if args.channels else None,
+            baseline=baseline,
+            seed=args.seed,
+        )
+    except (OSError, TableError, ValueError) as exc:
+        return _error(str(exc))
+    assert isinstance(result, UnlabelledResult)
+    print(
+        f"model {result.model_version} written to {result.out_dir} ({result.rows} rows, {result.units} units, "
+        f"no labels: default forest); flagged on its own nominal rows: {result.nominal_fpr:.4f} "
+        f"(target {args.target_fpr})"
+    )
     return 0

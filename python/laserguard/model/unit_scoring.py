@@ -8,7 +8,7 @@
 
 ``score = min(decision - fleet_cut, baseline decision)``: sklearn's convention (lower is more
 anomalous, < 0 flagged). A unit still learning its baseline is never flagged and scores by
-the fleet stage alone. A forest-only (format 1.0) model scores exactly as before: the forest's
+the fleet stage alone, floored at 0. A forest-only (format 1.0) model scores exactly as before: the forest's
 decision, flagged below 0. Explanation codes: ``0..n_features-1`` are the forest's features
 (local DIFFI), ``n_features + channel * 4 + kind`` the baseline's deviations; ``explanation_names``
 names them all, so every explanation says which stage flagged and on what channel.
@@ -91,7 +91,9 @@ class UnitScorer:
         else:
             result = self.stage.push(unit, time_s, x, top_k)
             baseline, learning = result.decision, result.learning
-            score = np.where(learning, fleet_score, np.fmin(fleet_score, baseline))
+            # A unit learning its baseline is not judged: its score is the fleet's, floored at 0,
+            # so "< 0 flagged" holds for every row.
+            score = np.where(learning, np.maximum(fleet_score, 0.0), np.fmin(fleet_score, baseline))
             flagged = (score < 0) & ~learning
             by_baseline = flagged & (baseline <= fleet_score)
             stage = np.where(by_baseline, STAGE_BASELINE, np.where(flagged, STAGE_FLEET, STAGE_NONE)).astype(

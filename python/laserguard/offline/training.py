@@ -26,7 +26,10 @@ from sklearn.preprocessing import StandardScaler
 
 from laserguard.model.export import export_model, hash_training_data
 from laserguard.model.forest import ForestModel
+from laserguard.model.unit_scoring import STAGE_BASELINE, STAGE_FLEET
+from laserguard.offline.detector_training import BaselineOptions, export_detector, score_table
 from laserguard.offline.engine_forest import EngineScoredIsolationForest
+from laserguard.offline.sensor_table import SensorTable
 from laserguard.offline.shared_fits import sharing_forest_fits
 from laserguard.offline.training_data import TrainingData, load_training_data
 from laserguard.offline.training_report import (
@@ -162,6 +165,31 @@ class TrainingResult:
     files: list[Path] = field(default_factory=list)
 
 
+def _table_of(data: TrainingData) -> SensorTable | None:
+    """The training rows as the baseline stage sees them (already in time order)."""
+    if data.unit is None or data.time_s is None:
+        return None
+    n_units = int(data.unit.max()) + 1 if len(data) else 0
+    return SensorTable(
+        unit=data.unit,
+        time_s=data.time_s,
+        values=data.X,
+        order=np.arange(len(data), dtype=np.int64),
+        unit_keys=[(u,) for u in range(n_units)],
+        channels=data.feature_names,
+    )
+
+
+def _recall_by_stage(stage: npt.NDArray[np.int8], label: npt.NDArray[np.int64]) -> dict[str, float | None]:
+    """Of the anomalous rows: the share each stage flagged."""
+    truth = label == 1
+    n = int(truth.sum())
+    return {
+        name: (None if n == 0 else float((stage[truth] == code).sum() / n))
+        for name, code in (("fleet", STAGE_FLEET), ("baseline", STAGE_BASELINE))
+    }
+
+
 def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in sorted(params.items())}
 
@@ -192,6 +220,7 @@ def train(
     scoring_engine: ScoringEngine = "cpp",
     share_fits: bool = True,
     on_scored: Callable[[], None] | None = None,
+    baseline: BaselineOptions | None = None,
 ) -> TrainingResult:
     """Load the CSVs, search, refit, evaluate on the held-out split and write every artefact."""
     started = time.perf_counter()
@@ -208,6 +237,7 @@ def train(
         share_fits=share_fits,
         on_scored=on_scored,
         started=started,
+        baseline=baseline,
     )
 
 
@@ -224,8 +254,12 @@ def train_on(
     share_fits: bool = True,
     on_scored: Callable[[], None] | None = None,
     started: float | None = None,
+    baseline: BaselineOptions | None = None,
 ) -> TrainingResult:
+    """Search the fleet forest, fit the per-unit baseline stage on the training split's nominal
+    rows (both stages in one format 2.0 file), evaluate on the held-out rows, write everything."""
     started = time.perf_counter() if started is None else started
+    baseline = baseline or BaselineOptions()
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
     n_anomalies = int(data.label.sum())
@@ -265,13 +299,25 @@ def train_on(
     data_sha256 = hash_training_data(data.X)
     labels_sha256 = hash_training_data(data.label)
     feature_names = list(data.feature_names)
-    # Evaluate the artefact that ships: the exported model scored by the C++ engine.
+    table = _table_of(data)
+    in_train = np.zeros(len(data), dtype=bool)
+    in_train[train_rows] = True
+    test_sorted = np.sort(test_rows)
+    # Evaluate the artefact that ships: the exported model scored by the C++ engine; the
+    # baseline stage sees every row in time order (it is causal), the metrics only test rows.
     with tempfile.TemporaryDirectory(prefix="laserguard_train_") as tmp:
         draft = Path(tmp) / MODEL_FILE
-        export_model(pipeline, draft, feature_names=feature_names, training_data_sha256=data_sha256)
-        engine = ForestModel.load(draft)
-        decision = engine.decision_function(test_set.X)
+        if table is None:
+            export_model(pipeline, draft, feature_names=feature_names, training_data_sha256=data_sha256)
+            decision = ForestModel.load(draft).decision_function(test_set.X)
+            by_stage: dict[str, float | None] = {}
+        else:
+            export_detector(pipeline, draft, table, in_train & (data.label == 0), baseline, workdir=tmp)
+            scores = score_table(ForestModel.load(draft), table)
+            decision = scores.score[test_sorted]
+            by_stage = _recall_by_stage(scores.stage[test_sorted], test_set.label)
     metrics = compute_metrics(test_set.label, decision, test_set.fault_type, test_set.severity)
+    metrics["recall_by_stage"] = by_stage
 
     search_summary = {
         "param_grid": {k: list(v) for k, v in param_grid.items()},
@@ -295,13 +341,32 @@ def train_on(
     }
     headline = {k: metrics[k] for k in ("accuracy", "fpr", "fnr", "precision", "recall", "roc_auc", "pr_auc")}
     model_path = out / MODEL_FILE
-    model_version = export_model(
-        pipeline,
-        model_path,
-        feature_names=feature_names,
-        training_data_sha256=data_sha256,
-        extra_metadata={"seed": seed, "metrics": headline, "best_params": best_params},
-    )
+    metadata = {
+        "seed": seed,
+        "metrics": headline,
+        "best_params": best_params,
+        "table": {"unit_columns": list(data.unit_columns), "time_column": data.time_column},
+    }
+    if table is None:
+        model_version = export_model(
+            pipeline,
+            model_path,
+            feature_names=feature_names,
+            training_data_sha256=data_sha256,
+            extra_metadata=metadata,
+        )
+    else:
+        with tempfile.TemporaryDirectory(prefix="laserguard_train_") as tmp:
+            model_version, _ = export_detector(
+                pipeline,
+                model_path,
+                table,
+                in_train & (data.label == 0),
+                baseline,
+                training_data_sha256=data_sha256,
+                extra_metadata=metadata,
+                workdir=tmp,
+            )
     skops_path = out / SKOPS_FILE
     import skops.io as sio
 

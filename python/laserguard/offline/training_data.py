@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
+
+from laserguard.offline.sensor_table import TableError, time_seconds
 
 LXX_FILE = "lxx_data.csv"
 PSU_FILE = "psu_data.csv"
@@ -46,6 +49,12 @@ class TrainingData:
     fault_type: npt.NDArray[np.str_]
     severity: npt.NDArray[np.float64]
     feature_names: tuple[str, ...] = FEATURE_COLUMNS
+    # Per row, for the per-unit baseline stage: the unit (index over the unit columns' values)
+    # and the time in seconds; rows are in time order.
+    unit: npt.NDArray[np.uint32] | None = None
+    time_s: npt.NDArray[np.float64] | None = None
+    unit_columns: tuple[str, ...] = ("lcc", "unit")
+    time_column: str = "time"
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -57,6 +66,10 @@ class TrainingData:
             self.fault_type[rows],
             self.severity[rows],
             self.feature_names,
+            None if self.unit is None else self.unit[rows],
+            None if self.time_s is None else self.time_s[rows],
+            self.unit_columns,
+            self.time_column,
         )
 
 
@@ -135,9 +148,16 @@ def load_training_data(data_dir: str | os.PathLike[str]) -> TrainingData:
     severity = _numeric(joined, "severity", lxx_path)
     severity = np.where(np.isnan(severity), 0.0, severity)
     fault_type = joined["fault_type"].fillna(NORMAL_FAULT_TYPE).astype(str).to_numpy(dtype=np.str_)
+    units, _ = pd.MultiIndex.from_frame(joined[["lcc", "unit"]]).factorize()
+    try:
+        time_s = time_seconds(joined["time"])
+    except TableError as exc:
+        raise SchemaError(f"{str(lxx_path)!r}: {exc}") from None
     return TrainingData(
         X=np.ascontiguousarray(X, dtype=np.float64),
         label=label_values.astype(np.int64),
         fault_type=fault_type,
         severity=severity,
+        unit=units.astype(np.uint32),
+        time_s=time_s,
     )
