@@ -25,6 +25,7 @@ import pytest
 import zmq
 
 from laserguard.demo.runner import lcc_sim_executable
+from laserguard.model.baseline import explanation_name
 from laserguard.storage.embedded_server import EmbeddedMongo
 from laserguard.wire import codec
 from mongo_fixtures import db, mongo_client, mongo_server, require_server_executable
@@ -101,7 +102,8 @@ def dashboard(mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFact
     db_name = f"lgdash_{uuid.uuid4().hex[:10]}"
     process = laserguard_process(
         "dashboard", "--port", str(port), "--mongo-uri", mongo_server.uri, "--db", db_name,
-        "--observer-endpoint", observer, "--telemetry-endpoint", telemetry, log=tmp / "dashboard.log",
+        "--observer-endpoint", observer, "--telemetry-endpoint", telemetry,
+        "--baseline-state-dir", str(tmp / "baselines"), log=tmp / "dashboard.log",
     )  # fmt: skip
     board = Dashboard(f"http://127.0.0.1:{port}", db_name, mongo_server, tmp, observer, telemetry, [process])
     try:
@@ -273,12 +275,32 @@ def test_page_shows_64_units_and_highlights_the_flagged_ones(loop: Loop, browser
     # Flagged units name their top features, in the cell and in the anomaly table.
     lcc, unit = sorted(flagged_by_detector)[0]
     top = loop.last_feedback[lcc].top_features[unit]
-    first_feature = codec.CHANNELS[int(top[0])]
+    first_feature = explanation_name(int(top[0]), codec.CHANNELS)
     cell = page.locator(f'[id=\'{{"lcc":{lcc},"type":"unit-cell","unit":{unit}}}\']')
     wait_for(lambda: first_feature in cell.inner_text(), 10, f"cell shows top feature {first_feature}")
     assert page.locator(".anomaly-row").count() == len(flagged_by_detector)
     assert loop.last_feedback[1].model_version in page.locator("#status-model").inner_text()
     page.wait_for_timeout(1500)  # a few refresh cycles
+    assert view.console_errors == []
+    page.close()
+
+
+def test_rebaseline_button_files_a_reset_request_for_the_selected_unit(loop: Loop, browser: Any) -> None:
+    from laserguard.live.baseline_store import pending_resets
+
+    view = open_page(browser, loop.board.url + "/")
+    page = view.page
+    page.wait_for_selector(".unit:not(.nodata)", timeout=20_000)
+    page.locator('[id=\'{"lcc":2,"type":"unit-cell","unit":7}\']').click()
+    page.locator("#rebaseline").click()
+    page.wait_for_function(
+        "document.querySelector('#rebaseline-message').innerText.includes('re-baseline requested')",
+        timeout=10_000,
+    )
+    state_dir = loop.board.tmp / "baselines"
+    assert [(lcc, unit) for lcc, unit, _ in pending_resets(state_dir)] == [(2, 7)]
+    for _, _, path in pending_resets(state_dir):
+        path.unlink()
     assert view.console_errors == []
     page.close()
 

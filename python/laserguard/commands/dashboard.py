@@ -58,6 +58,12 @@ def register(subparsers: Any) -> None:
         help="detect's Prometheus endpoint for the inference-time stat (e.g. http://127.0.0.1:9101/metrics)",
     )
     p.add_argument("--refresh-s", type=float, default=1.0, help="database poll interval (default 1 s)")
+    p.add_argument(
+        "--baseline-state-dir",
+        default=None,
+        metavar="DIR",
+        help="detect's --baseline-state-dir: enables the Re-baseline action (a reset request detect applies)",
+    )
     add_database_arguments(p)
     p.set_defaults(func=run)
 
@@ -98,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             observer = None if args.observer_endpoint == "none" else args.observer_endpoint
             telemetry = None if args.telemetry_endpoint == "none" else args.telemetry_endpoint
             monitor = FeedbackMonitor(observer, args.detect_metrics_url, telemetry)
-            app = create_app(state, monitor, args.lccs, args.units)
+            app = create_app(state, monitor, args.lccs, args.units, args.baseline_state_dir)
             try:
                 server = make_server(args.bind, args.port, app.server, threaded=True)
             except SystemExit:  # werkzeug prints why (e.g. port in use) and exits

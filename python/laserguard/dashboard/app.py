@@ -14,7 +14,7 @@ from typing import Any
 import flask
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
-from laserguard.dashboard.feedback_monitor import FeedbackMonitor, describe
+from laserguard.dashboard.feedback_monitor import FeedbackMonitor, UnitBaseline, describe
 from laserguard.dashboard.state import DashboardState, UnitState
 from laserguard.wire.codec import CHANNELS
 
@@ -30,6 +30,8 @@ h1 { font-size: 20px; margin: 0 0 8px 0; } h2 { font-size: 15px; margin: 14px 0 
 .unit { border: 1px solid #c6ccd4; border-radius: 4px; background: #e3f4e6; padding: 3px; font-size: 11px;
         text-align: left; cursor: pointer; min-height: 48px; display: flex; flex-direction: column; }
 .unit.nodata { background: #eceef1; color: #8a939e; }
+.unit.learning { background: #e8eef7; border-style: dashed; }
+.unit-baseline { color: #5d6d7e; font-size: 10px; }
 .unit.anomalous { background: #f8d0cc; border-color: #c0392b; border-width: 2px; }
 .unit.alarm-active { box-shadow: inset 0 0 0 2px #c0392b; }
 .unit.alarm-acknowledged { box-shadow: inset 0 0 0 2px #d68910; }
@@ -50,11 +52,28 @@ def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
     return pattern.format(value) if value is not None else missing
 
 
-def cell_view(state: UnitState | None, selected: bool) -> tuple[str, list[Any], str]:
+def baseline_text(baseline: UnitBaseline | None) -> str:
+    """One unit's baseline as an operator reads it."""
+    if baseline is None:
+        return "baseline: unknown (no detect metrics)"
+    if baseline.learning:
+        return "baseline: learning (not judged yet)"
+    age = "" if baseline.age_s is None else f", learned {baseline.age_s / 3600:.1f} h ago"
+    deviation = (
+        "" if baseline.deviation is None else f", largest deviation {baseline.deviation:.2f} of its threshold"
+    )
+    return "baseline: ready" + age + deviation
+
+
+def cell_view(
+    state: UnitState | None, selected: bool, baseline: UnitBaseline | None = None
+) -> tuple[str, list[Any], str]:
     """className, children and tooltip of one grid cell."""
     if state is None:
         return "unit nodata" + (" selected" if selected else ""), [html.Span("no data")], "no data stored yet"
     classes = ["unit"]
+    if baseline is not None and baseline.learning:
+        classes.append("learning")
     if state.anomalous:
         classes.append("anomalous")
     if state.alarm_state == "active":
@@ -67,10 +86,14 @@ def cell_view(state: UnitState | None, selected: bool) -> tuple[str, list[Any], 
     ]
     if state.anomalous and state.top_features:
         children.append(html.Span(", ".join(state.top_features[:2]), className="unit-top"))
+    elif baseline is not None and baseline.learning:
+        children.append(html.Span("learning", className="unit-baseline"))
+    elif baseline is not None and baseline.deviation is not None:
+        children.append(html.Span(f"dev {baseline.deviation:.2f}", className="unit-baseline"))
     tooltip = (
         f"LCC {state.lcc} unit {state.unit}, seq {state.seq}, score {_fmt(state.score, '{:+.4f}')}"
         + (f", top features {', '.join(state.top_features)}" if state.top_features else "")
-        + f", alarm {state.alarm_state}"
+        + f", alarm {state.alarm_state}, {baseline_text(baseline)}"
     )
     return " ".join(classes), children, tooltip
 
@@ -103,6 +126,13 @@ def _layout(lccs: Sequence[int], units: int) -> html.Div:
             ),
             html.H2("Select a unit", id="detail-title"),
             html.Div(id="detail-features", className="message"),
+            html.Div(
+                [
+                    html.Span(id="detail-baseline", className="message"),
+                    html.Button("Re-baseline", id="rebaseline", n_clicks=0, style={"marginLeft": "12px"}),
+                    html.Span(id="rebaseline-message", className="message", style={"marginLeft": "12px"}),
+                ]
+            ),
             dcc.Dropdown(
                 id="channel-select",
                 options=[{"label": c, "value": c} for c in CHANNELS],
@@ -131,6 +161,7 @@ def _status(state: DashboardState, monitor: FeedbackMonitor) -> list[Any]:
         ("model", model or "-"),
         ("units", str(len(snapshot.units))),
         ("anomalous", str(sum(u.anomalous for u in snapshot.units.values()))),
+        ("learning", str(sum(b.learning for b in stats.baselines.values()))),
         ("active alarms", str(active)),
         ("feedback", f"{stats.rate_hz:.1f}/s"),
         (
@@ -227,7 +258,13 @@ def _figure(x: list[Any], y: list[Any], title: str, flagged: list[bool] | None =
     return {"data": data, "layout": layout}
 
 
-def create_app(state: DashboardState, monitor: FeedbackMonitor, lccs: Sequence[int], units: int) -> Dash:
+def create_app(
+    state: DashboardState,
+    monitor: FeedbackMonitor,
+    lccs: Sequence[int],
+    units: int,
+    baseline_state_dir: str | None = None,
+) -> Dash:
     app = Dash(__name__, title="laserguard dashboard", update_title="", serve_locally=True)
     app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + STYLE + "</style>")
     app.layout = _layout(lccs, units)
@@ -256,11 +293,13 @@ def create_app(state: DashboardState, monitor: FeedbackMonitor, lccs: Sequence[i
     )
     def refresh_grid(_n: int | None, selected: dict[str, int] | None) -> tuple[Any, ...]:
         snapshot = state.snapshot
+        baselines = monitor.stats().baselines
         chosen = (selected["lcc"], selected["unit"]) if selected else None
         views = [
             cell_view(
                 snapshot.units.get((o["id"]["lcc"], o["id"]["unit"])),
                 chosen == (o["id"]["lcc"], o["id"]["unit"]),
+                baselines.get((o["id"]["lcc"], o["id"]["unit"])),
             )
             for o in callback_context.outputs_list[0]
         ]
@@ -313,6 +352,36 @@ def create_app(state: DashboardState, monitor: FeedbackMonitor, lccs: Sequence[i
         if not triggered or not any(t["value"] for t in callback_context.triggered):
             return no_update
         return {"lcc": int(triggered["lcc"]), "unit": int(triggered["unit"])}
+
+    @app.callback(
+        Output("rebaseline-message", "children"),
+        Input("rebaseline", "n_clicks"),
+        State("selected-unit", "data"),
+        prevent_initial_call=True,
+    )
+    def rebaseline(clicks: int | None, selected: dict[str, int] | None) -> Any:
+        if not clicks:
+            return no_update
+        if not selected:
+            return "select a unit first"
+        if baseline_state_dir is None:
+            return "re-baseline needs the dashboard started with --baseline-state-dir (detect's)"
+        from laserguard.live.baseline_store import request_reset
+
+        request_reset(baseline_state_dir, selected["lcc"], selected["unit"])
+        return (
+            f"LCC {selected['lcc']} unit {selected['unit']}: re-baseline requested; it learns again from now"
+        )
+
+    @app.callback(
+        Output("detail-baseline", "children"),
+        Input("selected-unit", "data"),
+        Input("tick", "n_intervals"),
+    )
+    def detail_baseline(selected: dict[str, int] | None, _n: int | None) -> Any:
+        if not selected:
+            return ""
+        return baseline_text(monitor.stats().baselines.get((selected["lcc"], selected["unit"])))
 
     @app.callback(
         Output("detail-title", "children"),

@@ -10,6 +10,7 @@ it also reads `detect`'s Prometheus endpoint for the mean inference time of the 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from laserguard.dashboard.metrics_scrape import scrape_totals
+from laserguard.dashboard.metrics_scrape import scrape_samples, totals_of
 from laserguard.wire.codec import decode_feedback, decode_telemetry
 
 RATE_WINDOW_S = 5.0
@@ -35,6 +36,14 @@ class FeedbackStats:
     latency_ms_p99: float | None
     inference_us_mean: float | None
     last_anomalous: dict[int, list[int]]  # lcc -> anomalous units of its newest feedback
+    baselines: dict[tuple[int, int], UnitBaseline]  # (lcc, unit) -> its baseline, from detect's metrics
+
+
+@dataclass(frozen=True)
+class UnitBaseline:
+    learning: bool
+    age_s: float | None  # since the baseline was learned
+    deviation: float | None  # largest deviation from it, in thresholds (> 1 flags)
 
 
 class FeedbackMonitor:
@@ -58,6 +67,7 @@ class FeedbackMonitor:
         self._last_anomalous: dict[int, list[int]] = {}
         self._inference_us: float | None = None
         self._last_totals: tuple[float, float] | None = None
+        self._baselines: dict[tuple[int, int], UnitBaseline] = {}
         self._stop = threading.Event()
         self._threads = []
         if endpoint is not None or telemetry_endpoint is not None:
@@ -165,9 +175,11 @@ class FeedbackMonitor:
     def _scrape(self) -> None:
         assert self.detect_metrics_url is not None
         while not self._stop.wait(1.0):
-            totals = scrape_totals(self.detect_metrics_url)
-            if totals is None:
+            samples = scrape_samples(self.detect_metrics_url)
+            if samples is None:
                 continue
+            totals = totals_of(samples)
+            baselines = unit_baselines(samples)
             now = (
                 totals.get("laserguard_detect_inference_seconds_sum", 0.0),
                 totals.get("laserguard_detect_inference_seconds_count", 0.0),
@@ -177,6 +189,7 @@ class FeedbackMonitor:
                     delta_sum, delta_count = now[0] - self._last_totals[0], now[1] - self._last_totals[1]
                     self._inference_us = 1e6 * delta_sum / delta_count
                 self._last_totals = now
+                self._baselines = baselines
 
     def stats(self) -> FeedbackStats:
         with self._lock:
@@ -192,7 +205,33 @@ class FeedbackMonitor:
                 latency_ms_p99=float(np.percentile(latencies, 99)) if latencies.size else None,
                 inference_us_mean=self._inference_us,
                 last_anomalous={k: list(v) for k, v in self._last_anomalous.items()},
+                baselines=dict(self._baselines),
             )
+
+
+def unit_baselines(samples: list[tuple[str, dict[str, str], float]]) -> dict[tuple[int, int], UnitBaseline]:
+    """Each unit's baseline state from detect's gauges (age NaN = still learning)."""
+    ages: dict[tuple[int, int], float] = {}
+    deviations: dict[tuple[int, int], float] = {}
+    for name, labels, value in samples:
+        if name not in (
+            "laserguard_detect_unit_baseline_age_seconds",
+            "laserguard_detect_unit_baseline_deviation",
+        ):
+            continue
+        try:
+            key = (int(labels["lcc"]), int(labels["unit"]))
+        except (KeyError, ValueError):
+            continue
+        (ages if name.endswith("age_seconds") else deviations)[key] = value
+    return {
+        key: UnitBaseline(
+            learning=math.isnan(age),
+            age_s=None if math.isnan(age) else age,
+            deviation=deviations.get(key),
+        )
+        for key, age in ages.items()
+    }
 
 
 def describe(stats: FeedbackStats) -> dict[str, Any]:

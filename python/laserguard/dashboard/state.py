@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from laserguard.model.baseline import explanation_name
 from laserguard.storage.alarms import acknowledge_alarm, clear_alarm
 from laserguard.storage.schema import (
     ALARM_ACTIVE,
@@ -44,7 +45,8 @@ def iso(value: Any) -> str | None:
 
 
 def feature_names(indices: list[int] | None) -> list[str]:
-    return [CHANNELS[i] if 0 <= i < len(CHANNELS) else f"feature {i}" for i in indices or [] if i >= 0]
+    """Explanation codes as names: a channel (fleet stage) or ``channel:kind`` (the unit's own baseline)."""
+    return [explanation_name(i, CHANNELS) for i in indices or [] if i >= 0]
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ class Demo:
                     "dashboard", *db_args, "--port", str(c.dashboard_port),
                     "--observer-endpoint", c.observer_endpoint, "--telemetry-endpoint", c.telemetry_endpoint,
                     "--detect-metrics-url", self.detect_url,
+                    "--baseline-state-dir", str(c.workdir / "baselines"),
                 ),
             )  # fmt: skip
         if c.roundtrip_port:

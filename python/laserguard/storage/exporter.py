@@ -25,6 +25,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from laserguard.model.baseline import explanation_name
 from laserguard.storage.schema import ALARM_ACTIVE, LATEST_STATE
 
 # Channel-name unit suffix -> (Prometheus base unit, scale to it). Longest suffixes first.
@@ -67,7 +68,8 @@ class LatestStateCollector(Collector):
         self.feature_names = tuple(feature_names)
 
     def feature_name(self, index: int) -> str:
-        return self.feature_names[index] if index < len(self.feature_names) else f"x{index}"
+        """A channel (fleet stage) or ``channel:kind`` (the unit's own baseline), as feedback codes them."""
+        return explanation_name(index, self.feature_names)
 
     def _read(self) -> list[dict[str, Any]]:
         return list(self.client[self.db_name][self.collection].find({}))
