@@ -6,7 +6,6 @@ namespace py = pybind11;
 void bind_forest(py::module_& m);
 void bind_codec(py::module_& m);
 void bind_sim(py::module_& m);
-void bind_unit_baseline(py::module_& m);
 void bind_baseline(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
@@ -14,6 +13,5 @@ PYBIND11_MODULE(_core, m) {
   bind_forest(m);
   bind_codec(m);
   bind_sim(m);
-  bind_unit_baseline(m);
   bind_baseline(m);
 }

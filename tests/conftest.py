@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from detect_support import detector, lcc  # noqa: F401  (fixtures: a detect process, a fake LCC)
 from parity_support import NOTES, STATS
 
 

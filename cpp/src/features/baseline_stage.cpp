@@ -315,8 +315,11 @@ std::vector<std::uint8_t> BaselineStage::save_state() const {
     w.put(u.pushes);
     w.put(u.next);
     w.put(u.filled);
-    for (const auto* v : {&u.count, &u.mean, &u.m2, &u.mu, &u.sigma, &u.ref, &u.last, &u.ring}) w.put_doubles(*v);
+    // The running window sums too: a restored stage continues bit for bit like one never stopped.
+    for (const auto* v : {&u.count, &u.mean, &u.m2, &u.mu, &u.sigma, &u.ref, &u.last, &u.sum1, &u.sum2, &u.ring})
+      w.put_doubles(*v);
     for (const std::uint32_t r : u.run) w.put(r);
+    for (const std::uint32_t f : u.finite) w.put(f);
   }
   w.put(crc32(w.bytes.data(), w.bytes.size()));
   return std::move(w.bytes);
@@ -376,9 +379,13 @@ void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
     if (u.next >= window || u.filled > window)
       fail("ring position " + std::to_string(u.next) + " / fill " + std::to_string(u.filled) + " outside window " +
            std::to_string(window));
-    for (auto* v : {&u.count, &u.mean, &u.m2, &u.mu, &u.sigma, &u.ref, &u.last, &u.ring}) r.get_doubles(*v, "unit arrays");
+    for (auto* v : {&u.count, &u.mean, &u.m2, &u.mu, &u.sigma, &u.ref, &u.last, &u.sum1, &u.sum2, &u.ring})
+      r.get_doubles(*v, "unit arrays");
     for (std::uint32_t& run : u.run) run = r.get<std::uint32_t>("stuck runs");
-    recompute_sums(u);
+    for (std::uint32_t& f : u.finite) {
+      f = r.get<std::uint32_t>("finite counts");
+      if (f > u.filled) fail("finite count " + std::to_string(f) + " exceeds the ring fill " + std::to_string(u.filled));
+    }
   }
   if (r.remaining() != 0) fail(std::to_string(r.remaining()) + " unexpected bytes at the end of the state");
   units_ = std::move(loaded);

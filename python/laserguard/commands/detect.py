@@ -230,16 +230,17 @@ def run(args: argparse.Namespace) -> int:
                     for unit, value in enumerate(result.units.baseline_decision):
                         if value == value:  # NaN while learning: no deviation yet
                             metrics.unit_deviation.labels(lcc, str(unit)).set(1.0 - float(value))
-                if now_s >= next_baseline_update.get(result.lcc_id, 0.0):
+                # A unit that just finished learning: save now, its baseline is what a restart needs.
+                learning_now = int(result.units.learning.sum())
+                changed = learning_now != learning_before.get(result.lcc_id)
+                if learning_now < learning_before.get(result.lcc_id, learning_now):
+                    baselines.maybe_save(now_s, force=True)
+                learning_before[result.lcc_id] = learning_now
+                if changed or now_s >= next_baseline_update.get(result.lcc_id, 0.0):
                     next_baseline_update[result.lcc_id] = now_s + BASELINE_GAUGE_REFRESH_S
                     _baseline_gauges(
                         metrics, lcc, baselines.scorers[result.lcc_id], result.timestamp_ns / 1e9
                     )
-                # A unit that just finished learning: save now, its baseline is what a restart needs.
-                learning_now = int(result.units.learning.sum())
-                if learning_now < learning_before.get(result.lcc_id, learning_now):
-                    baselines.maybe_save(now_s, force=True)
-                learning_before[result.lcc_id] = learning_now
                 scored += 1
     finally:
         baselines.save_all()

@@ -89,6 +89,9 @@ class LiveBaselines:
         self._next_save = time.monotonic() + save_every_s
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
+            # A kill -9 mid-save leaves the old state file intact plus an orphaned temporary.
+            for orphan in self.state_dir.glob("lcc*.state.tmp.*"):
+                orphan.unlink(missing_ok=True)
 
     def scorer(self, lcc_id: int, n_units: int) -> UnitScorer:
         """The LCC's scorer; created (and its saved state loaded) on its first frame."""
