@@ -17,7 +17,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from laserguard import ForestModel, sim
-from laserguard.model.default_model import default_model_path
+from laserguard.model.unit_scoring import UnitScorer
 from laserguard.sim.recording import Recording, RecordingError
 from laserguard.storage.embedded_server import EmbeddedMongo
 from laserguard.wire import codec
@@ -27,9 +27,10 @@ from service_support import endpoint, free_port, laserguard_process, metrics, wa
 __all__ = ["mongo_server"]  # fixture used by name
 
 RATE_HZ = 2.0
-SAMPLES = 12  # per unit: 12 frames per LCC, 5.5 s of recorded time
+SAMPLES = 40  # per unit: 40 frames per LCC, 19.5 s of recorded time
 SPEED = 10.0
-FAULTS = [{"lcc": 1, "unit": 5, "type": "facet_damage", "start_s": 1.0, "severity": 1.0}]
+BASELINE_SAMPLES = 20  # the replay model's units learn their baseline from their first 10 s
+FAULTS = [{"lcc": 1, "unit": 5, "type": "facet_damage", "start_s": 12.0, "severity": 1.0}]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,29 @@ def recording_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("replay") / "telemetry.csv"
     frame.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="module")
+def replay_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A v2 model whose baseline stage does not depend on frame times (count baseline, no EWMA),
+    so the test can replay exactly what detect computed without knowing the send times."""
+    from sklearn.ensemble import IsolationForest
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from laserguard.offline.detector_training import BaselineOptions, export_detector
+    from laserguard.offline.sensor_table import sensor_table
+
+    nominal = sim.generate(60 / 3600, rate_hz=RATE_HZ, seed=4, fault_mix="none")
+    table = sensor_table(nominal, unit_columns=["lcc", "unit"], time_column="time_s", channels=codec.CHANNELS)
+    pipeline = Pipeline([("s", StandardScaler()), ("m", IsolationForest(n_estimators=50, random_state=0))])
+    pipeline.fit(table.values)
+    folder = tmp_path_factory.mktemp("replay_model")
+    options = BaselineOptions(baseline_samples=BASELINE_SAMPLES, window=10, mean_tau_s=0.0, target_fpr=0.01)
+    export_detector(
+        pipeline, folder / "model.lgf", table, np.ones(len(nominal), bool), options, workdir=folder
+    )
+    return folder / "model.lgf"
 
 
 def expected_frames(path: Path) -> dict[int, list[np.ndarray]]:
@@ -85,14 +109,15 @@ def drain(sub: zmq.Socket[bytes], quiet_ms: int = 1000) -> list[list[bytes]]:
 
 
 def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
-    recording_csv: Path, tmp_path: Path
+    recording_csv: Path, replay_model: Path, tmp_path: Path
 ) -> None:
     telemetry, feedback, observer = endpoint(), endpoint(), endpoint()
     port = free_port()
     detect = laserguard_process(
         "detect", "--telemetry-endpoint", telemetry, "--feedback-endpoint", feedback,
         "--observer-endpoint", observer, "--metrics-port", str(port),
-        "--baseline-state-dir", str(tmp_path / "baselines"), log=tmp_path / "detect.log",
+        "--baseline-state-dir", str(tmp_path / "baselines"), "--model", str(replay_model),
+        log=tmp_path / "detect.log",
     )  # fmt: skip
     ctx = zmq.Context()
     try:
@@ -122,7 +147,7 @@ def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
     assert summary["frames_without_feedback"] == 0
     # Paced on the recorded clock: it cannot finish before the last frame's due time.
     assert summary["elapsed_s"] >= (SAMPLES - 1) / RATE_HZ / SPEED
-    model = ForestModel.load(default_model_path())
+    model = ForestModel.load(replay_model)
     by_lcc: dict[int, list[codec.Feedback]] = {}
     for answer in answers:
         by_lcc.setdefault(answer.lcc_id, []).append(answer)
@@ -130,10 +155,12 @@ def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
     flagged = 0
     for lcc, answered in by_lcc.items():
         assert [a.seq for a in answered] == list(range(SAMPLES))  # numbered from 0, none lost
+        scorer = UnitScorer(model, 32)  # the same C++ stage, fed the same frames in the same order
         for answer, values in zip(answered, frames[lcc], strict=True):
-            expected = model.decision_function(values)
-            np.testing.assert_array_equal(answer.scores, expected.astype(np.float32))
-            np.testing.assert_array_equal(answer.anomalous_units, np.flatnonzero(expected < 0))
+            expected = scorer.score(np.arange(32), np.zeros(32), values, answer.top_features.shape[1])
+            np.testing.assert_array_equal(answer.scores, expected.score.astype(np.float32))
+            np.testing.assert_array_equal(answer.anomalous_units, np.flatnonzero(expected.flagged))
+            np.testing.assert_array_equal(answer.top_features, expected.top_code)
             assert answer.model_version == model.version
             flagged += int(5 in answer.anomalous_units.tolist() and lcc == 1)
     assert flagged > 0, "the facet-damaged unit was never flagged"

@@ -328,7 +328,22 @@ def test_cli_runs_the_full_original_grid(tmp_path: Path, capsys: pytest.CaptureF
     # Small data keeps the 81 x 2 evaluations to a few seconds.
     data = write_csvs(tmp_path / "data", n_rows=800, seed=3)
     out = tmp_path / "out"
-    status = main(["train", "--data-dir", str(data), "--out", str(out), "--cv", "2", "--n-jobs", "2"])
+    # 800 rows are few per unit: the baseline stage learns from 5 rows each.
+    status = main(
+        [
+            "train",
+            "--data-dir",
+            str(data),
+            "--out",
+            str(out),
+            "--cv",
+            "2",
+            "--n-jobs",
+            "2",
+            "--baseline-samples",
+            "5",
+        ]
+    )
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert "162/162" in captured.err  # the progress bar counted every (candidate, fold)
