@@ -160,7 +160,7 @@ def test_feedback_out_of_range_unit_is_rejected_with_the_value() -> None:
 
 def test_alarm_hysteresis_raise_acknowledge_clear(db: Any, tmp_path: Path) -> None:
     writer = make_writer(db, tmp_path)
-    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=3, clear_after=4))
+    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=3, clear_after=4, clear_after_s=0.0))
     unit = 6
     pattern = [True, False, True, True, False]  # noisy samples: never 3 in a row
     pattern += [True, True, True, True]  # raised at the 3rd of these (seq 8)
@@ -197,7 +197,7 @@ def test_alarm_hysteresis_raise_acknowledge_clear(db: Any, tmp_path: Path) -> No
 
 
 def test_alarm_tracker_restores_active_alarms_after_restart() -> None:
-    tracker = AlarmTracker(raise_after=2, clear_after=2)
+    tracker = AlarmTracker(raise_after=2, clear_after=2, clear_after_s=0.0)
     tracker.restore([(1, 4, "1:4:17")])
     scores = np.zeros(8, dtype=np.float32)
     empty = np.zeros((8, 0))
@@ -207,6 +207,22 @@ def test_alarm_tracker_restores_active_alarms_after_restart() -> None:
     assert [(t.kind, t.unit, t.event_id) for t in cleared] == [("clear", 4, "1:4:17")]
     with pytest.raises(ValueError, match="got 0 and 2"):
         AlarmTracker(raise_after=0, clear_after=2)
+
+
+def test_an_intermittent_fault_keeps_one_alarm_until_it_has_been_quiet_for_clear_after_s() -> None:
+    tracker = AlarmTracker(raise_after=2, clear_after=3, clear_after_s=10.0)
+    scores = np.zeros(4, dtype=np.float32)
+    empty = np.zeros((4, 0))
+    # 10 Hz for 30 s: unit 2 is flagged in bursts (an oscillating driver), with quiet gaps of up
+    # to 5 s; then it stays quiet.
+    transitions = []
+    for i in range(300):
+        in_burst = i < 200 and (i // 10) % 5 == 0
+        anomalous = np.zeros(4, dtype=bool)
+        anomalous[2] = in_burst
+        transitions += tracker.observe(1, i, i * 100_000_000, anomalous, scores, "m", empty, empty)
+    # One alarm from the first burst; cleared 10 s after the last flagged sample (seq 159).
+    assert [(t.kind, t.seq) for t in transitions] == [("raise", 1), ("clear", 259)]
 
 
 def test_spool_survives_a_restart_and_ignores_a_torn_tail(tmp_path: Path) -> None:
@@ -330,7 +346,7 @@ def test_alarms_command_lists_and_acknowledges(
     mongo_server: EmbeddedMongo, db: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     writer = make_writer(db, tmp_path)
-    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2))
+    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2, clear_after_s=0.0))
     for seq in (1, 2):
         store.add_telemetry(1, seq, seq * 1_000_000_000, frame_values(seq, n_units=4))
         add_feedback(store, 1, seq, anomalous=[3], n_units=4)

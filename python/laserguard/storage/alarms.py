@@ -1,6 +1,9 @@
-"""Unit alarms with hysteresis: raised after N consecutive anomalous samples, cleared after M normal.
+"""Unit alarms with hysteresis: raised after N consecutive anomalous samples, cleared after M normal
+ones spanning at least ``clear_after_s`` seconds of sender time.
 
-One noisy sample therefore never raises an alarm, and one quiet sample never clears it. The
+One noisy sample therefore never raises an alarm, and a quiet moment never clears it: at 10 Hz,
+M samples are half a second, shorter than the gaps of an intermittent fault (spikes, an
+oscillating driver), so the time floor is what keeps one fault event to one alarm. The
 tracker is pure (numpy state per LCC); ``alarm_writes`` turns its transitions into idempotent
 write operations for the anomaly-event and latest-state collections. Operators acknowledge an
 alarm with ``acknowledge_alarm``; it stays active until the unit has been normal for M samples.
@@ -49,6 +52,7 @@ class _LccState:
     def __init__(self, n_units: int) -> None:
         self.anomalous_run = np.zeros(n_units, dtype=np.int64)
         self.normal_run = np.zeros(n_units, dtype=np.int64)
+        self.last_anomalous_ns = np.zeros(n_units, dtype=np.int64)
         self.active: list[str | None] = [None] * n_units
 
     def resize(self, n_units: int) -> None:
@@ -56,17 +60,21 @@ class _LccState:
         if grow > 0:
             self.anomalous_run = np.concatenate([self.anomalous_run, np.zeros(grow, dtype=np.int64)])
             self.normal_run = np.concatenate([self.normal_run, np.zeros(grow, dtype=np.int64)])
+            self.last_anomalous_ns = np.concatenate([self.last_anomalous_ns, np.zeros(grow, dtype=np.int64)])
             self.active.extend([None] * grow)
 
 
 class AlarmTracker:
     """Hysteresis state of every unit of every LCC."""
 
-    def __init__(self, raise_after: int = 3, clear_after: int = 5) -> None:
+    def __init__(self, raise_after: int = 3, clear_after: int = 5, clear_after_s: float = 10.0) -> None:
         if raise_after < 1 or clear_after < 1:
             raise ValueError(f"raise_after and clear_after must be >= 1, got {raise_after} and {clear_after}")
+        if not clear_after_s >= 0:
+            raise ValueError(f"clear_after_s must be >= 0, got {clear_after_s}")
         self.raise_after = raise_after
         self.clear_after = clear_after
+        self.clear_after_ns = int(clear_after_s * 1e9)
         self._lccs: dict[int, _LccState] = {}
 
     def _state(self, lcc_id: int, n_units: int) -> _LccState:
@@ -109,9 +117,12 @@ class AlarmTracker:
         normals = state.normal_run[:n_units]
         runs[:] = np.where(anomalous, runs + 1, 0)
         normals[:] = np.where(anomalous, 0, normals + 1)
+        last_bad = state.last_anomalous_ns[:n_units]
+        last_bad[anomalous] = timestamp_ns
         is_active = np.array([e is not None for e in state.active[:n_units]], dtype=bool)
         to_raise = np.flatnonzero(~is_active & (runs >= self.raise_after))
-        to_clear = np.flatnonzero(is_active & (normals >= self.clear_after))
+        quiet_long_enough = timestamp_ns - last_bad >= self.clear_after_ns
+        to_clear = np.flatnonzero(is_active & (normals >= self.clear_after) & quiet_long_enough)
         events: list[tuple[str, int, str]] = []
         for unit in to_raise.tolist():
             event_id = alarm_event_id(lcc_id, unit, seq)
