@@ -24,7 +24,9 @@ from laserguard.model.baseline import BaselineParams, BaselineStage
 SCALE_QUANTILE: Final[float] = 99.9
 # A channel whose healthy readings repeat exactly this often is quantised: no stuck rule for it.
 MAX_HEALTHY_RUN_FOR_STUCK_RULE: Final[int] = 20
-DEFAULT_FLEET_SHARE: Final[float] = 0.25
+# The fleet forest is the backstop for units odd from commissioning; on a fleet with faults it also
+# flags healthy neighbours through the shared supply channels, so it gets a small share.
+DEFAULT_FLEET_SHARE: Final[float] = 0.05
 MIN_SCALE: Final[float] = 1e-6
 
 
