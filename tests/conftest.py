@@ -26,7 +26,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 # Substrings of the skip reasons that name a tool CI installs.
-_REQUIRED_TOOL_REASONS = ("chromium", "playwright", "prometheus", "promtool", "SecantusDB")
+_REQUIRED_TOOL_REASONS = (
+    "chromium",
+    "playwright",
+    "prometheus",
+    "promtool",
+    "SecantusDB",
+    "the mlflow extra is not installed",
+)
 _missing_tools: list[str] = []
 
 

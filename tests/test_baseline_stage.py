@@ -79,6 +79,16 @@ def test_units_are_independent_and_rows_may_interleave() -> None:
         np.testing.assert_array_equal(together.decision[unit::2], alone.decision)
 
 
+def test_a_level_only_channel_is_never_judged_on_spread() -> None:
+    x = np.random.default_rng(6).normal(size=(120, 3))
+    x[80:, 2] *= 20.0  # its variability explodes, its level stays
+    level_only = BaselineStage(params(judge_spread=(1, 0)), 1).push(np.zeros(120), np.arange(120.0), x, 3)
+    both = BaselineStage(params(), 1).push(np.zeros(120), np.arange(120.0), x, 3)
+    names = lambda r: {explanation_name(3 + int(c), ("a", "b", "c")) for c in r.top_code.ravel() if c >= 0}  # noqa: E731
+    assert "c:spread" in names(both)
+    assert "c:spread" not in names(level_only)
+
+
 def test_baseline_by_duration_and_rules() -> None:
     p = params(baseline_samples=0, baseline_s=10.0, stuck_run=(0, 3, 0))
     x = np.random.default_rng(3).normal(size=(40, 3))
@@ -102,6 +112,7 @@ def test_baseline_by_duration_and_rules() -> None:
         ({"scored": (0, 3)}, "outside"),
         ({"sigma_floor": (1.0, 1.0)}, "sigma floors"),
         ({"stuck_run": (1, 0, 0)}, "stuck_run"),
+        ({"judge_spread": (1, 2)}, "judge_spread"),
     ],
 )
 def test_invalid_params_are_refused_by_name(change: dict[str, object], message: str) -> None:

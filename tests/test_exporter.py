@@ -47,7 +47,9 @@ def unit_labels(lcc: int, unit: int) -> tuple[tuple[str, str], ...]:
 
 def fill_database(database: Any, tmp_path: Path) -> np.ndarray:
     """Two frames of LCC 1 (unit 2 anomalous three times: alarm raised) through the storage layer."""
-    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2, clear_after_s=0.0), latest_interval_s=0.0)
+    store = TelemetryStore(
+        CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2, clear_after_s=0.0), latest_interval_s=0.0
+    )
     writer = BatchWriter(database, WriteSpool(tmp_path / "spool"))
     values = np.zeros((N_UNITS, len(CHANNELS)), dtype=np.float32)
     for seq in (1, 2):

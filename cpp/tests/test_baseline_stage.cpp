@@ -27,6 +27,7 @@ BaselineParams one_channel(std::uint32_t stuck_run = 0) {
   p.scored = {0};
   p.level_scale = {1.0};
   p.spread_scale = {10.0};  // spread hardly matters unless it collapses or explodes
+  p.judge_spread = {1};
   return p;
 }
 
@@ -150,6 +151,7 @@ TEST_CASE("baseline params: every field is validated, naming it") {
   order.scored = {1, 0};
   order.level_scale = {1.0, 1.0};
   order.spread_scale = {1.0, 1.0};
+  order.judge_spread = {1, 1};
   CHECK_THROWS_WITH_AS(validate_baseline_params(order), doctest::Contains("strictly increasing"),
                        std::invalid_argument);
   auto stuck = p;

@@ -157,8 +157,9 @@ double BaselineStage::spread_of(const UnitState& u, std::size_t c) {
   const double n = u.finite[c];
   if (n < 2.0 || !std::isfinite(u.sigma[c])) return kNaN;
   const double var = std::max(0.0, (u.sum2[c] - u.sum1[c] * u.sum1[c] / n) / (n - 1.0));
-  const double s = std::sqrt(var) / u.sigma[c];
-  return std::fabs(std::log(std::max(s, kMinSpreadRatio)));
+  // |ln max(s, floor)| with s = sqrt(var) / sigma, as half the log of the variance ratio (no sqrt).
+  const double ratio = var / (u.sigma[c] * u.sigma[c]);
+  return 0.5 * std::fabs(std::log(std::max(ratio, kMinSpreadRatio * kMinSpreadRatio)));
 }
 
 void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size_t row,
@@ -186,7 +187,7 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
   for (std::size_t j = 0; j < n_scored; ++j) {
     const std::size_t c = p.scored[j];
     const double level = level_of(u, c, x[c]);
-    const double spread = spread_of(u, c);
+    const double spread = p.judge_spread[j] ? spread_of(u, c) : std::numeric_limits<double>::quiet_NaN();
     if (raw) {
       raw[j] = level;
       raw[n_scored + j] = spread;
@@ -215,7 +216,7 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
     for (std::size_t j = 0; k > 0 && j < n_scored; ++j) {
       const std::size_t c = p.scored[j];
       const double level = level_of(u, c, x[c]);
-      const double spread = spread_of(u, c);
+      const double spread = p.judge_spread[j] ? spread_of(u, c) : std::numeric_limits<double>::quiet_NaN();
       if (level == level) offer(c * kDeviationKinds, static_cast<float>(level / p.level_scale[j] / p.threshold));
       if (spread == spread)
         offer(c * kDeviationKinds + 1, static_cast<float>(spread / p.spread_scale[j] / p.threshold));

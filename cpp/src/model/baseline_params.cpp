@@ -54,6 +54,11 @@ void validate_baseline_params(const BaselineParams& p) {
   if (p.level_scale.size() != p.scored.size() || p.spread_scale.size() != p.scored.size())
     fail("expected " + std::to_string(p.scored.size()) + " level and spread scales, got " +
          std::to_string(p.level_scale.size()) + " and " + std::to_string(p.spread_scale.size()));
+  if (p.judge_spread.size() != p.scored.size())
+    fail("expected " + std::to_string(p.scored.size()) + " judge_spread flags, got " + std::to_string(p.judge_spread.size()));
+  for (std::size_t j = 0; j < p.judge_spread.size(); ++j)
+    if (p.judge_spread[j] > 1)
+      fail("judge_spread[" + std::to_string(j) + "] must be 0 or 1, got " + std::to_string(p.judge_spread[j]));
   require_positive(p.level_scale, "level_scale");
   require_positive(p.spread_scale, "spread_scale");
 }

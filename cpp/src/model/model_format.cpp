@@ -177,6 +177,7 @@ void put_baseline(ByteWriter& out, const BaselineParams& p) {
   out.put_array(p.scored);
   out.put_array(p.level_scale);
   out.put_array(p.spread_scale);
+  out.put_array(p.judge_spread);
 }
 
 BaselineParams get_baseline(ByteReader& in) {
@@ -205,6 +206,7 @@ BaselineParams get_baseline(ByteReader& in) {
   p.scored = in.get_array<std::uint32_t>(n_scored, "scored channels");
   p.level_scale = in.get_array<double>(n_scored, "level scales");
   p.spread_scale = in.get_array<double>(n_scored, "spread scales");
+  p.judge_spread = in.get_array<std::uint8_t>(n_scored, "judge_spread flags");
   return p;
 }
 

@@ -35,6 +35,7 @@ class BaselineParams:
     scored: tuple[int, ...]
     level_scale: tuple[float, ...]
     spread_scale: tuple[float, ...]
+    judge_spread: tuple[int, ...] = ()  # per scored channel 1/0; empty: every scored channel
     baseline_samples: int = 0
     baseline_s: float = 0.0
     window: int = 30
@@ -44,6 +45,8 @@ class BaselineParams:
     fleet_cut: float = 0.0
 
     def __post_init__(self) -> None:
+        if not self.judge_spread:
+            object.__setattr__(self, "judge_spread", (1,) * len(self.scored))
         _core.validate_baseline_params(self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,6 +61,7 @@ class BaselineParams:
             scored=tuple(int(v) for v in d["scored"]),
             level_scale=tuple(float(v) for v in d["level_scale"]),
             spread_scale=tuple(float(v) for v in d["spread_scale"]),
+            judge_spread=tuple(int(v) for v in d["judge_spread"]),
             baseline_samples=int(d["baseline_samples"]),
             baseline_s=float(d["baseline_s"]),
             window=int(d["window"]),

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -93,6 +94,7 @@ def fit_baseline(
     *,
     n_units: int,
     scored: Sequence[int],
+    judge_spread: Sequence[int] | None = None,
     baseline_samples: int = 0,
     baseline_s: float = 0.0,
     window: int = 30,
@@ -115,6 +117,7 @@ def fit_baseline(
         scored=tuple(int(c) for c in scored),
         level_scale=(1.0,) * n_scored,
         spread_scale=(1.0,) * n_scored,
+        judge_spread=tuple(int(v) for v in judge_spread) if judge_spread is not None else (1,) * n_scored,
         baseline_samples=baseline_samples,
         baseline_s=baseline_s,
         window=window,
@@ -129,7 +132,8 @@ def fit_baseline(
             "no unit finished learning its baseline in the training data: give more rows per unit "
             f"or a shorter baseline (baseline_samples={baseline_samples}, baseline_s={baseline_s})"
         )
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # a column never computed (spread not judged) is all NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         q = np.nanpercentile(raw.raw_deviation[ready], SCALE_QUANTILE, axis=0)
     q = np.where(np.isfinite(q), np.maximum(q, MIN_SCALE), 1.0)
     scaled = replace(

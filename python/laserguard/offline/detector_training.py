@@ -30,6 +30,9 @@ DEFAULT_MEAN_TAU_S: Final[float] = 24 * 3600.0
 DEFAULT_TARGET_FPR: Final[float] = 0.01
 # Channels that follow the load of every unit on their supply: not a unit's own deviation.
 SUPPLY_LOAD_CHANNELS: Final[frozenset[str]] = frozenset({"psu_current_a", "psu_temp_c"})
+# The supply rail: judged on its level (a sag) but not on its variability, which a neighbour's
+# driver fault on the same supply also moves (measured: a third of the false positives).
+SUPPLY_RAIL_CHANNELS: Final[frozenset[str]] = frozenset({"psu_voltage_v", "psu_ripple_mv"})
 
 
 @dataclass(frozen=True)
@@ -54,18 +57,25 @@ def scored_channels(channels: Sequence[str]) -> list[int]:
     return scored or list(range(len(channels)))
 
 
+def spread_judged(channels: Sequence[str], scored: Sequence[int]) -> tuple[int, ...]:
+    """Per scored channel 1 (level and spread) or 0 (a supply rail: level only)."""
+    return tuple(0 if channels[c] in SUPPLY_RAIL_CHANNELS else 1 for c in scored)
+
+
 def fit_baseline_on_table(
     forest: ForestModel, table: SensorTable, nominal: npt.NDArray[np.bool_], options: BaselineOptions
 ) -> BaselineFit:
     """The baseline stage on the table's nominal rows (processing order), thresholds shared with the forest."""
     rows = np.flatnonzero(nominal)
     values = table.values[rows]
+    scored = scored_channels(table.channels)
     return fit_baseline(
         table.unit[rows],
         table.time_s[rows],
         values,
         n_units=table.n_units,
-        scored=scored_channels(table.channels),
+        scored=scored,
+        judge_spread=spread_judged(table.channels, scored),
         baseline_samples=options.baseline_samples,
         baseline_s=options.baseline_s,
         window=options.window,

@@ -23,6 +23,9 @@ struct BaselineParams {
   std::vector<std::uint32_t> scored;   // channels judged on level and spread, strictly increasing
   std::vector<double> level_scale;     // per scored channel: |z| is divided by it
   std::vector<double> spread_scale;    // per scored channel: |ln s| is divided by it
+  // Per scored channel, 1: judged on spread too; 0: level only (a supply rail, whose
+  // variability a neighbour's fault on the same supply also moves).
+  std::vector<std::uint8_t> judge_spread;
 };
 
 inline constexpr std::uint32_t kMaxBaselineWindow = 100000;
