@@ -4,15 +4,14 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "laserguard/features/baseline_stage.hpp"
+#include "laserguard/features/unit_scorer.hpp"
+#include "laserguard/model/forest_model.hpp"
 #include "laserguard/model/baseline_params.hpp"
-#include "laserguard/wire/telemetry_codec.hpp"
-
-// The feedback decoder accepts exactly the explanation codes the scorer produces.
-static_assert(laserguard::kExplanationCodesPerFeature == 1 + laserguard::kDeviationKinds);
 
 namespace py = pybind11;
 namespace lg = laserguard;
@@ -164,4 +163,56 @@ void bind_baseline(py::module_& m) {
             self.load_state_file(path);
           },
           py::arg("path"));
+}
+
+void bind_unit_scorer(py::module_& m) {
+  py::class_<lg::UnitScorer>(m, "UnitScorer")
+      .def(py::init([](const lg::ForestModel& model, std::size_t n_units, std::uintptr_t power_loop,
+                       std::uintptr_t power_data) {
+             // numpy's float64 power inner loop, found and checked bit for bit by the Python layer.
+             return lg::UnitScorer(std::make_shared<const lg::ForestModel>(model), n_units,
+                                   reinterpret_cast<lg::PowerLoop>(power_loop), reinterpret_cast<void*>(power_data));
+           }),
+           py::arg("model"), py::arg("n_units"), py::arg("power_loop") = 0, py::arg("power_data") = 0)
+      .def_property_readonly("n_units", &lg::UnitScorer::n_units)
+      .def_property_readonly("fleet_cut", &lg::UnitScorer::fleet_cut)
+      .def_property_readonly(
+          "stage", [](lg::UnitScorer& self) { return self.stage(); }, py::return_value_policy::reference_internal)
+      .def(
+          "score",
+          [](lg::UnitScorer& self, const CArray<std::uint32_t>& unit, const CArray<double>& time, const py::array& values,
+             std::size_t top_k) {
+            const auto nf = static_cast<py::ssize_t>(self.model().n_features());
+            if (unit.ndim() != 1) throw std::invalid_argument("unit must be 1-D, got shape " + shape_text(unit));
+            const auto n = unit.shape(0);
+            if (time.ndim() != 1 || time.shape(0) != n)
+              throw std::invalid_argument("time must have shape (" + std::to_string(n) + ",), got " + shape_text(time));
+            const bool f64 = values.dtype().is(py::dtype::of<double>());
+            if (!f64 && !values.dtype().is(py::dtype::of<float>()))
+              throw py::type_error("values must be float32 or float64, got " + std::string(py::str(values.dtype())));
+            if (values.ndim() != 2 || values.shape(0) != n || values.shape(1) != nf ||
+                !(values.flags() & py::array::c_style))
+              throw std::invalid_argument("values must be a C-contiguous (" + std::to_string(n) + ", " +
+                                          std::to_string(nf) + ") array, got " + shape_text(values));
+            const auto k = static_cast<py::ssize_t>(top_k);
+            py::array_t<double> score(n), fleet(n), baseline(n);
+            py::array_t<std::uint8_t> flagged(n), learning(n);
+            py::array_t<std::int8_t> stage(n);
+            py::array_t<std::int16_t> codes({n, k});
+            py::array_t<float> weights({n, k});
+            const lg::UnitScores out{score.mutable_data(), flagged.mutable_data(), learning.mutable_data(),
+                                     stage.mutable_data(),  fleet.mutable_data(),   baseline.mutable_data(),
+                                     codes.mutable_data(),  weights.mutable_data(), top_k};
+            {
+              py::gil_scoped_release release;
+              if (f64)
+                self.score(static_cast<std::size_t>(n), unit.data(), time.data(), static_cast<const double*>(values.data()), out);
+              else
+                self.score(static_cast<std::size_t>(n), unit.data(), time.data(), static_cast<const float*>(values.data()), out);
+            }
+            return py::make_tuple(score, flagged, learning, stage, fleet, baseline, codes, weights);
+          },
+          py::arg("unit"), py::arg("time_s"), py::arg("values"), py::arg("top_k"),
+          "Both stages and the explanations, one call with the GIL released; returns (score, flagged, learning, "
+          "stage, fleet_decision, baseline_decision, top_code, top_weight).");
 }

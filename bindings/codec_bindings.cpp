@@ -8,8 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "laserguard/features/baseline_stage.hpp"
 #include "laserguard/wire/telemetry_codec.hpp"
 #include "laserguard/wire/telemetry_schema.hpp"
+
+// The feedback decoder accepts exactly the explanation codes the unit scorer produces.
+static_assert(laserguard::kExplanationCodesPerFeature == 1 + laserguard::kDeviationKinds);
 
 namespace py = pybind11;
 using laserguard::Feedback;

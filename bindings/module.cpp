@@ -7,6 +7,7 @@ void bind_forest(py::module_& m);
 void bind_codec(py::module_& m);
 void bind_sim(py::module_& m);
 void bind_baseline(py::module_& m);
+void bind_unit_scorer(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "laserguard C++ core (forest evaluator)";
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   bind_codec(m);
   bind_sim(m);
   bind_baseline(m);
+  bind_unit_scorer(m);
 }

@@ -109,6 +109,14 @@ class BaselineStage:
         self.params = params
         self._core = _core.BaselineStage(params.as_dict(), n_units)
 
+    @classmethod
+    def wrapping(cls, core: _core.BaselineStage, params: BaselineParams) -> BaselineStage:
+        """The stage a native ``UnitScorer`` owns (it stays valid while that scorer lives)."""
+        stage = cls.__new__(cls)
+        stage.params = params
+        stage._core = core
+        return stage
+
     @property
     def n_units(self) -> int:
         return int(self._core.n_units)

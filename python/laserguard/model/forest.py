@@ -82,6 +82,11 @@ class ForestModel:
         return float(self._offset)
 
     @property
+    def core(self) -> _core.ForestModel:
+        """The C++ model (for native scorers built on it)."""
+        return self._core
+
+    @property
     def baseline(self) -> BaselineParams | None:
         """The per-unit baseline stage (model format 2.0), None for a forest-only 1.0 file."""
         return self._baseline

@@ -22,8 +22,10 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from laserguard import _core
 from laserguard.model.baseline import BaselineStage, deviation_names
 from laserguard.model.forest import ForestModel
+from laserguard.model.numpy_power import power_loop
 
 STAGE_NONE: Final = 0
 STAGE_FLEET: Final = 1
@@ -52,14 +54,22 @@ class UnitScores:
 
 
 class UnitScorer:
-    """The forest plus the baseline state of ``n_units`` units (index 0..n_units-1)."""
+    """The forest plus the baseline state of ``n_units`` units (index 0..n_units-1).
+
+    One native call per ``score`` (C++ ``UnitScorer``, GIL released): the forest's exact
+    decision function (finished with numpy's own power loop, ``numpy_power``), the baseline
+    stage, the combined score and the explanations of flagged rows.
+    """
 
     def __init__(self, model: ForestModel, n_units: int) -> None:
         self.model = model
         self.n_units = n_units
+        loop, data = power_loop() or (0, 0)
+        self._core = _core.UnitScorer(model.core, n_units, loop, data)
         params = model.baseline
-        self.stage = None if params is None else BaselineStage(params, n_units)
-        self.fleet_cut = 0.0 if params is None else params.fleet_cut
+        core_stage = self._core.stage
+        self.stage = None if params is None else BaselineStage.wrapping(core_stage, params)
+        self.fleet_cut = float(self._core.fleet_cut)
 
     def score(
         self,
@@ -72,42 +82,11 @@ class UnitScorer:
         x = np.asarray(values)
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float64)
-        # An infinite reading is a sensor fault, not a number: the forest scores it as
-        # missing (StandardScaler would refuse inf); the baseline stage counts it as missing.
-        inf = np.isinf(x)
-        forest_x = np.where(inf, x.dtype.type(np.nan), x) if inf.any() else x
-        fleet = self.model.decision_function(forest_x)
-        n = fleet.shape[0]
-        k = min(top_k, self.model.n_features) if self.stage is None else top_k
-        fleet_score = fleet - self.fleet_cut
-        if self.stage is None:
-            baseline = np.full(n, np.nan)
-            learning = np.zeros(n, dtype=bool)
-            score = fleet_score
-            flagged = score < 0
-            stage = np.where(flagged, STAGE_FLEET, STAGE_NONE).astype(np.int8)
-            codes = np.full((n, k), -1, dtype=np.int16)
-            weights = np.zeros((n, k), dtype=np.float32)
-        else:
-            result = self.stage.push(unit, time_s, x, top_k)
-            baseline, learning = result.decision, result.learning
-            # A unit learning its baseline is not judged: its score is the fleet's, floored at 0,
-            # so "< 0 flagged" holds for every row.
-            score = np.where(learning, np.maximum(fleet_score, 0.0), np.fmin(fleet_score, baseline))
-            flagged = (score < 0) & ~learning
-            by_baseline = flagged & (baseline <= fleet_score)
-            stage = np.where(by_baseline, STAGE_BASELINE, np.where(flagged, STAGE_FLEET, STAGE_NONE)).astype(
-                np.int8
-            )
-            codes = np.where(
-                by_baseline[:, None], result.top_code + np.int16(self.model.n_features), np.int16(-1)
-            )
-            codes = np.where(result.top_code >= 0, codes, np.int16(-1)).astype(np.int16)
-            weights = np.where(by_baseline[:, None], result.top_weight, np.float32(0)).astype(np.float32)
-        by_fleet = np.flatnonzero(stage == STAGE_FLEET)
-        if by_fleet.size and k:
-            kf = min(k, self.model.n_features)
-            idx, w = self.model.top_features(forest_x[by_fleet], kf)
-            codes[by_fleet, :kf] = idx
-            weights[by_fleet, :kf] = w
-        return UnitScores(score, flagged, learning, stage, fleet, baseline, codes, weights)
+        x = np.ascontiguousarray(x)
+        k = top_k if self.stage is not None else min(top_k, self.model.n_features)
+        u = np.ascontiguousarray(unit, dtype=np.uint32)
+        t = np.ascontiguousarray(time_s, dtype=np.float64)
+        score, flagged, learning, stage, fleet, baseline, codes, weights = self._core.score(u, t, x, k)
+        return UnitScores(
+            score, flagged.astype(bool), learning.astype(bool), stage, fleet, baseline, codes, weights
+        )

@@ -1,0 +1,81 @@
+#pragma once
+// One score per unit sample from the two stages of detection engine v2, in one native call:
+// the fleet forest (sklearn's exact decision_function) and the unit's own baseline
+// (baseline_stage.hpp), with the explanation of every flagged row (docs/detection.md).
+//
+//   score = min(decision - fleet_cut, baseline decision)  (< 0 flagged); while a unit learns its
+//   baseline it is never flagged and scores max(decision - fleet_cut, 0). A forest-only model
+//   (format 1.0) scores decision, flagged below 0.
+//
+// sklearn finishes the forest with numpy's float64 `power` (SIMD where the CPU has it), which
+// is not libm's pow bit for bit. To stay exact, the caller passes numpy's own inner loop
+// (`PowerLoop`, numpy's PyUFuncGenericFunction signature); without one, libm's pow is used
+// (within 2 ulp, as ForestModel::decision_function).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "laserguard/features/baseline_stage.hpp"
+#include "laserguard/model/forest_model.hpp"
+
+namespace laserguard {
+
+using PowerLoop = void (*)(char** args, const std::ptrdiff_t* dimensions, const std::ptrdiff_t* steps, void* data);
+
+inline constexpr std::int8_t kStageNone = 0;
+inline constexpr std::int8_t kStageFleet = 1;
+inline constexpr std::int8_t kStageBaseline = 2;
+
+struct UnitScores {
+  double* score;               // n rows
+  std::uint8_t* flagged;       // n
+  std::uint8_t* learning;      // n
+  std::int8_t* stage;          // n: kStage* that flagged the row (the lower of the two scores)
+  double* fleet_decision;      // n: the forest's exact decision_function
+  double* baseline_decision;   // n: NaN while learning or for a forest-only model
+  std::int16_t* top_code;      // n * top_k explanation codes of flagged rows, -1 otherwise
+  float* top_weight;           // n * top_k
+  std::size_t top_k;
+};
+
+class UnitScorer {
+ public:
+  // n_units baseline states when the model carries a baseline stage (format 2.0).
+  UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_units, PowerLoop power = nullptr,
+             void* power_data = nullptr);
+
+  const ForestModel& model() const noexcept { return *model_; }
+  std::size_t n_units() const noexcept { return n_units_; }
+  BaselineStage* stage() noexcept { return stage_ ? &*stage_ : nullptr; }
+  double fleet_cut() const noexcept { return fleet_cut_; }
+
+  // Rows in time order per unit; values row-major rows x n_features (float32 or float64, the
+  // forest computes in the input's precision as sklearn does; +-inf is scored as missing).
+  template <typename T>
+  void score(std::size_t rows, const std::uint32_t* unit, const double* time_s, const T* values,
+             const UnitScores& out);
+
+ private:
+  void finish_decision(std::size_t rows, double* depths) const;
+
+  std::shared_ptr<const ForestModel> model_;
+  std::size_t n_units_;
+  std::optional<BaselineStage> stage_;
+  double fleet_cut_ = 0.0;
+  PowerLoop power_;
+  void* power_data_;
+  // Scratch reused across calls: a scorer is used by one thread at a time.
+  std::vector<float> prepared_, stage_input_, attribution_;
+  std::vector<std::uint8_t> stage_learning_;
+  std::vector<std::int16_t> stage_codes_;
+  std::vector<float> stage_weights_;
+};
+
+extern template void UnitScorer::score<float>(std::size_t, const std::uint32_t*, const double*, const float*,
+                                              const UnitScores&);
+extern template void UnitScorer::score<double>(std::size_t, const std::uint32_t*, const double*, const double*,
+                                               const UnitScores&);
+
+}  // namespace laserguard

@@ -1,0 +1,134 @@
+#include "laserguard/features/unit_scorer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace laserguard {
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+}
+
+UnitScorer::UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_units, PowerLoop power, void* power_data)
+    : model_(std::move(model)), n_units_(n_units), power_(power), power_data_(power_data) {
+  if (!model_) throw std::invalid_argument("unit scorer: no model");
+  if (n_units == 0) throw std::invalid_argument("unit scorer: n_units must be positive, got 0");
+  if (model_->baseline()) {
+    stage_.emplace(*model_->baseline(), n_units);
+    fleet_cut_ = model_->baseline()->fleet_cut;
+  }
+}
+
+// sklearn: depths /= denominator (ratio 1 for a single-sample forest); -2 ** -ratio; - offset.
+void UnitScorer::finish_decision(std::size_t rows, double* depths) const {
+  const double denominator = model_->denominator();
+  for (std::size_t r = 0; r < rows; ++r) depths[r] = -(denominator != 0.0 ? depths[r] / denominator : 1.0);
+  if (power_ != nullptr && rows > 0) {
+    // numpy's power(2.0, depths, out=depths): the scalar base broadcast with stride 0, in place.
+    double two = 2.0;
+    char* args[3] = {reinterpret_cast<char*>(&two), reinterpret_cast<char*>(depths), reinterpret_cast<char*>(depths)};
+    const std::ptrdiff_t dims[1] = {static_cast<std::ptrdiff_t>(rows)};
+    const std::ptrdiff_t steps[3] = {0, sizeof(double), sizeof(double)};
+    power_(args, dims, steps, power_data_);
+  } else {
+    for (std::size_t r = 0; r < rows; ++r) depths[r] = std::pow(2.0, depths[r]);
+  }
+  const double offset = model_->offset();
+  for (std::size_t r = 0; r < rows; ++r) depths[r] = -depths[r] - offset;
+}
+
+template <typename T>
+void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double* time_s, const T* values,
+                       const UnitScores& out) {
+  const std::size_t nf = model_->n_features();
+  const std::size_t k = out.top_k;
+  // Fleet stage: +-inf is a sensor fault, scored as missing (StandardScaler would refuse it).
+  prepared_.resize(rows * nf);
+  std::vector<T> finite_only;
+  const T* forest_input = values;
+  for (std::size_t i = 0; i < rows * nf; ++i) {
+    if (std::isinf(values[i])) {
+      finite_only.assign(values, values + rows * nf);
+      for (auto& v : finite_only)
+        if (std::isinf(v)) v = std::numeric_limits<T>::quiet_NaN();
+      forest_input = finite_only.data();
+      break;
+    }
+  }
+  const MatrixView<T> view{forest_input, rows, nf, static_cast<std::ptrdiff_t>(nf), 1};
+  model_->prepare(view, prepared_.data());
+  model_->path_length_sums(prepared_.data(), rows, out.fleet_decision);
+  finish_decision(rows, out.fleet_decision);
+
+  for (std::size_t r = 0; r < rows * k; ++r) {
+    out.top_code[r] = -1;
+    out.top_weight[r] = 0.0f;
+  }
+  if (stage_) {
+    stage_input_.resize(rows * nf);
+    for (std::size_t i = 0; i < rows * nf; ++i) stage_input_[i] = static_cast<float>(values[i]);
+    stage_codes_.resize(rows * k);
+    stage_weights_.resize(rows * k);
+    stage_->push(rows, unit, time_s, stage_input_.data(),
+                 BaselineOutputs{out.baseline_decision, out.learning, stage_codes_.data(), stage_weights_.data(), k});
+  } else {
+    std::fill_n(out.baseline_decision, rows, kNaN);
+    std::fill_n(out.learning, rows, std::uint8_t{0});
+  }
+
+  std::vector<std::size_t> by_fleet;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double fleet = out.fleet_decision[r] - fleet_cut_;
+    const double baseline = out.baseline_decision[r];
+    if (out.learning[r]) {
+      out.score[r] = std::max(fleet, 0.0);
+      out.flagged[r] = 0;
+      out.stage[r] = kStageNone;
+      continue;
+    }
+    // fmin: a NaN baseline (forest-only model, or no judged channel) leaves the fleet's score.
+    out.score[r] = std::fmin(fleet, baseline);
+    out.flagged[r] = out.score[r] < 0.0;
+    if (!out.flagged[r]) {
+      out.stage[r] = kStageNone;
+    } else if (baseline <= fleet) {
+      out.stage[r] = kStageBaseline;
+      for (std::size_t j = 0; j < k; ++j) {
+        const std::int16_t code = stage_codes_[r * k + j];
+        out.top_code[r * k + j] = code < 0 ? std::int16_t{-1} : static_cast<std::int16_t>(code + static_cast<std::int16_t>(nf));
+        out.top_weight[r * k + j] = code < 0 ? 0.0f : stage_weights_[r * k + j];
+      }
+    } else {
+      out.stage[r] = kStageFleet;
+      by_fleet.push_back(r);
+    }
+  }
+  // Fleet explanations (local DIFFI) only for the rows the fleet flagged: the walk costs more
+  // than scoring. Ranked like numpy's stable argsort of -attribution (ties: lower feature first).
+  const std::size_t kf = std::min(k, nf);
+  if (!by_fleet.empty() && kf > 0) {
+    std::vector<float> rows_in(by_fleet.size() * nf);
+    for (std::size_t i = 0; i < by_fleet.size(); ++i)
+      std::copy_n(prepared_.data() + by_fleet[i] * nf, nf, rows_in.data() + i * nf);
+    attribution_.resize(by_fleet.size() * nf);
+    model_->feature_attribution(rows_in.data(), by_fleet.size(), attribution_.data());
+    std::vector<std::uint32_t> order(nf);
+    for (std::size_t i = 0; i < by_fleet.size(); ++i) {
+      const float* a = attribution_.data() + i * nf;
+      for (std::uint32_t f = 0; f < nf; ++f) order[f] = f;
+      std::stable_sort(order.begin(), order.end(), [a](std::uint32_t x, std::uint32_t y) { return -a[x] < -a[y]; });
+      for (std::size_t j = 0; j < kf; ++j) {
+        out.top_code[by_fleet[i] * k + j] = static_cast<std::int16_t>(order[j]);
+        out.top_weight[by_fleet[i] * k + j] = a[order[j]];
+      }
+    }
+  }
+}
+
+template void UnitScorer::score<float>(std::size_t, const std::uint32_t*, const double*, const float*, const UnitScores&);
+template void UnitScorer::score<double>(std::size_t, const std::uint32_t*, const double*, const double*,
+                                        const UnitScores&);
+
+}  // namespace laserguard
