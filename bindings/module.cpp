@@ -8,6 +8,7 @@ void bind_codec(py::module_& m);
 void bind_sim(py::module_& m);
 void bind_baseline(py::module_& m);
 void bind_unit_scorer(py::module_& m);
+void bind_live(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "laserguard C++ core (forest evaluator)";
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   bind_sim(m);
   bind_baseline(m);
   bind_unit_scorer(m);
+  bind_live(m);
 }

@@ -183,8 +183,8 @@ void put_baseline(ByteWriter& out, const BaselineParams& p) {
 BaselineParams get_baseline(ByteReader& in) {
   BaselineParams p;
   p.n_channels = in.get<std::uint32_t>("baseline n_channels");
-  if (p.n_channels == 0 || p.n_channels > kMaxFeatures)
-    fail("baseline stage: n_channels must be in [1, " + std::to_string(kMaxFeatures) + "], got " +
+  if (p.n_channels == 0 || p.n_channels > kMaxModelFeatures)
+    fail("baseline stage: n_channels must be in [1, " + std::to_string(kMaxModelFeatures) + "], got " +
          std::to_string(p.n_channels));
   p.baseline_samples = in.get<std::uint32_t>("baseline_samples");
   p.baseline_s = in.get<double>("baseline_s");
@@ -213,8 +213,8 @@ BaselineParams get_baseline(ByteReader& in) {
 }  // namespace
 
 void validate_forest(const ForestSpec& spec) {
-  if (spec.n_features == 0 || spec.n_features > kMaxFeatures)
-    fail("n_features must be in [1, " + std::to_string(kMaxFeatures) + "], got " +
+  if (spec.n_features == 0 || spec.n_features > kMaxModelFeatures)
+    fail("n_features must be in [1, " + std::to_string(kMaxModelFeatures) + "], got " +
          std::to_string(spec.n_features));
   if (spec.trees.empty()) fail("model has no trees");
   if (spec.feature_names.size() != spec.n_features)
@@ -332,8 +332,8 @@ ForestSpec parse_forest(const std::uint8_t* data, std::size_t size) {
   ForestSpec spec;
   spec.n_features = in.get<std::uint32_t>("n_features");
   const auto n_trees = in.get<std::uint32_t>("n_trees");
-  if (spec.n_features == 0 || spec.n_features > kMaxFeatures)
-    fail("n_features must be in [1, " + std::to_string(kMaxFeatures) + "], got " +
+  if (spec.n_features == 0 || spec.n_features > kMaxModelFeatures)
+    fail("n_features must be in [1, " + std::to_string(kMaxModelFeatures) + "], got " +
          std::to_string(spec.n_features));
   spec.has_scaler = in.get<std::uint8_t>("flags") != 0;
   spec.with_mean = in.get<std::uint8_t>("flags") != 0;

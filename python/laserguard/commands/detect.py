@@ -13,8 +13,6 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
-
 log = logging.getLogger("laserguard.detect")
 
 DEFAULT_TELEMETRY = "tcp://127.0.0.1:5556"
@@ -76,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.live.metrics import DetectMetrics
     from laserguard.live.model_holder import ModelHolder
     from laserguard.model.default_model import default_model_path
-    from laserguard.model.unit_scoring import STAGE_NAMES
     from laserguard.wire import codec
     from laserguard.wire.sequence_tracker import SequenceTracker
 
@@ -182,10 +179,14 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 start = time.perf_counter()
                 try:
-                    result = score_frame(baselines.scorer, holder.model.version, parts[1])
+                    result = score_frame(baselines, parts[1])
                 except codec.FrameError as exc:
                     metrics.invalid.labels(exc.reason).inc()
                     log.warning("rejected frame on %r: %s", parts[0][:40], exc)
+                    continue
+                except ValueError as exc:  # a valid frame the model cannot score (other channel count)
+                    metrics.invalid.labels("model_mismatch").inc()
+                    log.warning("cannot score frame on %r: %s", parts[0][:40], exc)
                     continue
                 if parts[0] != codec.telemetry_topic(result.lcc_id):
                     metrics.invalid.labels("topic_mismatch").inc()
@@ -213,34 +214,29 @@ def run(args: argparse.Namespace) -> int:
                 )
                 if result.nonfinite_values:
                     metrics.nonfinite.labels(lcc).inc(result.nonfinite_values)
-                if result.anomalous_units.size:
-                    metrics.anomalous_units.labels(lcc).inc(int(result.anomalous_units.size))
-                    for stage, count in zip(
-                        *np.unique(result.units.stage[result.anomalous_units], return_counts=True),
-                        strict=True,
-                    ):
-                        metrics.flagged_by_stage.labels(lcc, STAGE_NAMES[int(stage)]).inc(int(count))
+                if result.anomalous:
+                    metrics.anomalous_units.labels(lcc).inc(result.anomalous)
+                    metrics.flagged_by_stage.labels(lcc, "fleet").inc(result.by_fleet)
+                    metrics.flagged_by_stage.labels(lcc, "baseline").inc(result.by_baseline)
                 # Per-unit gauges are a "latest value" for scrapes every few seconds; refreshing
                 # them 10x a second per LCC keeps 32 label lookups off most frames.
                 now_s = time.monotonic()
                 if now_s >= next_gauge_update.get(result.lcc_id, 0.0):
                     next_gauge_update[result.lcc_id] = now_s + GAUGE_REFRESH_S
-                    for unit, value in enumerate(np.asarray(result.decision)):
+                    for unit, value in enumerate(baselines.frames.last_scores(result.lcc_id)):
                         metrics.unit_score.labels(lcc, str(unit)).set(float(value))
-                    for unit, value in enumerate(result.units.baseline_decision):
+                    for unit, value in enumerate(baselines.frames.last_baseline(result.lcc_id)):
                         if value == value:  # NaN while learning: no deviation yet
                             metrics.unit_deviation.labels(lcc, str(unit)).set(1.0 - float(value))
                 # A unit that just finished learning: save now, its baseline is what a restart needs.
-                learning_now = int(result.units.learning.sum())
+                learning_now = result.learning
                 changed = learning_now != learning_before.get(result.lcc_id)
                 if learning_now < learning_before.get(result.lcc_id, learning_now):
                     baselines.maybe_save(now_s, force=True)
                 learning_before[result.lcc_id] = learning_now
                 if changed or now_s >= next_baseline_update.get(result.lcc_id, 0.0):
                     next_baseline_update[result.lcc_id] = now_s + BASELINE_GAUGE_REFRESH_S
-                    _baseline_gauges(
-                        metrics, lcc, baselines.scorers[result.lcc_id], result.timestamp_ns / 1e9
-                    )
+                    _baseline_gauges(metrics, lcc, baselines.stage(result.lcc_id), result.timestamp_ns / 1e9)
                 scored += 1
     finally:
         baselines.save_all()
@@ -259,10 +255,10 @@ def _count_baseline_events(metrics: Any, baselines: Any) -> None:
     metrics.baseline_state_errors.labels("save_failed").inc(events.save_errors)
 
 
-def _baseline_gauges(metrics: Any, lcc: str, scorer: Any, now_s: float) -> None:
+def _baseline_gauges(metrics: Any, lcc: str, stage: Any, now_s: float) -> None:
     from laserguard.live.baseline_store import baseline_summary
 
-    summary = baseline_summary(scorer, now_s)
+    summary = baseline_summary(stage, now_s)
     metrics.units_learning.labels(lcc).set(sum(1 for u in summary if u.phase != "ready"))
     for u in summary:
         metrics.baseline_age.labels(lcc, str(u.unit)).set(float("nan") if u.age_s is None else u.age_s)

@@ -1,4 +1,4 @@
-"""Per-unit baselines of the live detector: one scorer per LCC, persisted, resettable.
+"""Per-unit baselines of the live detector: the native frame scorer's LCCs, persisted, resettable.
 
 Files in the state directory (docs/detection.md, "Baseline state"):
 - ``lcc<L>.state``: every unit's baseline of LCC L, written by the C++ stage atomically (temp
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from laserguard import _core
 from laserguard.model.baseline import BaselineParams, BaselineStage
 from laserguard.model.forest import ForestModel
-from laserguard.model.unit_scoring import UnitScorer
+from laserguard.model.numpy_power import power_loop
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +77,24 @@ class BaselineEvents:
 
 
 class LiveBaselines:
-    """UnitScorer per LCC; state loaded on first sight of an LCC, saved periodically and on exit."""
+    """The native frame scorer (one C++ call per frame) and its per-LCC baselines' lifecycle.
+
+    An LCC is registered on its first frame (the scorer asks for it): its saved state is loaded
+    before that frame is scored. Saved periodically, when a unit finishes learning, and on exit.
+    """
 
     def __init__(
-        self, model: ForestModel, state_dir: str | os.PathLike[str] | None, save_every_s: float = 30.0
+        self,
+        model: ForestModel,
+        state_dir: str | os.PathLike[str] | None,
+        save_every_s: float = 30.0,
+        top_k: int = 3,
     ):
         self.model = model
         self.state_dir = None if state_dir is None else Path(state_dir)
         self.save_every_s = save_every_s
-        self.scorers: dict[int, UnitScorer] = {}
+        loop, data = power_loop() or (0, 0)
+        self.frames = _core.FrameScorer(model.core, model.version, top_k, loop, data)
         self.events = BaselineEvents()
         self._next_save = time.monotonic() + save_every_s
         if self.state_dir is not None:
@@ -93,33 +103,40 @@ class LiveBaselines:
             for orphan in self.state_dir.glob("lcc*.state.tmp.*"):
                 orphan.unlink(missing_ok=True)
 
-    def scorer(self, lcc_id: int, n_units: int) -> UnitScorer:
-        """The LCC's scorer; created (and its saved state loaded) on its first frame."""
-        current = self.scorers.get(lcc_id)
-        if current is not None and current.n_units == n_units:
-            return current
-        if current is not None:
+    def lccs(self) -> list[int]:
+        return [int(lcc) for lcc in self.frames.lccs()]
+
+    def stage(self, lcc_id: int) -> BaselineStage | None:
+        """The LCC's baseline stage (None for a forest-only model or an LCC not seen yet)."""
+        scorer = self.frames.scorer(lcc_id)
+        if scorer is None or scorer.stage is None or self.model.baseline is None:
+            return None
+        return BaselineStage.wrapping(scorer.stage, self.model.baseline)
+
+    def register(self, lcc_id: int, n_units: int) -> None:
+        """A scorer for the LCC's first frame (or a new unit count), with its saved baselines."""
+        known = self.frames.scorer(lcc_id)
+        if known is not None:
             log.warning(
                 "LCC %d now sends %d units (was %d): its baselines start again",
                 lcc_id,
                 n_units,
-                current.n_units,
+                known.n_units,
             )
             self._set_aside(lcc_id, "unit count changed")
-        scorer = UnitScorer(self.model, n_units)
-        self._load(lcc_id, scorer)
-        self.scorers[lcc_id] = scorer
+        self.frames.add_lcc(lcc_id, n_units)
+        self._load(lcc_id)
         self.apply_resets(only_lcc=lcc_id)
-        return scorer
 
-    def _load(self, lcc_id: int, scorer: UnitScorer) -> None:
-        if self.state_dir is None or scorer.stage is None:
+    def _load(self, lcc_id: int) -> None:
+        stage = self.stage(lcc_id)
+        if self.state_dir is None or stage is None:
             return
         path = state_path(self.state_dir, lcc_id)
         if not path.exists():
             return
         try:
-            scorer.stage.load_state_file(path)
+            stage.load_state_file(path)
             log.info("LCC %d: baselines restored from %s", lcc_id, path)
         except (OSError, ValueError) as exc:
             self.events.unusable_state += 1
@@ -138,14 +155,10 @@ class LiveBaselines:
     def swap_model(self, model: ForestModel) -> None:
         """After a hot reload: keep every unit's baseline when the new stage can read it."""
         self.model = model
-        for lcc_id, old in list(self.scorers.items()):
-            new = UnitScorer(model, old.n_units)
-            if old.stage is not None and new.stage is not None:
-                try:
-                    new.stage.load_state(old.stage.save_state())
-                except ValueError as exc:
-                    log.warning("LCC %d: baselines not carried over to the new model (%s)", lcc_id, exc)
-            self.scorers[lcc_id] = new
+        for lcc_id in self.frames.set_model(model.core, model.version):
+            log.warning(
+                "LCC %d: baselines not carried over to the new model (other channels or window)", lcc_id
+            )
 
     def apply_resets(self, only_lcc: int | None = None) -> int:
         """Apply pending reset requests for LCCs already seen; returns how many were applied."""
@@ -153,16 +166,15 @@ class LiveBaselines:
             return 0
         applied = 0
         for lcc_id, unit, path in pending_resets(self.state_dir):
-            scorer = self.scorers.get(lcc_id)
-            if (only_lcc is not None and lcc_id != only_lcc) or scorer is None or scorer.stage is None:
+            stage = self.stage(lcc_id)
+            if (only_lcc is not None and lcc_id != only_lcc) or stage is None:
                 continue  # an LCC not seen yet: applied when its first frame arrives
-            units = range(scorer.n_units) if unit is None else [unit]
-            if unit is not None and not 0 <= unit < scorer.n_units:
-                log.error("reset request %s: LCC %d has units 0..%d", path.name, lcc_id, scorer.n_units - 1)
+            if unit is not None and not 0 <= unit < stage.n_units:
+                log.error("reset request %s: LCC %d has units 0..%d", path.name, lcc_id, stage.n_units - 1)
                 path.unlink(missing_ok=True)
                 continue
-            for u in units:
-                scorer.stage.reset_unit(u)
+            for u in range(stage.n_units) if unit is None else [unit]:
+                stage.reset_unit(u)
             path.unlink(missing_ok=True)
             applied += 1
             self.events.resets += 1
@@ -171,22 +183,23 @@ class LiveBaselines:
                 lcc_id,
                 "all units" if unit is None else f"unit {unit}",
             )
-            self._save(lcc_id, scorer)
+            self._save(lcc_id)
         return applied
 
-    def _save(self, lcc_id: int, scorer: UnitScorer) -> None:
-        if self.state_dir is None or scorer.stage is None:
+    def _save(self, lcc_id: int) -> None:
+        stage = self.stage(lcc_id)
+        if self.state_dir is None or stage is None:
             return
         try:
-            scorer.stage.save_state_file(state_path(self.state_dir, lcc_id))
+            stage.save_state_file(state_path(self.state_dir, lcc_id))
             self.events.saves += 1
         except OSError as exc:
             self.events.save_errors += 1
             log.error("LCC %d: cannot save baselines: %s", lcc_id, exc)
 
     def save_all(self) -> None:
-        for lcc_id, scorer in self.scorers.items():
-            self._save(lcc_id, scorer)
+        for lcc_id in self.lccs():
+            self._save(lcc_id)
         self._next_save = time.monotonic() + self.save_every_s
 
     def maybe_save(self, now: float, force: bool = False) -> None:
@@ -207,11 +220,9 @@ class UnitBaselineSummary:
     age_s: float | None  # since the baseline froze; None while learning
 
 
-def baseline_summary(scorer: UnitScorer, now_s: float) -> list[UnitBaselineSummary]:
-    """Per unit of the scorer's LCC (empty for a forest-only model)."""
-    if scorer.stage is None:
-        return []
-    return _summaries(scorer.stage, now_s)
+def baseline_summary(stage: BaselineStage | None, now_s: float) -> list[UnitBaselineSummary]:
+    """Per unit of an LCC's stage (empty for a forest-only model)."""
+    return [] if stage is None else _summaries(stage, now_s)
 
 
 def _summaries(stage: BaselineStage, now_s: float) -> list[UnitBaselineSummary]:
@@ -231,8 +242,6 @@ def read_saved_baselines(
 
     Raises ValueError naming the file if one is not a sound state file.
     """
-    from laserguard import _core
-
     out: dict[int, list[UnitBaselineSummary]] = {}
     folder = Path(state_dir)
     for path in sorted(folder.glob("lcc*.state")):

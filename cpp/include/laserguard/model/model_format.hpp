@@ -29,7 +29,7 @@ inline constexpr std::uint16_t kModelVersionMajor = 2;
 inline constexpr std::uint16_t kModelVersionMinor = 0;
 inline constexpr std::uint16_t kModelVersionMajorForestOnly = 1;
 inline constexpr std::size_t kModelHeaderBytes = 32;
-inline constexpr std::uint32_t kMaxFeatures = 65535;  // feature index is stored in 16 bits at run time
+inline constexpr std::uint32_t kMaxModelFeatures = 65535;  // feature index is stored in 16 bits at run time
 inline constexpr std::uint32_t kMaxTreeDepth = 64;
 
 // One isolation tree exactly as sklearn's tree_ stores it: node 0 is the root, children
