@@ -59,17 +59,19 @@ def test_restart_after_kill_9_keeps_baselines_so_a_faulty_unit_is_flagged_at_onc
         extra=("--baseline-save-s", "0.05"),
     )
     state_dir = tmp_path / "baselines"
-    seq = handshake(lcc, frames[0])
-    for i in range(1, 80):  # learning ends after 50 rows; the learned baselines are saved at once
-        send(lcc, seq, frames[i])
-        seq += 1
-    wait_for(
-        lambda: labelled_metric(detect.metrics_port, "laserguard_detect_units_learning", "lcc", "1") == 0,
-        10,
-        "learned",
-    )
-    detect.process.send_signal(signal.SIGKILL)
-    detect.process.wait(10)
+    try:
+        seq = handshake(lcc, frames[0])
+        for i in range(1, 80):  # learning ends after 50 rows; the learned baselines are saved at once
+            send(lcc, seq, frames[i])
+            seq += 1
+        wait_for(
+            lambda: labelled_metric(detect.metrics_port, "laserguard_detect_units_learning", "lcc", "1") == 0,
+            10,
+            "learned",
+        )
+    finally:
+        detect.process.send_signal(signal.SIGKILL)
+        detect.process.wait(10)
     saved = read_saved_baselines(state_dir, time.time())  # loads: the kill never leaves a torn file
     assert [u.phase for u in saved[1]] == ["ready"] * 32
 
