@@ -55,7 +55,7 @@ def faults() -> list[dict[str, object]]:
             "start_s": (4000 + unit) * 3600.0,
             "severity": 0.5,
         }
-        if kind in GRADUAL:
+        if kind in dq.GRADUAL_FAULT_TYPES:
             entry["ramp_s"] = 24 * 3600.0
         out.append(entry)
     for i, kind in enumerate(SENSOR_FAULTS):

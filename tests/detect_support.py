@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +102,20 @@ def sim_frames(n_frames: int, n_units: int = 32, seed: int = 0) -> np.ndarray:
     frame = sim.generate(n_frames / 3600, rate_hz=1.0, lccs=1, units=n_units, seed=seed, fault_mix="none")
     values = frame[list(codec.CHANNELS)].to_numpy(np.float32)
     return values[: n_frames * n_units].reshape(n_frames, n_units, len(codec.CHANNELS)).copy()
+
+
+def connect(
+    link: FakeLcc, values: np.ndarray, time_ns: Callable[[int], int] | None = None, first_seq: int = 0
+) -> int:
+    """Send frames until the detector answers (subscriptions take a moment: late joiner);
+    returns the next sequence number. ``time_ns(seq)`` stamps the frames (default: now)."""
+    seq = first_seq
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        link.send(codec.encode_telemetry(1, seq, time.time_ns() if time_ns is None else time_ns(seq), values))
+        seq += 1
+        if link.receive(100) is not None:
+            while link.receive(200) is not None:
+                pass
+            return seq
+    raise AssertionError("detect never answered")

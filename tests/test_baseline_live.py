@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detect_support import FakeLcc, sim_frames, start_detect
+from detect_support import FakeLcc, connect, sim_frames, start_detect
 from laserguard.live.baseline_store import pending_resets, read_saved_baselines
 from laserguard.model.baseline import explanation_name
 from laserguard.wire import codec
@@ -29,15 +29,7 @@ def send(link: FakeLcc, seq: int, values: np.ndarray) -> codec.Feedback:
 
 
 def handshake(link: FakeLcc, values: np.ndarray, first_seq: int = 0) -> int:
-    seq, deadline = first_seq, time.monotonic() + 20
-    while time.monotonic() < deadline:
-        link.send(codec.encode_telemetry(1, seq, 1_000_000_000 * (seq + 1), values))
-        seq += 1
-        if link.receive(100) is not None:
-            while link.receive(200) is not None:
-                pass
-            return seq
-    raise AssertionError("detect never answered")
+    return connect(link, values, lambda s: 1_000_000_000 * (s + 1), first_seq)
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from detect_support import Detector, FakeLcc, sim_frames, start_detect
+from detect_support import Detector, FakeLcc, connect, sim_frames, start_detect
 from laserguard import ForestModel, sim
 from laserguard.demo.runner import lcc_sim_executable
 from laserguard.model.default_model import default_model_path
@@ -25,20 +24,6 @@ from service_support import endpoint, labelled_metric, metrics, wait_for
 def unit_values(seed: int = 0, n_units: int = 32) -> np.ndarray:
     frame = sim.generate(60 / 3600, rate_hz=1.0, lccs=1, units=n_units, seed=seed, fault_mix="all")
     return frame[list(codec.CHANNELS)].to_numpy(np.float32)[-n_units:]
-
-
-def connect(lcc: FakeLcc, values: np.ndarray, time_ns: Callable[[int], int] | None = None) -> int:
-    """Send frames until the detector answers (subscriptions take a moment: late joiner)."""
-    seq = 0
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        lcc.send(codec.encode_telemetry(1, seq, time.time_ns() if time_ns is None else time_ns(seq), values))
-        seq += 1
-        if lcc.receive(100) is not None:
-            while lcc.receive(200) is not None:
-                pass
-            return seq
-    raise AssertionError("detect never answered")
 
 
 def test_feedback_carries_the_exact_v2_scores(lcc: FakeLcc, detector: Detector) -> None:

@@ -32,6 +32,12 @@ def register(subparsers: Any) -> None:
     learn.add_argument("--baseline-s", type=float, help="or seconds per unit")
     p.add_argument("--window", type=int, default=30, help="rolling variability window, rows (default 30)")
     p.add_argument(
+        "--level-only",
+        metavar="A,B,...",
+        help="channels shared by several units (a supply rail, a room temperature): judged on their level, "
+        "not their variability (default: the laser schema's psu_voltage_v, psu_ripple_mv)",
+    )
+    p.add_argument(
         "--target-fpr",
         type=float,
         default=0.01,
@@ -91,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             baseline_s=args.baseline_s or 0.0,
             window=args.window,
             target_fpr=args.target_fpr,
+            level_only=tuple(args.level_only.split(",")) if args.level_only else None,
         )
         if not 0 < args.target_fpr < 1:
             raise ValueError(f"--target-fpr must be in (0, 1), got {args.target_fpr}")
@@ -124,15 +131,7 @@ def run(args: argparse.Namespace) -> int:
                 from laserguard.offline.table_training import train_table
 
                 trained = train_table(
-                    args.data,
-                    args.out,
-                    unit_columns=args.unit_column,
-                    time_column=args.time_column,
-                    channels=args.channels.split(",") if args.channels else None,
-                    label_column=args.label_column,
-                    baseline=baseline,
-                    seed=args.seed,
-                    **search,
+                    **_table_arguments(args, baseline), label_column=args.label_column, **search
                 )
                 assert not isinstance(trained, UnlabelledResult)
                 result = trained
@@ -165,15 +164,7 @@ def _train_unlabelled(args: argparse.Namespace, baseline: Any) -> int:
     from laserguard.offline.table_training import UnlabelledResult, train_table
 
     try:
-        result = train_table(
-            args.data,
-            args.out,
-            unit_columns=args.unit_column,
-            time_column=args.time_column,
-            channels=args.channels.split(",") if args.channels else None,
-            baseline=baseline,
-            seed=args.seed,
-        )
+        result = train_table(**_table_arguments(args, baseline))
     except (OSError, TableError, ValueError) as exc:
         return _error(str(exc))
     assert isinstance(result, UnlabelledResult)
@@ -183,3 +174,15 @@ def _train_unlabelled(args: argparse.Namespace, baseline: Any) -> int:
         f"(target {args.target_fpr})"
     )
     return 0
+
+
+def _table_arguments(args: argparse.Namespace, baseline: Any) -> dict[str, Any]:
+    return {
+        "path": args.data,
+        "out_dir": args.out,
+        "unit_columns": args.unit_column,
+        "time_column": args.time_column,
+        "channels": args.channels.split(",") if args.channels else None,
+        "baseline": baseline,
+        "seed": args.seed,
+    }

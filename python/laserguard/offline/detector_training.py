@@ -43,6 +43,9 @@ class BaselineOptions:
     mean_tau_s: float = DEFAULT_MEAN_TAU_S
     target_fpr: float = DEFAULT_TARGET_FPR
     fleet_share: float = DEFAULT_FLEET_SHARE
+    # Channels shared by several units (a supply rail, a common temperature): judged on their
+    # level only. None: the laser schema's supply rails (SUPPLY_RAIL_CHANNELS) by name.
+    level_only: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.baseline_samples > 0) == (self.baseline_s > 0):
@@ -57,9 +60,15 @@ def scored_channels(channels: Sequence[str]) -> list[int]:
     return scored or list(range(len(channels)))
 
 
-def spread_judged(channels: Sequence[str], scored: Sequence[int]) -> tuple[int, ...]:
-    """Per scored channel 1 (level and spread) or 0 (a supply rail: level only)."""
-    return tuple(0 if channels[c] in SUPPLY_RAIL_CHANNELS else 1 for c in scored)
+def spread_judged(
+    channels: Sequence[str], scored: Sequence[int], level_only: Sequence[str] | None = None
+) -> tuple[int, ...]:
+    """Per scored channel 1 (level and spread) or 0 (level only: a supply rail, or as the user says)."""
+    unknown = sorted(set(level_only or ()) - set(channels))
+    if unknown:
+        raise ValueError(f"level-only channel(s) {unknown} are not model channels {list(channels)}")
+    shared = SUPPLY_RAIL_CHANNELS if level_only is None else frozenset(level_only)
+    return tuple(0 if channels[c] in shared else 1 for c in scored)
 
 
 def fit_baseline_on_table(
@@ -75,7 +84,7 @@ def fit_baseline_on_table(
         values,
         n_units=table.n_units,
         scored=scored,
-        judge_spread=spread_judged(table.channels, scored),
+        judge_spread=spread_judged(table.channels, scored, options.level_only),
         baseline_samples=options.baseline_samples,
         baseline_s=options.baseline_s,
         window=options.window,
