@@ -16,6 +16,7 @@ TOP_K = 3
 @dataclass(frozen=True)
 class ScoredFrame:
     lcc_id: int
+    boot_id: int
     seq: int
     timestamp_ns: int
     decision: np.ndarray  # float64 per unit, sklearn's decision_function
@@ -58,5 +59,8 @@ def score_frame(model: ForestModel, payload: bytes, top_k: int = TOP_K) -> Score
         anomalous.astype(np.uint16),
         top_features,
         top_weights,
+        boot_id=frame.boot_id,  # echoed with seq: the answer names the LCC start it belongs to
     )
-    return ScoredFrame(frame.lcc_id, frame.seq, frame.timestamp_ns, decision, anomalous, nonfinite, feedback)
+    return ScoredFrame(
+        frame.lcc_id, frame.boot_id, frame.seq, frame.timestamp_ns, decision, anomalous, nonfinite, feedback
+    )
