@@ -24,12 +24,12 @@ from typing import Any
 import pymongo
 import pytest
 
+from laserguard.dashboard.metrics_scrape import scrape_totals
 from laserguard.demo.runner import lcc_sim_executable
 from laserguard.storage.alarms import alarm_event_id
 from laserguard.storage.embedded_server import EmbeddedMongo, mongo_uri, ping
 from laserguard.storage.write_concern import write_concern_from_uri
 from mongo_fixtures import require_server_executable
-from laserguard.dashboard.metrics_scrape import scrape_totals
 from service_support import endpoint, free_port, labelled_metric, laserguard_process, metrics, wait_for
 
 UNITS = 8
