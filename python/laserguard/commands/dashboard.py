@@ -58,6 +58,13 @@ def register(subparsers: Any) -> None:
         help="detect's Prometheus endpoint for the inference-time stat (e.g. http://127.0.0.1:9101/metrics)",
     )
     p.add_argument("--refresh-s", type=float, default=1.0, help="database poll interval (default 1 s)")
+    p.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help="file holding the operator token that write actions (acknowledge, clear) require; default "
+        "$LASERGUARD_DASHBOARD_TOKEN. Required when --bind is not a loopback address",
+    )
     add_database_arguments(p)
     p.set_defaults(func=run)
 
@@ -71,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.dashboard.app import create_app
     from laserguard.dashboard.feedback_monitor import FeedbackMonitor
     from laserguard.dashboard.state import DashboardState
+    from laserguard.dashboard.write_guard import WriteGuardError, guard_for, load_token
     from laserguard.storage.embedded_server import EmbeddedMongoError, mongo_server
 
     if not 1 <= args.units <= 4096 or not args.refresh_s > 0:
@@ -79,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
             f"got {args.units} and {args.refresh_s}",
             file=sys.stderr,
         )
+        return 2
+    try:
+        guard = guard_for(args.bind, load_token(args.token_file))
+    except WriteGuardError as exc:
+        print(f"laserguard dashboard: error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -98,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             observer = None if args.observer_endpoint == "none" else args.observer_endpoint
             telemetry = None if args.telemetry_endpoint == "none" else args.telemetry_endpoint
             monitor = FeedbackMonitor(observer, args.detect_metrics_url, telemetry)
-            app = create_app(state, monitor, args.lccs, args.units)
+            app = create_app(state, monitor, args.lccs, args.units, guard)
             try:
                 server = make_server(args.bind, args.port, app.server, threaded=True)
             except SystemExit:  # werkzeug prints why (e.g. port in use) and exits
@@ -111,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
             thread.start()
             print(
                 f"laserguard dashboard: http://{args.bind}:{args.port}/ <- {args.db} "
-                f"(feedback from {args.observer_endpoint})",
+                f"(feedback from {args.observer_endpoint}; write actions "
+                f"{'need the operator token' if guard.token_required else 'open: loopback only'})",
                 file=sys.stderr,
                 flush=True,
             )
