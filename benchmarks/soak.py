@@ -204,11 +204,16 @@ def _run(
         steady = [(t, rss) for t, rss, _ in points if t >= WARMUP_S]
         fds = [fd for _, _, fd in points]
         growth = slope_per_minute(steady)
+        # Bounded caches (e.g. the store's 20,000 recently written frames) fill for a while at
+        # 10x rate: the second half shows whether growth has stopped.
+        half = (points[-1][0] / 2) if points else 0.0
+        late = slope_per_minute([(t, rss) for t, rss, _ in points if t >= half])
         processes[name] = {
             "rss_mb_at_1min": round(steady[0][1], 1) if steady else None,
             "rss_mb_end": round(points[-1][1], 1) if points else None,
             "rss_mb_max": round(max(rss for _, rss, _ in points), 1) if points else None,
             "rss_growth_mb_per_min_after_1min": round(growth, 3),
+            "rss_growth_mb_per_min_second_half": round(late, 3),
             "open_files_min": min(fds) if fds else None,
             "open_files_max": max(fds) if fds else None,
             "open_files_end": fds[-1] if fds else None,

@@ -119,6 +119,7 @@ def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
     # Replay listens on the feedback endpoint like an LCC: every frame was answered there too.
     assert summary["feedback_received"] == n_frames
     assert summary["frames_without_feedback"] == 0
+    assert summary["feedback_other_boot"] == 0 and 0 < summary["boot_id"] < 2**64
     # Paced on the recorded clock: it cannot finish before the last frame's due time.
     assert summary["elapsed_s"] >= (SAMPLES - 1) / RATE_HZ / SPEED
     model = ForestModel.load(default_model_path())
@@ -129,6 +130,7 @@ def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
     flagged = 0
     for lcc, answered in by_lcc.items():
         assert [a.seq for a in answered] == list(range(SAMPLES))  # numbered from 0, none lost
+        assert {a.boot_id for a in answered} == {summary["boot_id"]}  # the replay's own boot, echoed
         for answer, values in zip(answered, frames[lcc], strict=True):
             expected = model.decision_function(values)
             np.testing.assert_array_equal(answer.scores, expected.astype(np.float32))
