@@ -54,7 +54,9 @@ def echo(telemetry: str, feedback: str, stop: threading.Event, ready: threading.
             top = np.zeros((frame.n_units, 3), np.int16)
             weights = np.zeros((frame.n_units, 3), np.float32)
             scores = np.zeros(frame.n_units, np.float32)
-        answer = codec.encode_feedback(frame.lcc_id, frame.seq, 0, "echo", scores, [], top, weights)  # type: ignore[arg-type]
+        answer = codec.encode_feedback(
+            frame.lcc_id, frame.seq, 0, "echo", scores, [], top, weights, boot_id=frame.boot_id
+        )  # type: ignore[arg-type]
         pub.send_multipart([codec.feedback_topic(frame.lcc_id), answer])
     sub.close(0)
     pub.close(0)

@@ -30,6 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from laserguard.storage.embedded_server import EmbeddedMongo, free_tcp_port
 from laserguard.wire import codec
 
+BOOT = 0x5EED_B007_0000_0001  # boot id of the frames this file sends (one LCC start)
+
 N_UNITS = 32
 
 
@@ -78,7 +80,9 @@ def main() -> int:
         # Warm-up on LCC 0 until the store's subscription is live (late-joiner), not counted.
         seq = 0
         while scrape(m_port).get("laserguard_store_frames_received_total", 0) == 0:
-            telemetry.send_multipart([codec.telemetry_topic(0), codec.encode_telemetry(0, seq, 0, frames[0])])
+            telemetry.send_multipart(
+                [codec.telemetry_topic(0), codec.encode_telemetry(0, seq, 0, frames[0], boot_id=BOOT)]
+            )
             seq += 1
             time.sleep(0.05)
         base = scrape(m_port).get("laserguard_store_unit_samples_written_total", 0.0)
@@ -101,9 +105,11 @@ def main() -> int:
             for lcc in range(1, args.lccs + 1):
                 values = frames[seq % len(frames)]
                 telemetry.send_multipart(
-                    [codec.telemetry_topic(lcc), codec.encode_telemetry(lcc, seq, ts, values)]
+                    [codec.telemetry_topic(lcc), codec.encode_telemetry(lcc, seq, ts, values, boot_id=BOOT)]
                 )
-                payload = codec.encode_feedback(lcc, seq, ts, "bench", scores, np.array([3]), top_f, top_w)
+                payload = codec.encode_feedback(
+                    lcc, seq, ts, "bench", scores, np.array([3]), top_f, top_w, boot_id=BOOT
+                )
                 feedback.send_multipart([codec.feedback_topic(lcc), payload])
                 published += N_UNITS
             seq += 1

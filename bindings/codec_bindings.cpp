@@ -85,11 +85,12 @@ void bind_codec(py::module_& m) {
 
   m.def(
       "encode_telemetry",
-      [](std::uint32_t lcc_id, std::uint64_t seq, std::int64_t timestamp_ns, const CArray<float>& values,
-         std::uint16_t schema_id) {
+      [](std::uint32_t lcc_id, std::uint64_t boot_id, std::uint64_t seq, std::int64_t timestamp_ns,
+         const CArray<float>& values, std::uint16_t schema_id) {
         if (values.ndim() != 2) throw py::value_error("values must be 2-D, got " + std::to_string(values.ndim()) + "-D");
         TelemetryHeader h;
         h.lcc_id = lcc_id;
+        h.boot_id = boot_id;
         h.seq = seq;
         h.timestamp_ns = timestamp_ns;
         h.schema_id = schema_id;
@@ -102,7 +103,8 @@ void bind_codec(py::module_& m) {
         }
         return to_bytes(out);
       },
-      py::arg("lcc_id"), py::arg("seq"), py::arg("timestamp_ns"), py::arg("values"), py::arg("schema_id"));
+      py::arg("lcc_id"), py::arg("boot_id"), py::arg("seq"), py::arg("timestamp_ns"), py::arg("values"),
+      py::arg("schema_id"));
 
   m.def(
       "decode_telemetry",
@@ -122,13 +124,14 @@ void bind_codec(py::module_& m) {
           view.copy_values(dst);
         }
         const auto& h = view.header;
-        return py::make_tuple(h.lcc_id, h.seq, h.timestamp_ns, h.schema_id, values);
+        return py::make_tuple(h.lcc_id, h.boot_id, h.seq, h.timestamp_ns, h.schema_id, values);
       },
-      py::arg("payload"), "Validate a telemetry payload; (lcc_id, seq, timestamp_ns, schema_id, values).");
+      py::arg("payload"), "Validate a telemetry payload; (lcc_id, boot_id, seq, timestamp_ns, schema_id, values).");
 
   m.def(
       "encode_feedback",
-      [](std::uint32_t lcc_id, std::uint64_t seq, std::int64_t timestamp_ns, const std::string& model_version,
+      [](std::uint32_t lcc_id, std::uint64_t boot_id, std::uint64_t seq, std::int64_t timestamp_ns,
+         const std::string& model_version,
          const CArray<float>& scores, const CArray<std::uint32_t>& anomalous_units,
          const CArray<std::int16_t>& top_features, const CArray<float>& top_weights, std::uint16_t n_features) {
         if (scores.ndim() != 1) throw py::value_error("scores must be 1-D, got " + std::to_string(scores.ndim()) + "-D");
@@ -136,6 +139,7 @@ void bind_codec(py::module_& m) {
           throw py::value_error("top_features and top_weights must be 2-D (n_units, K)");
         Feedback f;
         f.lcc_id = lcc_id;
+        f.boot_id = boot_id;
         f.seq = seq;
         f.timestamp_ns = timestamp_ns;
         f.model_version = model_version;
@@ -156,7 +160,8 @@ void bind_codec(py::module_& m) {
         }
         return to_bytes(out);
       },
-      py::arg("lcc_id"), py::arg("seq"), py::arg("timestamp_ns"), py::arg("model_version"), py::arg("scores"),
+      py::arg("lcc_id"), py::arg("boot_id"), py::arg("seq"), py::arg("timestamp_ns"), py::arg("model_version"),
+      py::arg("scores"),
       py::arg("anomalous_units"), py::arg("top_features"), py::arg("top_weights"), py::arg("n_features"));
 
   m.def(
@@ -168,13 +173,13 @@ void bind_codec(py::module_& m) {
           py::gil_scoped_release release;
           f = laserguard::decode_feedback(bytes.data(), bytes.size());
         }
-        return py::make_tuple(f.lcc_id, f.seq, f.timestamp_ns, f.model_version, f.n_features,
+        return py::make_tuple(f.lcc_id, f.boot_id, f.seq, f.timestamp_ns, f.model_version, f.n_features,
                               to_numpy(f.scores, 0, 0, false), to_numpy(f.anomalous_units, 0, 0, false),
                               to_numpy(f.top_features, f.n_units, f.top_k, true),
                               to_numpy(f.top_weights, f.n_units, f.top_k, true));
       },
       py::arg("payload"),
-      "Validate a feedback payload; (lcc_id, seq, timestamp_ns, model_version, n_features, scores, "
+      "Validate a feedback payload; (lcc_id, boot_id, seq, timestamp_ns, model_version, n_features, scores, "
       "anomalous_units, top_features, top_weights).");
 
   m.def("telemetry_topic", [](std::uint32_t lcc_id) { return py::bytes(laserguard::telemetry_topic(lcc_id)); },

@@ -41,7 +41,7 @@ void bind_live(py::module_& m) {
               o = self.score(static_cast<const std::uint8_t*>(info.ptr), static_cast<std::size_t>(info.size), now_ns,
                              feedback);
             }
-            py::tuple outcome = py::make_tuple(o.needs_lcc, o.lcc_id, o.seq, o.timestamp_ns, o.n_units, o.anomalous,
+            py::tuple outcome = py::make_tuple(o.needs_lcc, o.lcc_id, o.boot_id, o.seq, o.timestamp_ns, o.n_units, o.anomalous,
                                                o.by_fleet, o.by_baseline, o.learning, o.nonfinite);
             return py::make_tuple(outcome, py::bytes(reinterpret_cast<const char*>(feedback.data()), feedback.size()));
           },

@@ -16,6 +16,8 @@ from laserguard import sim
 from laserguard.wire import codec
 from service_support import endpoint, free_port, laserguard_process, metrics, wait_for
 
+BOOT = 0x5EED_B007_0000_0001  # boot id of the frames the tests send (one LCC start)
+
 
 @dataclass
 class FakeLcc:
@@ -112,7 +114,8 @@ def connect(
     seq = first_seq
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        link.send(codec.encode_telemetry(1, seq, time.time_ns() if time_ns is None else time_ns(seq), values))
+        stamp = time.time_ns() if time_ns is None else time_ns(seq)
+        link.send(codec.encode_telemetry(1, seq, stamp, values, boot_id=BOOT))
         seq += 1
         if link.receive(100) is not None:
             while link.receive(200) is not None:

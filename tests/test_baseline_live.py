@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detect_support import FakeLcc, connect, sim_frames, start_detect
+from detect_support import BOOT, FakeLcc, connect, sim_frames, start_detect
 from laserguard.live.baseline_store import pending_resets, read_saved_baselines
 from laserguard.model.baseline import explanation_name
 from laserguard.wire import codec
@@ -22,7 +22,7 @@ OPTICAL = codec.CHANNELS.index("optical_power_w")
 
 
 def send(link: FakeLcc, seq: int, values: np.ndarray) -> codec.Feedback:
-    link.send(codec.encode_telemetry(1, seq, 1_000_000_000 * (seq + 1), values))
+    link.send(codec.encode_telemetry(1, seq, 1_000_000_000 * (seq + 1), values, boot_id=BOOT))
     feedback = link.receive(5000)
     assert feedback is not None and feedback.seq == seq
     return feedback

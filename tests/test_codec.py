@@ -14,6 +14,8 @@ from hypothesis.extra import numpy as hnp
 from laserguard.wire import codec
 from laserguard.wire.codec import FrameError
 
+BOOT = 0x5EED_B007_0000_0001  # boot id of the frames this file sends (one LCC start)
+
 
 def frame_values(n_units: int = 4) -> np.ndarray:
     return np.arange(n_units * 11, dtype=np.float32).reshape(n_units, 11) * np.float32(0.25)
@@ -22,6 +24,7 @@ def frame_values(n_units: int = 4) -> np.ndarray:
 def sample_feedback(**overrides: object) -> bytes:
     args: dict[str, object] = {
         "lcc_id": 1,
+        "boot_id": 2**64 - 1,
         "seq": 41,
         "timestamp_ns": 10**18,
         "model_version": "model-7",
@@ -46,12 +49,45 @@ def test_topics() -> None:
 
 
 def test_telemetry_header_matches_the_protocol_table() -> None:
-    payload = codec.encode_telemetry(3, 2**40 + 5, -7, frame_values(2), schema_id=1)
-    magic, version, schema, lcc, reserved, seq, ts, units, feats = struct.unpack_from("<4sHHIIQqII", payload)
-    assert (magic, version, schema, lcc, reserved) == (b"LGTM", 1, 1, 3, 0)
-    assert (seq, ts, units, feats) == (2**40 + 5, -7, 2, 11)
-    assert len(payload) == 40 + 2 * 11 * 4
-    assert np.array_equal(np.frombuffer(payload, dtype="<f4", offset=40).reshape(2, 11), frame_values(2))
+    payload = codec.encode_telemetry(3, 2**40 + 5, -7, frame_values(2), schema_id=1, boot_id=BOOT)
+    header = struct.unpack_from("<4sHHIIQQqII", payload)
+    magic, version, schema, lcc, reserved, boot, seq, ts, units, feats = header
+    assert (magic, version, schema, lcc, reserved) == (b"LGTM", 2, 1, 3, 0)
+    assert codec.PROTOCOL_VERSION == 2
+    assert (boot, seq, ts, units, feats) == (BOOT, 2**40 + 5, -7, 2, 11)
+    assert len(payload) == 48 + 2 * 11 * 4
+    assert np.array_equal(np.frombuffer(payload, dtype="<f4", offset=48).reshape(2, 11), frame_values(2))
+
+
+def test_feedback_header_carries_the_echoed_boot_and_seq() -> None:
+    payload = sample_feedback()
+    magic, version, n_features, lcc, n_units, boot, seq, ts = struct.unpack_from("<4sHHIIQQq", payload)
+    assert (magic, version, n_features, lcc, n_units) == (b"LGAF", 2, 11, 1, 3)
+    assert (boot, seq, ts) == (2**64 - 1, 41, 10**18)
+
+
+def test_a_version_1_frame_is_refused_with_a_clear_reason() -> None:
+    good = codec.encode_telemetry(1, 2, 3, frame_values(), boot_id=BOOT)
+    old = good[:4] + struct.pack("<H", 1) + good[6:]
+    with pytest.raises(FrameError, match=r"version 1 is not supported.*reads version 2.*upgraded") as info:
+        codec.decode_telemetry(old)
+    assert info.value.reason == "unknown_version"
+    old_feedback = sample_feedback()
+    old_feedback = old_feedback[:4] + struct.pack("<H", 1) + old_feedback[6:]
+    with pytest.raises(FrameError, match="feedback version 1") as info:
+        codec.decode_feedback(old_feedback)
+    assert info.value.reason == "unknown_version"
+
+
+@pytest.mark.parametrize("boot_id", [-1, 2**64])
+def test_boot_id_outside_64_bits_is_refused(boot_id: int) -> None:
+    with pytest.raises(ValueError, match=f"boot_id {boot_id} is outside"):
+        codec.encode_telemetry(1, 2, 3, frame_values(), boot_id=boot_id)
+
+
+def test_new_boot_ids_differ() -> None:
+    ids = {codec.new_boot_id() for _ in range(100)}
+    assert len(ids) == 100 and all(0 <= b < 2**64 for b in ids)
 
 
 @settings(max_examples=60, deadline=None)
@@ -66,8 +102,14 @@ def test_telemetry_header_matches_the_protocol_table() -> None:
     ts=st.integers(-(2**63), 2**63 - 1),
 )
 def test_telemetry_round_trip_is_bit_exact(values: np.ndarray, lcc_id: int, seq: int, ts: int) -> None:
-    frame = codec.decode_telemetry(codec.encode_telemetry(lcc_id, seq, ts, values))
-    assert (frame.lcc_id, frame.seq, frame.timestamp_ns, frame.schema_id) == (lcc_id, seq, ts, 1)
+    frame = codec.decode_telemetry(codec.encode_telemetry(lcc_id, seq, ts, values, boot_id=BOOT))
+    assert (frame.lcc_id, frame.boot_id, frame.seq, frame.timestamp_ns, frame.schema_id) == (
+        lcc_id,
+        BOOT,
+        seq,
+        ts,
+        1,
+    )
     assert frame.values.dtype == np.float32 and frame.values.shape == values.shape
     assert frame.values.tobytes() == values.tobytes()  # NaN payloads included
 
@@ -75,17 +117,17 @@ def test_telemetry_round_trip_is_bit_exact(values: np.ndarray, lcc_id: int, seq:
 def test_decode_accepts_memoryview_and_non_contiguous_input_is_encoded_correctly() -> None:
     wide = np.arange(4 * 22, dtype=np.float32).reshape(4, 22)
     strided = wide[:, ::2]
-    payload = codec.encode_telemetry(1, 1, 1, strided)
+    payload = codec.encode_telemetry(1, 1, 1, strided, boot_id=BOOT)
     assert np.array_equal(codec.decode_telemetry(memoryview(payload)).values, strided)
 
 
 def test_encoder_checks_dtype_and_shape() -> None:
     with pytest.raises(TypeError, match="float32, got float64"):
-        codec.encode_telemetry(1, 1, 1, frame_values().astype(np.float64))
+        codec.encode_telemetry(1, 1, 1, frame_values().astype(np.float64), boot_id=BOOT)
     with pytest.raises(ValueError, match="2-D"):
-        codec.encode_telemetry(1, 1, 1, np.zeros(11, dtype=np.float32))
+        codec.encode_telemetry(1, 1, 1, np.zeros(11, dtype=np.float32), boot_id=BOOT)
     with pytest.raises(ValueError, match="schema 1 has 11 channels, frame has 5"):
-        codec.encode_telemetry(1, 1, 1, np.zeros((2, 5), dtype=np.float32))
+        codec.encode_telemetry(1, 1, 1, np.zeros((2, 5), dtype=np.float32), boot_id=BOOT)
 
 
 @pytest.mark.parametrize(
@@ -97,13 +139,13 @@ def test_encoder_checks_dtype_and_shape() -> None:
         (lambda b: b[:-1], "truncated"),
         (lambda b: b"", "truncated"),
         (lambda b: b + b"\0", "count_mismatch"),
-        (lambda b: b[:32] + struct.pack("<I", 100_000) + b[36:], "oversized"),
-        (lambda b: b[:36] + struct.pack("<I", 10) + b[40:], "schema_mismatch"),
+        (lambda b: b[:40] + struct.pack("<I", 100_000) + b[44:], "oversized"),
+        (lambda b: b[:44] + struct.pack("<I", 10) + b[48:], "schema_mismatch"),
         (lambda b: b[:12] + struct.pack("<I", 1) + b[16:], "bad_header"),
     ],
 )
 def test_bad_telemetry_is_rejected_with_its_reason(mutate: object, reason: str) -> None:
-    good = codec.encode_telemetry(1, 2, 3, frame_values())
+    good = codec.encode_telemetry(1, 2, 3, frame_values(), boot_id=BOOT)
     with pytest.raises(FrameError) as info:
         codec.decode_telemetry(mutate(good))  # type: ignore[operator]
     assert info.value.reason == reason
@@ -114,8 +156,9 @@ def test_bad_telemetry_is_rejected_with_its_reason(mutate: object, reason: str) 
 
 def test_feedback_round_trip() -> None:
     fb = codec.decode_feedback(sample_feedback())
-    assert (fb.lcc_id, fb.seq, fb.timestamp_ns, fb.model_version, fb.n_features) == (
+    assert (fb.lcc_id, fb.boot_id, fb.seq, fb.timestamp_ns, fb.model_version, fb.n_features) == (
         1,
+        2**64 - 1,
         41,
         10**18,
         "model-7",
@@ -162,11 +205,11 @@ def test_feedback_encoder_names_bad_arguments() -> None:
     ("offset", "patch", "reason"),
     [
         (0, b"LGTM", "bad_magic"),
-        (40 + 8, struct.pack("<I", 7), "bad_index"),  # anomalous unit 7 of 3
-        (40, b"\x01", "bad_string"),
-        (47, b"!", "bad_header"),  # padding after the 7-byte model version
-        (32, struct.pack("<I", 9), "count_mismatch"),
-        (36, struct.pack("<H", 65), "oversized"),
+        (48 + 8, struct.pack("<I", 7), "bad_index"),  # anomalous unit 7 of 3
+        (48, b"\x01", "bad_string"),
+        (55, b"!", "bad_header"),  # padding after the 7-byte model version
+        (40, struct.pack("<I", 9), "count_mismatch"),
+        (44, struct.pack("<H", 65), "oversized"),
     ],
 )
 def test_bad_feedback_is_rejected_with_its_reason(offset: int, patch: bytes, reason: str) -> None:
@@ -196,7 +239,7 @@ def test_round_trip_through_real_zmq_sockets() -> None:
         sub.connect(f"tcp://127.0.0.1:{port}")
         sub.setsockopt(zmq.SUBSCRIBE, codec.telemetry_topic(5))
         sub.setsockopt(zmq.RCVTIMEO, 100)
-        payload = codec.encode_telemetry(5, 1, 2, frame_values())
+        payload = codec.encode_telemetry(5, 1, 2, frame_values(), boot_id=BOOT)
         # PUB/SUB late joiner: keep publishing until the subscription has propagated.
         for _ in range(100):
             pub.send_multipart([codec.telemetry_topic(5), payload])

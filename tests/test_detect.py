@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detect_support import Detector, FakeLcc, connect, sim_frames, start_detect
+from detect_support import BOOT, Detector, FakeLcc, connect, sim_frames, start_detect
 from laserguard import ForestModel, sim
 from laserguard.demo.runner import lcc_sim_executable
 from laserguard.model.default_model import default_model_path
@@ -48,7 +48,7 @@ def test_feedback_carries_the_exact_v2_scores(lcc: FakeLcc, detector: Detector) 
     flagged_by: dict[int, set[str]] = {}
     for i in range(1, len(frames)):
         before = time.time_ns()
-        lcc.send(codec.encode_telemetry(1, seq, 1_000_000_000 * (seq + 1), frames[i]))
+        lcc.send(codec.encode_telemetry(1, seq, 1_000_000_000 * (seq + 1), frames[i], boot_id=BOOT))
         feedback = lcc.receive()
         assert feedback is not None and (feedback.lcc_id, feedback.seq) == (1, seq)
         assert before <= feedback.timestamp_ns <= time.time_ns()  # the detector's send time
@@ -80,7 +80,7 @@ def test_malformed_messages_are_counted_by_reason_and_detect_keeps_serving(
 ) -> None:
     values = unit_values()
     seq = connect(lcc, values)
-    good = codec.encode_telemetry(1, seq, 1, values)
+    good = codec.encode_telemetry(1, seq, 1, values, boot_id=BOOT)
     lcc.send(b"garbage that is not a frame")
     lcc.send(good[: len(good) // 2])
     lcc.send(good + b"\0" * 64)
@@ -104,7 +104,7 @@ def test_sequence_gaps_are_counted(lcc: FakeLcc, detector: Detector) -> None:
     values = unit_values()
     seq = connect(lcc, values)
     for s in (seq, seq + 1, seq + 7):  # frames seq+2 .. seq+6 lost
-        lcc.send(codec.encode_telemetry(1, s, 1, values))
+        lcc.send(codec.encode_telemetry(1, s, 1, values, boot_id=BOOT))
         assert lcc.receive() is not None
     # Metrics are updated right after the feedback is sent, so wait for them.
     wait_for(
@@ -112,6 +112,40 @@ def test_sequence_gaps_are_counted(lcc: FakeLcc, detector: Detector) -> None:
         5,
         "5 gaps counted",
     )
+
+
+def test_an_lcc_restart_is_counted_and_logged_never_a_gap_storm(lcc: FakeLcc, detector: Detector) -> None:
+    values = unit_values()
+    seq = connect(lcc, values)
+    for s in range(seq, seq + 50):
+        lcc.send(codec.encode_telemetry(1, s, 1, values, boot_id=BOOT))
+        assert lcc.receive() is not None
+    new_boot = BOOT ^ 0xFFFF
+    for s in range(0, 5):  # the LCC restarted: seq back to 0 under a new boot id
+        lcc.send(codec.encode_telemetry(1, s, 1, values, boot_id=new_boot))
+        answer = lcc.receive()
+        assert answer is not None and (answer.boot_id, answer.seq) == (new_boot, s)  # boot echoed
+    # An old-version sender is refused with the codec's reason, counted, and named in the log.
+    old = bytearray(codec.encode_telemetry(1, 6, 1, values, boot_id=new_boot))
+    old[4:6] = (1).to_bytes(2, "little")
+    lcc.send(bytes(old))
+    wait_for(
+        lambda: (
+            labelled_metric(
+                detector.metrics_port, "laserguard_detect_frames_invalid_total", "reason", "unknown_version"
+            )
+            == 1
+        ),
+        5,
+        "the version-1 frame counted",
+    )
+    port = detector.metrics_port
+    assert labelled_metric(port, "laserguard_detect_lcc_restarts_total", "lcc", "1") == 1
+    assert labelled_metric(port, "laserguard_detect_frame_gaps_total", "lcc", "1") == 0
+    assert labelled_metric(port, "laserguard_detect_sequence_resets_total", "lcc", "1") == 0
+    log = detector.log.read_text()
+    assert f"lcc 1 restarted: boot {BOOT:016x} -> {new_boot:016x}" in log
+    assert "version 1 is not supported" in log
 
 
 def _export_small_model(path: Path, seed: int) -> str:
@@ -145,7 +179,7 @@ def test_hot_reload_swaps_good_models_and_refuses_bad_ones(lcc: FakeLcc, tmp_pat
             10,
             "refused reload",
         )
-        lcc.send(codec.encode_telemetry(1, seq, 1, values))
+        lcc.send(codec.encode_telemetry(1, seq, 1, values, boot_id=BOOT))
         feedback = lcc.receive()
         assert feedback is not None and feedback.model_version == first_version
 
@@ -159,7 +193,7 @@ def test_hot_reload_swaps_good_models_and_refuses_bad_ones(lcc: FakeLcc, tmp_pat
             10,
             "reload of the new model",
         )
-        lcc.send(codec.encode_telemetry(1, seq + 1, 1, values))
+        lcc.send(codec.encode_telemetry(1, seq + 1, 1, values, boot_id=BOOT))
         feedback = lcc.receive()
         assert feedback is not None and feedback.model_version == new_version != first_version
         assert labelled_metric(d.metrics_port, "laserguard_detect_frame_gaps_total", "lcc", "1") == 0
@@ -213,7 +247,7 @@ def test_busy_poll_mode_answers_every_frame(lcc: FakeLcc, tmp_path: Path) -> Non
         values = unit_values()
         seq = connect(lcc, values)
         for s in range(seq, seq + 20):
-            lcc.send(codec.encode_telemetry(1, s, 1, values))
+            lcc.send(codec.encode_telemetry(1, s, 1, values, boot_id=BOOT))
             feedback = lcc.receive()
             assert feedback is not None and feedback.seq == s
     finally:

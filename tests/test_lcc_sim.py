@@ -101,7 +101,15 @@ class Detector(threading.Thread):
                 [
                     codec.feedback_topic(frame.lcc_id),
                     codec.encode_feedback(
-                        frame.lcc_id, frame.seq, 0, "test-rule", scores, flagged, top, weights
+                        frame.lcc_id,
+                        frame.seq,
+                        0,
+                        "test-rule",
+                        scores,
+                        flagged,
+                        top,
+                        weights,
+                        boot_id=frame.boot_id,
                     ),
                 ]
             )
@@ -247,13 +255,14 @@ def test_bad_feedback_is_counted_by_reason_and_the_sim_keeps_running() -> None:
             pub.connect(ep.feedback)
             good = codec.encode_feedback(
                 1,
-                10**9,  # a sequence number never sent: counted as stale, not rejected
+                10**9,  # an answer to another boot of this LCC: counted apart, not rejected
                 0,
                 "m",
                 np.zeros(4, np.float32),
                 [],
                 np.zeros((4, 0), np.int16),
                 np.zeros((4, 0), np.float32),
+                boot_id=0,  # lcc-sim draws a random boot id; this is not it
             )
             for _ in range(40):  # repeated: the first ones are lost while the subscription propagates
                 pub.send_multipart([codec.feedback_topic(1), b"JUNKJUNK" + good[8:]])
@@ -269,7 +278,10 @@ def test_bad_feedback_is_counted_by_reason_and_the_sim_keeps_running() -> None:
     summary = json.loads(stdout)
     rejected = summary["feedback_rejected"]
     assert rejected["bad_magic"] > 0 and rejected["truncated"] > 0 and rejected["bad_topic"] > 0
-    assert summary["feedback_stale"] > 0 and summary["feedback_received"] == summary["feedback_stale"]
+    assert (
+        summary["feedback_other_boot"] > 0 and summary["feedback_received"] == summary["feedback_other_boot"]
+    )
+    assert summary["feedback_stale"] == 0 and summary["boot_id"] != 0
     assert summary["ticks"] == 100  # the run was not disturbed
 
 

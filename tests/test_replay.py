@@ -145,6 +145,7 @@ def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
     # Replay listens on the feedback endpoint like an LCC: every frame was answered there too.
     assert summary["feedback_received"] == n_frames
     assert summary["frames_without_feedback"] == 0
+    assert summary["feedback_other_boot"] == 0 and 0 < summary["boot_id"] < 2**64
     # Paced on the recorded clock: it cannot finish before the last frame's due time.
     assert summary["elapsed_s"] >= (SAMPLES - 1) / RATE_HZ / SPEED
     model = ForestModel.load(replay_model)
@@ -155,6 +156,7 @@ def test_replayed_csv_is_scored_by_a_real_detect_exactly_like_live_frames(
     flagged = 0
     for lcc, answered in by_lcc.items():
         assert [a.seq for a in answered] == list(range(SAMPLES))  # numbered from 0, none lost
+        assert {a.boot_id for a in answered} == {summary["boot_id"]}  # the replay's own boot, echoed
         scorer = UnitScorer(model, 32)  # the same C++ stage, fed the same frames in the same order
         for answer, values in zip(answered, frames[lcc], strict=True):
             expected = scorer.score(np.arange(32), np.zeros(32), values, answer.top_features.shape[1])

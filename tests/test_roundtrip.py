@@ -15,38 +15,51 @@ from laserguard.dashboard.metrics_scrape import scrape_totals
 from laserguard.live.round_trip import RoundTripMatcher
 from service_support import endpoint, free_port, labelled_metric, laserguard_process, wait_for
 
+BOOT = 0x5EED_B007_0000_0001  # boot id of the frames this file sends (one LCC start)
+
 
 def test_latency_runs_from_the_lcc_send_time_to_the_feedback() -> None:
     matcher = RoundTripMatcher(timeout_ns=1_000_000_000)
-    matcher.telemetry(1, 10, sent_ns=5_000_000, received_ns=5_060_000)
-    matcher.telemetry(2, 10, sent_ns=5_000_000, received_ns=5_070_000)
-    assert matcher.feedback(1, 10, received_ns=5_250_000) == pytest.approx(250e-6)
-    assert matcher.feedback(1, 10, received_ns=5_300_000) is None  # answered once only
+    matcher.telemetry(1, BOOT, 10, sent_ns=5_000_000, received_ns=5_060_000)
+    matcher.telemetry(2, BOOT, 10, sent_ns=5_000_000, received_ns=5_070_000)
+    assert matcher.feedback(1, BOOT, 10, received_ns=5_250_000) == pytest.approx(250e-6)
+    assert matcher.feedback(1, BOOT, 10, received_ns=5_300_000) is None  # answered once only
     assert matcher.pending == 1
 
 
 def test_feedback_that_overtakes_its_frame_is_matched_when_the_frame_arrives() -> None:
     matcher = RoundTripMatcher(timeout_ns=1_000_000)
-    assert matcher.feedback(1, 11, received_ns=2_000) is None
-    assert matcher.telemetry(1, 11, sent_ns=1_000, received_ns=2_500) == pytest.approx(1e-6)
+    assert matcher.feedback(1, BOOT, 11, received_ns=2_000) is None
+    assert matcher.telemetry(1, BOOT, 11, sent_ns=1_000, received_ns=2_500) == pytest.approx(1e-6)
     assert matcher.pending == 0
     assert matcher.expire(now_ns=10_000_000) == {}  # matched: nothing missing
     # feedback whose frame never comes is dropped after the timeout, not kept forever
-    assert matcher.feedback(1, 12, received_ns=3_000) is None
+    assert matcher.feedback(1, BOOT, 12, received_ns=3_000) is None
     matcher.expire(now_ns=2_000_000)
-    assert matcher.telemetry(1, 12, sent_ns=2_500_000, received_ns=2_600_000) is None
+    assert matcher.telemetry(1, BOOT, 12, sent_ns=2_500_000, received_ns=2_600_000) is None
     assert matcher.pending == 1
 
 
 def test_frames_without_feedback_expire_as_missing_per_lcc() -> None:
     matcher = RoundTripMatcher(timeout_ns=100)
-    matcher.telemetry(1, 1, sent_ns=0, received_ns=0)
-    matcher.telemetry(2, 1, sent_ns=0, received_ns=10)
-    matcher.telemetry(1, 2, sent_ns=0, received_ns=50)
+    matcher.telemetry(1, BOOT, 1, sent_ns=0, received_ns=0)
+    matcher.telemetry(2, BOOT, 1, sent_ns=0, received_ns=10)
+    matcher.telemetry(1, BOOT, 2, sent_ns=0, received_ns=50)
     assert matcher.expire(now_ns=99) == {}
     assert matcher.expire(now_ns=110) == {1: 1, 2: 1}
     assert matcher.pending == 1
-    assert matcher.feedback(1, 2, received_ns=120) == pytest.approx(120e-9)
+    assert matcher.feedback(1, BOOT, 2, received_ns=120) == pytest.approx(120e-9)
+
+
+def test_an_answer_to_the_previous_boot_never_matches_the_new_boots_frame() -> None:
+    # The LCC restarted: both boots have a frame 10. The late answer to the old one must not be
+    # timed against the new one (a bogus, possibly negative latency), and the new frame still waits.
+    matcher = RoundTripMatcher(timeout_ns=1_000_000_000)
+    new_boot = BOOT + 1
+    matcher.telemetry(1, new_boot, 10, sent_ns=9_000_000, received_ns=9_050_000)
+    assert matcher.feedback(1, BOOT, 10, received_ns=8_000_000) is None
+    assert matcher.pending == 1
+    assert matcher.feedback(1, new_boot, 10, received_ns=9_400_000) == pytest.approx(400e-6)
 
 
 def test_timeout_must_be_positive() -> None:
@@ -76,11 +89,19 @@ def test_roundtrip_command_times_feedback_counts_missing_and_rejects(tmp_path: P
 
     def send_frame(seq: int, answer: bool, lcc_id: int = 1) -> None:
         sent_ns = time.time_ns()
-        frame = codec.encode_telemetry(lcc_id, seq, sent_ns, values)
+        frame = codec.encode_telemetry(lcc_id, seq, sent_ns, values, boot_id=BOOT)
         telemetry.send_multipart([codec.telemetry_topic(lcc_id), frame])
         if answer:
             feedback = codec.encode_feedback(
-                lcc_id, seq, sent_ns, "m1", np.zeros(4, np.float32), [], no_top, no_top.astype(np.float32)
+                lcc_id,
+                seq,
+                sent_ns,
+                "m1",
+                np.zeros(4, np.float32),
+                [],
+                no_top,
+                no_top.astype(np.float32),
+                boot_id=BOOT,
             )
             observer.send_multipart([codec.feedback_topic(lcc_id), feedback])
 

@@ -377,3 +377,61 @@ def test_failed_replays_keep_appending_to_the_same_segment(tmp_path: Path) -> No
     applied: list[int] = []
     assert spool.replay(lambda record: applied.append(record["n"])) == 5
     assert applied == [0, 1, 2, 3, 4] and spool.empty
+
+
+# ---------------------------------------------------------------- LCC restarts (boot ids, issue 12)
+
+BOOT_A = 0xA000_0000_0000_0001
+BOOT_B = 0xFFFF_FFFF_FFFF_FFF0  # above 2**63: stored as hex, never as a (signed) BSON integer
+
+
+def add_boot_frames(store: TelemetryStore, boot: int, seqs: range, t0_ns: int, n_units: int = 4) -> None:
+    for seq in seqs:
+        ts = t0_ns + seq * 100_000_000
+        store.add_telemetry(1, seq, ts, frame_values(seq, n_units=n_units), boot_id=boot)
+        scores = np.full(n_units, 0.1 if boot == BOOT_A else 0.2, dtype=np.float32)
+        empty = np.zeros((n_units, 0))
+        store.add_feedback(
+            1, seq, ts, MODEL_VERSION, scores, np.array([], np.int64), empty, empty, boot_id=boot
+        )
+
+
+def test_a_restarted_lcc_is_stored_in_full_not_deduplicated(db: Any, tmp_path: Path) -> None:
+    # Issue 12's measurement: seq restarts at 0 with a new boot; keyed (lcc, unit, seq) the second
+    # boot was dropped as duplicates. Keyed on the boot too, both boots are stored in full.
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS)
+    add_boot_frames(store, BOOT_A, range(0, 20), t0_ns=10**18)
+    writer.write(store.take_batch(flush_all=True))  # type: ignore[arg-type]
+    add_boot_frames(store, BOOT_B, range(0, 15), t0_ns=10**18 + 5 * 10**9)
+    writer.write(store.take_batch(flush_all=True))  # type: ignore[arg-type]
+    assert db.telemetry.count_documents({}) == (20 + 15) * 4
+    assert writer.totals.duplicates == 0 and writer.totals.inserted == 35 * 4
+    doc = db.telemetry.find_one({"_id": telemetry_id(1, 0, 2, boot_id=BOOT_B)})
+    assert doc is not None and doc["boot"] == f"{BOOT_B:016x}" and doc["score"] == pytest.approx(0.2)
+    first_boot = list(db.telemetry.find(unit_history_filter(1, 2, boot_id=BOOT_A)))
+    assert sorted(d["seq"] for d in first_boot) == list(range(20))
+    latest = db.latest_state.find_one({"_id": latest_state_id(1, 2)})
+    assert latest is not None
+    # The new boot's seq 14 replaced the old boot's seq 19: across boots the sender's clock decides.
+    assert (latest["boot"], latest["seq"], latest["score_boot"], latest["score_seq"]) == (
+        f"{BOOT_B:016x}",
+        14,
+        f"{BOOT_B:016x}",
+        14,
+    )
+    assert latest["score"] == pytest.approx(0.2)
+
+
+def test_a_late_replay_of_the_previous_boot_does_not_move_latest_state_back(db: Any, tmp_path: Path) -> None:
+    # A second (redundant) store or a spool replay may write the old boot after the new one.
+    writer = make_writer(db, tmp_path)
+    new_store, old_store = TelemetryStore(CHANNELS), TelemetryStore(CHANNELS)
+    add_boot_frames(new_store, BOOT_B, range(0, 3), t0_ns=10**18 + 5 * 10**9)
+    writer.write(new_store.take_batch(flush_all=True))  # type: ignore[arg-type]
+    add_boot_frames(old_store, BOOT_A, range(0, 40), t0_ns=10**18)  # higher seq, older clock
+    writer.write(old_store.take_batch(flush_all=True))  # type: ignore[arg-type]
+    latest = db.latest_state.find_one({"_id": latest_state_id(1, 0)})
+    assert latest is not None and (latest["boot"], latest["seq"]) == (f"{BOOT_B:016x}", 2)
+    assert latest["score"] == pytest.approx(0.2)
+    assert db.telemetry.count_documents({}) == (3 + 40) * 4

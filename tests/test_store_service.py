@@ -21,6 +21,8 @@ from laserguard.storage.embedded_server import EmbeddedMongo, free_tcp_port
 from laserguard.wire import codec
 from mongo_fixtures import db, mongo_client, mongo_server
 
+BOOT = 0x5EED_B007_0000_0001  # boot id of the frames this file sends (one LCC start)
+
 __all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name
 
 N_UNITS = 8
@@ -72,6 +74,7 @@ def feedback_payload(lcc: int, seq: int) -> bytes:
             np.array([ANOMALOUS_UNIT]),
             top_features,
             top_weights,
+            boot_id=BOOT,
         )
     )
 
@@ -107,7 +110,10 @@ def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
             nonlocal warm_seq
             values = rng.normal(size=(N_UNITS, len(codec.CHANNELS))).astype(np.float32)
             telemetry.send_multipart(
-                [codec.telemetry_topic(WARMUP_LCC), codec.encode_telemetry(WARMUP_LCC, warm_seq, 0, values)]
+                [
+                    codec.telemetry_topic(WARMUP_LCC),
+                    codec.encode_telemetry(WARMUP_LCC, warm_seq, 0, values, boot_id=BOOT),
+                ]
             )
             feedback.send_multipart(
                 [codec.feedback_topic(WARMUP_LCC), feedback_payload(WARMUP_LCC, warm_seq)]
@@ -125,10 +131,13 @@ def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
             values = rng.normal(1.0, 0.1, size=(N_UNITS, len(codec.CHANNELS))).astype(np.float32)
             sent.append(values)
             telemetry.send_multipart(
-                [codec.telemetry_topic(LCC), codec.encode_telemetry(LCC, seq, seq * 1_000_000, values)]
+                [
+                    codec.telemetry_topic(LCC),
+                    codec.encode_telemetry(LCC, seq, seq * 1_000_000, values, boot_id=BOOT),
+                ]
             )
             feedback.send_multipart([codec.feedback_topic(LCC), feedback_payload(LCC, seq)])
-        good = codec.encode_telemetry(LCC, 999, 0, sent[0])
+        good = codec.encode_telemetry(LCC, 999, 0, sent[0], boot_id=BOOT)
         telemetry.send_multipart([codec.telemetry_topic(LCC), b"not a frame at all"])
         telemetry.send_multipart([codec.telemetry_topic(LCC), good[: len(good) // 2]])
         telemetry.send_multipart([codec.telemetry_topic(LCC), good, b"extra part"])

@@ -91,7 +91,8 @@ class LccLoop {
   std::vector<std::uint8_t> flagged_;
   lg::SampleReservoir latencies_us_, tick_cost_us_, lag_us_;
   std::uint64_t ticks_ = 0, late_ticks_ = 0, stale_ = 0, duplicates_ = 0, unknown_lcc_ = 0, shape_mismatch_ = 0;
-  std::uint64_t derated_ = 0, flags_ = 0, answered_ = 0;
+  std::uint64_t derated_ = 0, flags_ = 0, answered_ = 0, other_boot_ = 0;
+  std::uint64_t boot_id_ = 0;  // this start's boot id (every frame carries it)
 };
 
 void LccLoop::tick(lg::TelemetryPublisher& pub) {
@@ -118,6 +119,14 @@ void LccLoop::on_feedback(const lg::Feedback& fb, Clock::time_point now) {
     return;
   }
   const std::size_t i = fb.lcc_id - o_.first_lcc_id;
+  if (fb.boot_id != boot_id_) {
+    // An answer to a frame of an earlier start of this LCC (seq restarted at 0): never
+    // mistaken for an answer to this boot's frame with the same seq.
+    ++other_boot_;
+    log(LogLevel::kDebug, "feedback for boot %016llx ignored (this boot is %016llx)",
+        static_cast<unsigned long long>(fb.boot_id), static_cast<unsigned long long>(boot_id_));
+    return;
+  }
   if (fb.n_units != o_.units) {
     ++shape_mismatch_;
     log(LogLevel::kWarning, "feedback for lcc %u has %u units, this LCC has %u", fb.lcc_id, fb.n_units, o_.units);
@@ -230,6 +239,7 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
         {"derate_on_anomaly", o_.derate},
         {"telemetry_endpoint", pub.endpoint()},
         {"feedback_endpoint", sub.endpoint()}}},
+      {"boot_id", boot_id_},
       {"elapsed_s", elapsed_s},
       {"ticks", ticks_},
       {"achieved_rate_hz", elapsed_s > 0 ? static_cast<double>(ticks_) / elapsed_s : 0.0},
@@ -242,6 +252,7 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
       {"feedback_received", sub.received()},
       {"feedback_rejected", rejects},
       {"feedback_stale", stale_},
+      {"feedback_other_boot", other_boot_},
       {"feedback_duplicate", duplicates_},
       {"feedback_unknown_lcc", unknown_lcc_},
       {"feedback_shape_mismatch", shape_mismatch_},
@@ -263,11 +274,13 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
 int LccLoop::run() {
   lg::ZmqContext context;
   lg::TelemetryPublisher pub(context, o_.telemetry_endpoint, o_.hwm);
+  boot_id_ = pub.boot_id();
   std::vector<std::uint32_t> ids;
   for (const auto& s : sims_) ids.push_back(s.config().lcc_id);
   lg::FeedbackSubscriber sub(context, o_.feedback_endpoint, o_.hwm, ids);
-  log(LogLevel::kInfo, "telemetry on %s, feedback on %s: %u LCC(s) x %u units at %.1f Hz, %zu fault(s)",
-      pub.endpoint().c_str(), sub.endpoint().c_str(), o_.lccs, o_.units, o_.rate_hz, faults_.size());
+  log(LogLevel::kInfo, "boot %016llx: telemetry on %s, feedback on %s: %u LCC(s) x %u units at %.1f Hz, %zu fault(s)",
+      static_cast<unsigned long long>(boot_id_), pub.endpoint().c_str(), sub.endpoint().c_str(), o_.lccs, o_.units,
+      o_.rate_hz, faults_.size());
 
   if (o_.wait_for_subscriber_s > 0) {
     // In short slices, so SIGINT/SIGTERM still stop a long wait promptly.

@@ -38,6 +38,15 @@ Feedback feedback(std::uint32_t lcc, std::uint64_t seq) {
 
 }  // namespace
 
+TEST_CASE("each publisher (one LCC start) gets its own random boot id, or the one it is given") {
+  ZmqContext ctx;
+  TelemetryPublisher a(ctx, "tcp://127.0.0.1:*", 10);
+  TelemetryPublisher b(ctx, "tcp://127.0.0.1:*", 10);
+  CHECK(a.boot_id() != b.boot_id());  // 2^-64 chance of a false failure
+  TelemetryPublisher c(ctx, "tcp://127.0.0.1:*", 10, 0x1234ULL);
+  CHECK(c.boot_id() == 0x1234ULL);
+}
+
 TEST_CASE("publisher numbers frames per LCC and a subscriber decodes them") {
   ZmqContext ctx;
   TelemetryPublisher pub(ctx, "tcp://127.0.0.1:*", 100);
@@ -55,6 +64,7 @@ TEST_CASE("publisher numbers frames per LCC and a subscriber decodes them") {
   CHECK(topic == "lcc.7.telemetry");
   const auto view = decode_telemetry(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
   CHECK(view.header.lcc_id == 7);
+  CHECK(view.header.boot_id == pub.boot_id());
   CHECK(view.header.seq == 0);
   const auto first = view.header.seq;
   const auto r1 = pub.publish(7, 0, 2, kChannelCount, values.data());

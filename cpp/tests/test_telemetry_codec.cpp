@@ -17,6 +17,7 @@ namespace {
 TelemetryHeader header(std::uint32_t units) {
   TelemetryHeader h;
   h.lcc_id = 2;
+  h.boot_id = 0xA1B2C3D4E5F60718ULL;
   h.seq = 0x0102030405060708ULL;
   h.timestamp_ns = -5;
   h.schema_id = kSchemaLaserV1;
@@ -34,6 +35,7 @@ std::vector<float> ramp(std::size_t n) {
 Feedback small_feedback() {
   Feedback f;
   f.lcc_id = 7;
+  f.boot_id = 0xFEEDFACECAFEBEEFULL;
   f.seq = 99;
   f.timestamp_ns = 1234567890123;
   f.model_version = "lgf-1.0-abc";
@@ -77,6 +79,7 @@ TEST_CASE("telemetry round trip keeps header and every float bit, NaN included")
   CHECK(bytes.size() == kTelemetryHeaderBytes + 4 * 4 * kChannelCount);
   const auto view = decode_telemetry(bytes.data(), bytes.size());
   CHECK(view.header.lcc_id == 2);
+  CHECK(view.header.boot_id == 0xA1B2C3D4E5F60718ULL);
   CHECK(view.header.seq == 0x0102030405060708ULL);
   CHECK(view.header.timestamp_ns == -5);
   CHECK(view.header.n_units == 4);
@@ -92,10 +95,14 @@ TEST_CASE("telemetry header sits at the documented little-endian offsets") {
   CHECK(load_le<std::uint16_t>(&b[4]) == kProtocolVersion);
   CHECK(load_le<std::uint16_t>(&b[6]) == 1);
   CHECK(load_le<std::uint32_t>(&b[8]) == 2);
-  CHECK(b[16] == 0x08);  // seq least significant byte first
-  CHECK(load_le<std::uint32_t>(&b[32]) == 1);
-  CHECK(load_le<std::uint32_t>(&b[36]) == kChannelCount);
-  CHECK(load_le<float>(&b[40]) == values[0]);
+  CHECK(kProtocolVersion == 2);
+  CHECK(load_le<std::uint64_t>(&b[16]) == 0xA1B2C3D4E5F60718ULL);
+  CHECK(b[16] == 0x18);  // boot id least significant byte first
+  CHECK(b[24] == 0x08);  // seq least significant byte first
+  CHECK(load_le<std::int64_t>(&b[32]) == -5);
+  CHECK(load_le<std::uint32_t>(&b[40]) == 1);
+  CHECK(load_le<std::uint32_t>(&b[44]) == kChannelCount);
+  CHECK(load_le<float>(&b[48]) == values[0]);
 }
 
 TEST_CASE("telemetry decoder rejects each kind of bad frame with its reason") {
@@ -106,9 +113,11 @@ TEST_CASE("telemetry decoder rejects each kind of bad frame with its reason") {
   b[0] = 'X';
   CHECK(reason_of_telemetry(b) == FrameErrorReason::kBadMagic);
   b = good;
-  store_le<std::uint16_t>(&b[4], 2);
-  CHECK(reason_of_telemetry(b) == FrameErrorReason::kUnknownVersion);
-  for (std::size_t n : {0UL, 3UL, 5UL, 39UL, good.size() - 1}) {
+  for (const std::uint16_t other : {std::uint16_t{1}, std::uint16_t{3}}) {
+    store_le<std::uint16_t>(&b[4], other);
+    CHECK(reason_of_telemetry(b) == FrameErrorReason::kUnknownVersion);
+  }
+  for (std::size_t n : {0UL, 3UL, 5UL, 47UL, good.size() - 1}) {
     CHECK(reason_of_telemetry(std::vector<std::uint8_t>(good.begin(), good.begin() + static_cast<long>(n))) ==
           FrameErrorReason::kTruncated);
   }
@@ -116,16 +125,16 @@ TEST_CASE("telemetry decoder rejects each kind of bad frame with its reason") {
   b.push_back(0);
   CHECK(reason_of_telemetry(b) == FrameErrorReason::kCountMismatch);
   b = good;
-  store_le<std::uint32_t>(&b[32], 0);
+  store_le<std::uint32_t>(&b[40], 0);
   CHECK(reason_of_telemetry(b) == FrameErrorReason::kCountMismatch);
   b = good;
-  store_le<std::uint32_t>(&b[32], 0xFFFFFFFFU);
+  store_le<std::uint32_t>(&b[40], 0xFFFFFFFFU);
   CHECK(reason_of_telemetry(b) == FrameErrorReason::kOversized);
   b = good;
-  store_le<std::uint32_t>(&b[36], kMaxFeatures + 1);
+  store_le<std::uint32_t>(&b[44], kMaxFeatures + 1);
   CHECK(reason_of_telemetry(b) == FrameErrorReason::kOversized);
   b = good;
-  store_le<std::uint32_t>(&b[36], 10);
+  store_le<std::uint32_t>(&b[44], 10);
   CHECK(reason_of_telemetry(b) == FrameErrorReason::kSchemaMismatch);
   b = good;
   store_le<std::uint16_t>(&b[6], 0);
@@ -166,9 +175,12 @@ TEST_CASE("feedback round trip keeps every field") {
   const auto f = small_feedback();
   const auto b = encode_feedback(f);
   CHECK(b.size() == feedback_size(f));
-  CHECK(b.size() == 40 + 12 + 4 * 2 + 4 * 3 + 4 * 6 + 2 * 6);
+  CHECK(b.size() == 48 + 12 + 4 * 2 + 4 * 3 + 4 * 6 + 2 * 6);
+  CHECK(load_le<std::uint64_t>(&b[16]) == 0xFEEDFACECAFEBEEFULL);
+  CHECK(load_le<std::uint64_t>(&b[24]) == 99);
   const auto back = decode_feedback(b.data(), b.size());
   CHECK(back.lcc_id == 7);
+  CHECK(back.boot_id == 0xFEEDFACECAFEBEEFULL);
   CHECK(back.seq == 99);
   CHECK(back.timestamp_ns == 1234567890123);
   CHECK(back.model_version == "lgf-1.0-abc");
@@ -180,7 +192,7 @@ TEST_CASE("feedback round trip keeps every field") {
 
 TEST_CASE("feedback decoder rejects bad indices, strings, padding and sizes") {
   const auto good = encode_feedback(small_feedback());
-  const std::size_t anomalous_at = 40 + 12;  // "lgf-1.0-abc" is 11 bytes, padded to 12
+  const std::size_t anomalous_at = 48 + 12;  // "lgf-1.0-abc" is 11 bytes, padded to 12
   auto b = good;
   store_le<std::uint32_t>(&b[anomalous_at], 3);  // unit 3 of 3
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadIndex);
@@ -194,19 +206,19 @@ TEST_CASE("feedback decoder rejects bad indices, strings, padding and sizes") {
   store_le<std::int16_t>(&b[b.size() - 2], 54);
   CHECK(decode_feedback(b.data(), b.size()).top_features.back() == 54);
   b = good;
-  b[40] = 0x07;
+  b[48] = 0x07;
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadString);
   b = good;
-  b[51] = 'x';  // padding byte
+  b[59] = 'x';  // padding byte
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadHeader);
   b = good;
-  store_le<std::uint32_t>(&b[32], 4);  // 4 anomalous of 3 units
+  store_le<std::uint32_t>(&b[40], 4);  // 4 anomalous of 3 units
   CHECK(reason_of_feedback(b) == FrameErrorReason::kCountMismatch);
   b = good;
-  store_le<std::uint16_t>(&b[36], kMaxTopK + 1);
+  store_le<std::uint16_t>(&b[44], kMaxTopK + 1);
   CHECK(reason_of_feedback(b) == FrameErrorReason::kOversized);
   b = good;
-  store_le<std::uint16_t>(&b[38], 300);
+  store_le<std::uint16_t>(&b[46], 300);
   CHECK(reason_of_feedback(b) == FrameErrorReason::kOversized);
   b = good;
   b.pop_back();
@@ -214,6 +226,24 @@ TEST_CASE("feedback decoder rejects bad indices, strings, padding and sizes") {
   b = good;
   b[3] = 'M';
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadMagic);
+  b = good;
+  store_le<std::uint16_t>(&b[4], 1);  // a version-1 detector's answer
+  CHECK(reason_of_feedback(b) == FrameErrorReason::kUnknownVersion);
+}
+
+TEST_CASE("a version-1 frame is refused with a message naming both versions") {
+  const auto values = ramp(kChannelCount);
+  auto b = encode_telemetry(header(1), values.data());
+  store_le<std::uint16_t>(&b[4], 1);
+  try {
+    decode_telemetry(b.data(), b.size());
+    FAIL("version 1 accepted");
+  } catch (const FrameError& e) {
+    CHECK(e.reason() == FrameErrorReason::kUnknownVersion);
+    const std::string what = e.what();
+    CHECK(what.find("version 1 is not supported") != std::string::npos);
+    CHECK(what.find("reads version 2") != std::string::npos);
+  }
 }
 
 TEST_CASE("topics name the LCC and the kind") {

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <random>
 #include <ctime>
 
 namespace laserguard {
@@ -92,8 +93,17 @@ std::string ZmqSocket::last_endpoint() const {
 
 // ------------------------------------------------------------------------- publisher
 
-TelemetryPublisher::TelemetryPublisher(ZmqContext& context, const std::string& endpoint, int send_hwm)
-    : socket_(context, ZMQ_XPUB) {  // XPUB: a PUB that also reports subscriptions
+std::uint64_t random_boot_id() {
+  std::random_device device;
+  // random_device yields 32 bits per call on common implementations: draw two.
+  const auto high = static_cast<std::uint64_t>(device()) & 0xFFFFFFFFULL;
+  const auto low = static_cast<std::uint64_t>(device()) & 0xFFFFFFFFULL;
+  return (high << 32) | low;
+}
+
+TelemetryPublisher::TelemetryPublisher(ZmqContext& context, const std::string& endpoint, int send_hwm,
+                                       std::uint64_t boot_id)
+    : socket_(context, ZMQ_XPUB), boot_id_(boot_id) {  // XPUB: a PUB that also reports subscriptions
   if (send_hwm < 0) throw LinkError("send high-water mark " + std::to_string(send_hwm) + " is negative");
   socket_.set_int(ZMQ_SNDHWM, send_hwm, "ZMQ_SNDHWM");
   // Refuse (EAGAIN) instead of silently dropping at the HWM, so every drop is counted.
@@ -112,6 +122,7 @@ TelemetryPublisher::Result TelemetryPublisher::publish(std::uint32_t lcc_id, std
   if (topic_it == topics_.end()) topic_it = topics_.emplace(lcc_id, telemetry_topic(lcc_id)).first;
   TelemetryHeader h;
   h.lcc_id = lcc_id;
+  h.boot_id = boot_id_;
   h.seq = next++;
   h.timestamp_ns = timestamp_ns;
   h.schema_id = schema_id;

@@ -41,6 +41,7 @@ FrameOutcome FrameScorer::score(const std::uint8_t* payload, std::size_t size, s
   const TelemetryHeader& h = frame.header;
   FrameOutcome out;
   out.lcc_id = h.lcc_id;
+  out.boot_id = h.boot_id;
   out.seq = h.seq;
   out.timestamp_ns = h.timestamp_ns;
   out.n_units = h.n_units;
@@ -74,6 +75,7 @@ FrameOutcome FrameScorer::score(const std::uint8_t* payload, std::size_t size, s
 
   Feedback fb;
   fb.lcc_id = h.lcc_id;
+  fb.boot_id = h.boot_id;  // echoed with seq: the answer names the LCC start it belongs to
   fb.seq = h.seq;
   fb.timestamp_ns = now_ns;  // the detector's send time (docs/protocol.md); seq links it to the frame
   fb.model_version = version_;

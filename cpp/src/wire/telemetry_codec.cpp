@@ -14,12 +14,12 @@ static_assert(std::numeric_limits<float>::is_iec559, "IEEE-754 float32 required"
 
 // Header offsets (docs/protocol.md, tables 1 and 2).
 namespace tm {
-constexpr std::size_t kMagic = 0, kVersion = 4, kSchema = 6, kLcc = 8, kReserved = 12, kSeq = 16,
-                      kTimestamp = 24, kUnits = 32, kFeatures = 36;
+constexpr std::size_t kMagic = 0, kVersion = 4, kSchema = 6, kLcc = 8, kReserved = 12, kBoot = 16, kSeq = 24,
+                      kTimestamp = 32, kUnits = 40, kFeatures = 44;
 }  // namespace tm
 namespace fb {
-constexpr std::size_t kMagic = 0, kVersion = 4, kFeatures = 6, kLcc = 8, kUnits = 12, kSeq = 16,
-                      kTimestamp = 24, kAnomalous = 32, kTopK = 36, kVersionLen = 38;
+constexpr std::size_t kMagic = 0, kVersion = 4, kFeatures = 6, kLcc = 8, kUnits = 12, kBoot = 16, kSeq = 24,
+                      kTimestamp = 32, kAnomalous = 40, kTopK = 44, kVersionLen = 46;
 }  // namespace fb
 
 [[noreturn]] void fail(FrameErrorReason reason, const std::string& what) {
@@ -47,9 +47,10 @@ void check_prefix(const std::uint8_t* data, std::size_t size, const char (&magic
                                            " bytes, too short for its version field");
   const auto version = load_le<std::uint16_t>(data + 4);
   if (version != kProtocolVersion)
-    fail(FrameErrorReason::kUnknownVersion, std::string(kind) + " version " + std::to_string(version) +
-                                                " is not supported (this decoder reads version " +
-                                                std::to_string(kProtocolVersion) + ")");
+    fail(FrameErrorReason::kUnknownVersion,
+         std::string(kind) + " version " + std::to_string(version) + " is not supported (this decoder reads version " +
+             std::to_string(kProtocolVersion) +
+             (version < kProtocolVersion ? "; the sender predates boot ids and must be upgraded)" : ")"));
   if (size < header_bytes)
     fail(FrameErrorReason::kTruncated, std::string(kind) + " payload is " + std::to_string(size) +
                                            " bytes, shorter than its " + std::to_string(header_bytes) +
@@ -134,6 +135,7 @@ void encode_telemetry(const TelemetryHeader& h, const float* values, std::vector
   store_le(p + tm::kSchema, h.schema_id);
   store_le(p + tm::kLcc, h.lcc_id);
   store_le(p + tm::kReserved, std::uint32_t{0});
+  store_le(p + tm::kBoot, h.boot_id);
   store_le(p + tm::kSeq, h.seq);
   store_le(p + tm::kTimestamp, h.timestamp_ns);
   store_le(p + tm::kUnits, h.n_units);
@@ -156,6 +158,7 @@ TelemetryFrameView decode_telemetry(const std::uint8_t* data, std::size_t size) 
   TelemetryHeader& h = view.header;
   h.schema_id = load_le<std::uint16_t>(data + tm::kSchema);
   h.lcc_id = load_le<std::uint32_t>(data + tm::kLcc);
+  h.boot_id = load_le<std::uint64_t>(data + tm::kBoot);
   h.seq = load_le<std::uint64_t>(data + tm::kSeq);
   h.timestamp_ns = load_le<std::int64_t>(data + tm::kTimestamp);
   h.n_units = load_le<std::uint32_t>(data + tm::kUnits);
@@ -249,6 +252,7 @@ void encode_feedback(const Feedback& f, std::vector<std::uint8_t>& out) {
   store_le(p + fb::kFeatures, f.n_features);
   store_le(p + fb::kLcc, f.lcc_id);
   store_le(p + fb::kUnits, f.n_units);
+  store_le(p + fb::kBoot, f.boot_id);
   store_le(p + fb::kSeq, f.seq);
   store_le(p + fb::kTimestamp, f.timestamp_ns);
   store_le(p + fb::kAnomalous, static_cast<std::uint32_t>(f.anomalous_units.size()));
@@ -273,6 +277,7 @@ Feedback decode_feedback(const std::uint8_t* data, std::size_t size) {
   f.n_features = load_le<std::uint16_t>(data + fb::kFeatures);
   f.lcc_id = load_le<std::uint32_t>(data + fb::kLcc);
   f.n_units = load_le<std::uint32_t>(data + fb::kUnits);
+  f.boot_id = load_le<std::uint64_t>(data + fb::kBoot);
   f.seq = load_le<std::uint64_t>(data + fb::kSeq);
   f.timestamp_ns = load_le<std::int64_t>(data + fb::kTimestamp);
   const auto n_anomalous = load_le<std::uint32_t>(data + fb::kAnomalous);

@@ -64,6 +64,13 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="detect's --baseline-state-dir: enables the Re-baseline action (a reset request detect applies)",
     )
+    p.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help="file holding the operator token that write actions (acknowledge, clear) require; default "
+        "$LASERGUARD_DASHBOARD_TOKEN. Required when --bind is not a loopback address",
+    )
     add_database_arguments(p)
     p.set_defaults(func=run)
 
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.dashboard.app import create_app
     from laserguard.dashboard.feedback_monitor import FeedbackMonitor
     from laserguard.dashboard.state import DashboardState
+    from laserguard.dashboard.write_guard import WriteGuardError, guard_for, load_token
     from laserguard.storage.embedded_server import EmbeddedMongoError, mongo_server
 
     if not 1 <= args.units <= 4096 or not args.refresh_s > 0:
@@ -85,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
             f"got {args.units} and {args.refresh_s}",
             file=sys.stderr,
         )
+        return 2
+    try:
+        guard = guard_for(args.bind, load_token(args.token_file))
+    except WriteGuardError as exc:
+        print(f"laserguard dashboard: error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -104,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             observer = None if args.observer_endpoint == "none" else args.observer_endpoint
             telemetry = None if args.telemetry_endpoint == "none" else args.telemetry_endpoint
             monitor = FeedbackMonitor(observer, args.detect_metrics_url, telemetry)
-            app = create_app(state, monitor, args.lccs, args.units, args.baseline_state_dir)
+            app = create_app(state, monitor, args.lccs, args.units, guard, args.baseline_state_dir)
             try:
                 server = make_server(args.bind, args.port, app.server, threaded=True)
             except SystemExit:  # werkzeug prints why (e.g. port in use) and exits
@@ -117,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
             thread.start()
             print(
                 f"laserguard dashboard: http://{args.bind}:{args.port}/ <- {args.db} "
-                f"(feedback from {args.observer_endpoint})",
+                f"(feedback from {args.observer_endpoint}; write actions "
+                f"{'need the operator token' if guard.token_required else 'open: loopback only'})",
                 file=sys.stderr,
                 flush=True,
             )

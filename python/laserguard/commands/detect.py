@@ -204,11 +204,21 @@ def run(args: argparse.Namespace) -> int:
                 metrics.frames.labels(lcc).inc()
                 metrics.feedback.labels(lcc).inc()
                 resets_before = sequences.resets.get(result.lcc_id, 0)
-                missed = sequences.observe(result.lcc_id, result.seq)
+                missed = sequences.observe(result.lcc_id, result.seq, result.boot_id)
                 # inc(0) too: the series exists from the first frame, so rate() and alerts see the first gap.
                 metrics.gaps.labels(lcc).inc(missed)
+                metrics.restarts.labels(lcc).inc(0)
                 if sequences.resets.get(result.lcc_id, 0) > resets_before:
                     metrics.resets.labels(lcc).inc()
+                if sequences.last_restart is not None:
+                    metrics.restarts.labels(lcc).inc()
+                    log.warning(
+                        "lcc %d restarted: boot %016x -> %016x, first frame of the new boot is seq %d",
+                        result.lcc_id,
+                        sequences.last_restart[0],
+                        sequences.last_restart[1],
+                        result.seq,
+                    )
                 metrics.missed_before_first.labels(lcc).set(
                     sequences.missed_before_first.get(result.lcc_id, 0)
                 )
@@ -244,7 +254,12 @@ def run(args: argparse.Namespace) -> int:
             if sock is not None:
                 sock.close(0)
         ctx.term()
-        log.info("stopped after %d frames (%d gaps)", scored, sequences.total_gaps)
+        log.info(
+            "stopped after %d frames (%d gaps, %d LCC restarts)",
+            scored,
+            sequences.total_gaps,
+            sequences.total_restarts,
+        )
     return 0
 
 

@@ -128,6 +128,7 @@ def _stream(recording: Any, args: argparse.Namespace, stop: threading.Event) -> 
         replay = TelemetryReplay(args.telemetry_endpoint, feedback, args.hwm, stop)
     except zmq.ZMQError as exc:
         return _fail(f"cannot bind {args.telemetry_endpoint} / {args.feedback_endpoint}: {exc}")
+    print(f"laserguard replay: boot {replay.boot_id:016x}", file=sys.stderr)
     try:
         if args.wait_subscribers and not replay.wait_for_subscribers(
             args.wait_subscribers, args.wait_timeout_s

@@ -113,11 +113,13 @@ def run(args: argparse.Namespace) -> int:
                     if sock is telemetry:
                         frame = codec.decode_telemetry(parts[1])
                         lcc_id = frame.lcc_id
-                        seconds = matcher.telemetry(lcc_id, frame.seq, frame.timestamp_ns, received_ns)
+                        seconds = matcher.telemetry(
+                            lcc_id, frame.boot_id, frame.seq, frame.timestamp_ns, received_ns
+                        )
                     else:
                         answer = codec.decode_feedback(parts[1])
                         lcc_id = answer.lcc_id
-                        seconds = matcher.feedback(lcc_id, answer.seq, received_ns)
+                        seconds = matcher.feedback(lcc_id, answer.boot_id, answer.seq, received_ns)
                     if seconds is not None:
                         latency.labels(str(lcc_id)).observe(seconds)
                 except codec.FrameError as exc:

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.storage.embedded_server import EmbeddedMongoError, default_data_dir
     from laserguard.storage.metrics import StoreMetrics
     from laserguard.storage.service import StoreConfig, StoreService
+    from laserguard.storage.write_concern import describe
 
     try:
         from laserguard.wire.codec import CHANNELS
@@ -92,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
                 raise_after=args.raise_after,
                 clear_after=args.clear_after,
             )
-            service = StoreService(config, metrics, CHANNELS)
+            try:
+                service = StoreService(config, metrics, CHANNELS)
+            except ValueError as exc:  # a write concern in the URI that pymongo refuses
+                print(f"laserguard store: error: {exc}", file=sys.stderr)
+                return 2
 
             def request_stop(signum: int, _frame: Any) -> None:
                 service.stop_event.set()
@@ -101,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, request_stop)
             target = f"{redacted_uri(uri)} db {args.db}"
             print(
-                f"laserguard store: {args.telemetry_endpoint} (+ feedback {feedback}) -> {target}",
+                f"laserguard store: {args.telemetry_endpoint} (+ feedback {feedback}) -> {target} "
+                f"(write concern {describe(service.write_concern)})",
                 file=sys.stderr,
                 flush=True,
             )

@@ -7,6 +7,7 @@ The grid cells are fixed (``--lccs`` x ``--units``) so a click is never lost to 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +16,9 @@ import flask
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from laserguard.dashboard.feedback_monitor import FeedbackMonitor, UnitBaseline, describe
+from laserguard.dashboard.http_limits import RejectCounter, install
 from laserguard.dashboard.state import DashboardState, UnitState
+from laserguard.dashboard.write_guard import WriteGuard
 from laserguard.wire.codec import CHANNELS
 
 HISTORY_SAMPLES = 300
@@ -98,7 +101,7 @@ def cell_view(
     return " ".join(classes), children, tooltip
 
 
-def _layout(lccs: Sequence[int], units: int) -> html.Div:
+def _layout(lccs: Sequence[int], units: int, token_required: bool) -> html.Div:
     rows = []
     for lcc in lccs:
         cells = [
@@ -117,6 +120,15 @@ def _layout(lccs: Sequence[int], units: int) -> html.Div:
                     html.Div(
                         [
                             html.H2("Alarms"),
+                            # Every write action sends this field's value; the server checks it
+                            # (WriteGuard). Hidden when no token is configured (loopback only).
+                            dcc.Input(
+                                id="operator-token",
+                                type="password",
+                                placeholder="operator token",
+                                autoComplete="off",
+                                style={} if token_required else {"display": "none"},
+                            ),
                             html.Div(id="alarm-message", className="message"),
                             html.Div(id="alarm-table"),
                         ]
@@ -263,12 +275,17 @@ def create_app(
     monitor: FeedbackMonitor,
     lccs: Sequence[int],
     units: int,
+    guard: WriteGuard | None = None,
     baseline_state_dir: str | None = None,
 ) -> Dash:
+    """The page. Every write action runs only if ``guard.refusal(State("operator-token"))`` is None."""
+    guard = guard if guard is not None else WriteGuard(None)
     app = Dash(__name__, title="laserguard dashboard", update_title="", serve_locally=True)
     app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + STYLE + "</style>")
-    app.layout = _layout(lccs, units)
+    app.layout = _layout(lccs, units, guard.token_required)
     server: flask.Flask = app.server
+    rejects = RejectCounter()
+    install(server, rejects)
 
     @server.get("/casa_lcc_data")
     def casa_lcc_data() -> flask.Response:
@@ -280,6 +297,8 @@ def create_app(
             response.status_code = 503
             return response
         payload["feedback"] = describe(monitor.stats())
+        payload["http_rejects"] = {str(code): n for code, n in sorted(rejects.by_status.items())}
+        payload["write_actions_refused"] = dict(guard.refused)
         return flask.jsonify(payload)
 
     @app.callback(
@@ -328,12 +347,21 @@ def create_app(
         Output("alarm-message", "children"),
         Input({"type": "alarm-ack", "event": ALL}, "n_clicks"),
         Input({"type": "alarm-clear", "event": ALL}, "n_clicks"),
+        State("operator-token", "value"),
         prevent_initial_call=True,
     )
-    def alarm_action(_acks: list[int | None], _clears: list[int | None]) -> Any:
+    def alarm_action(_acks: list[int | None], _clears: list[int | None], token: str | None) -> Any:
         triggered = callback_context.triggered_id
         if not triggered or not any(t["value"] for t in callback_context.triggered):
             return no_update  # a button was (re)created, not clicked
+        refusal = guard.refusal(token)
+        if refusal is not None:
+            print(
+                f"laserguard dashboard: write action from {flask.request.remote_addr} {refusal}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return refusal
         who = f"dashboard@{flask.request.remote_addr or 'unknown'}"
         event_id = str(triggered["event"])
         if triggered["type"] == "alarm-ack":
@@ -357,11 +385,15 @@ def create_app(
         Output("rebaseline-message", "children"),
         Input("rebaseline", "n_clicks"),
         State("selected-unit", "data"),
+        State("operator-token", "value"),
         prevent_initial_call=True,
     )
-    def rebaseline(clicks: int | None, selected: dict[str, int] | None) -> Any:
+    def rebaseline(clicks: int | None, selected: dict[str, int] | None, token: str | None) -> Any:
         if not clicks:
             return no_update
+        refusal = guard.refusal(token)  # a write action like acknowledge and clear
+        if refusal is not None:
+            return f"re-baseline refused: {refusal}"
         if not selected:
             return "select a unit first"
         if baseline_state_dir is None:

@@ -55,8 +55,8 @@ class FeedbackMonitor:
     ) -> None:
         self.endpoint = endpoint
         self.telemetry_endpoint = telemetry_endpoint
-        self._telemetry_ns: OrderedDict[tuple[int, int], int] = OrderedDict()
-        self._feedback_ns: OrderedDict[tuple[int, int], int] = OrderedDict()
+        self._telemetry_ns: OrderedDict[tuple[int, int, int], int] = OrderedDict()
+        self._feedback_ns: OrderedDict[tuple[int, int, int], int] = OrderedDict()
         self.detect_metrics_url = detect_metrics_url
         self._lock = threading.Lock()
         self._latencies_ms: deque[float] = deque(maxlen=2000)
@@ -115,7 +115,7 @@ class FeedbackMonitor:
         finally:
             ctx.destroy(linger=0)
 
-    def _record_latency(self, key: tuple[int, int]) -> None:
+    def _record_latency(self, key: tuple[int, int, int]) -> None:
         """Called with the lock held once both halves of (lcc, seq) are known."""
         sent = self._telemetry_ns.pop(key, None)
         answered = self._feedback_ns.pop(key, None)
@@ -149,7 +149,7 @@ class FeedbackMonitor:
             self._count_rejected()
             return
         with self._lock:
-            key = (frame.lcc_id, frame.seq)
+            key = (frame.lcc_id, frame.boot_id, frame.seq)
             self._telemetry_ns[key] = frame.timestamp_ns
             self._record_latency(key)
 
@@ -168,7 +168,7 @@ class FeedbackMonitor:
             self._arrivals.append(time.monotonic())
             self._model_version = feedback.model_version
             self._last_anomalous[feedback.lcc_id] = [int(u) for u in feedback.anomalous_units]
-            key = (feedback.lcc_id, feedback.seq)
+            key = (feedback.lcc_id, feedback.boot_id, feedback.seq)
             self._feedback_ns[key] = arrived_ns
             self._record_latency(key)
 

@@ -53,6 +53,7 @@ def feature_names(indices: list[int] | None) -> list[str]:
 class UnitState:
     lcc: int
     unit: int
+    boot: str | None  # the LCC boot (16 hex digits) of the latest sample; seq counts within it
     seq: int
     ts: str | None
     values: dict[str, float | None]
@@ -76,6 +77,7 @@ class UnitState:
         return cls(
             lcc=int(doc["lcc"]),
             unit=int(doc["unit"]),
+            boot=str(doc["boot"]) if isinstance(doc.get("boot"), str) else None,
             seq=int(doc.get("seq", -1)),
             ts=iso(doc.get("ts")),
             values={k: finite_or_none(v) for k, v in (doc.get("values") or {}).items()},
@@ -92,6 +94,7 @@ class UnitState:
     def as_json(self) -> dict[str, Any]:
         return {
             "unit": self.unit,
+            "boot": self.boot,
             "seq": self.seq,
             "ts": self.ts,
             "values": self.values,
@@ -161,7 +164,9 @@ class Snapshot:
             "lccs": [
                 {
                     "lcc": lcc,
-                    "seq": max(u.seq for u in units),
+                    # The LCC's current boot: that of its newest sample (seq restarts with each boot).
+                    "boot": (current := max(units, key=lambda u: (u.ts or "", u.seq))).boot,
+                    "seq": max(u.seq for u in units if u.boot == current.boot),
                     "anomalous_units": sorted(u.unit for u in units if u.anomalous),
                     "units": [u.as_json() for u in sorted(units, key=lambda u: u.unit)],
                 }
@@ -227,8 +232,14 @@ class DashboardState:
         state = self.snapshot.units.get((lcc, unit))
         if state is None or state.seq < 0:
             return []
+        # The current boot's samples (an LCC restart starts a new history at seq 0).
+        boot_id = int(state.boot, 16) if state.boot else 0
         first = max(0, state.seq - samples + 1)
-        docs = list(self.db[self.names.telemetry].find(unit_history_filter(lcc, unit, first, state.seq + 1)))
+        docs = list(
+            self.db[self.names.telemetry].find(
+                unit_history_filter(lcc, unit, first, state.seq + 1, boot_id=boot_id)
+            )
+        )
         docs.sort(key=lambda d: str(d["_id"]))
         return docs
 

@@ -19,6 +19,7 @@ TOP_K = 3
 @dataclass(frozen=True)
 class ScoredFrame:
     lcc_id: int
+    boot_id: int
     seq: int
     timestamp_ns: int
     n_units: int
@@ -34,7 +35,7 @@ def score_frame(baselines: LiveBaselines, payload: bytes) -> ScoredFrame:
     """Raises laserguard.wire.codec.FrameError (a ValueError) for a malformed frame."""
     outcome, feedback = baselines.frames.score(payload, time.time_ns())
     if outcome[0]:  # first frame of this LCC (or a new unit count): load its baselines, then score
-        baselines.register(int(outcome[1]), int(outcome[4]))
+        baselines.register(int(outcome[1]), int(outcome[5]))
         outcome, feedback = baselines.frames.score(payload, time.time_ns())
-    _, lcc, seq, ts, n_units, anomalous, by_fleet, by_baseline, learning, nonfinite = outcome
-    return ScoredFrame(lcc, seq, ts, n_units, anomalous, by_fleet, by_baseline, learning, nonfinite, feedback)
+    _, lcc, boot, seq, ts, n_units, anomalous, by_fleet, by_baseline, learning, nonfinite = outcome
+    return ScoredFrame(lcc, boot, seq, ts, n_units, anomalous, by_fleet, by_baseline, learning, nonfinite, feedback)

@@ -21,7 +21,13 @@ class DetectMetrics:
         )
         self.resets = Counter(
             "laserguard_detect_sequence_resets",
-            "Sequence numbers that went backwards (sender restart)",
+            "Sequence numbers that did not move forward within one LCC boot (duplicated or reordered frame)",
+            ["lcc"],
+            registry=r,
+        )
+        self.restarts = Counter(
+            "laserguard_detect_lcc_restarts",
+            "New boot ids seen for an LCC after its first one (the LCC restarted; seq restarts at 0)",
             ["lcc"],
             registry=r,
         )

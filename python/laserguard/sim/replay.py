@@ -63,6 +63,8 @@ class ReplayStats:
     time_steps_written: int = 0
     elapsed_s: float = 0.0
     round_trip_us: list[float] = field(default_factory=list)
+    boot_id: int = 0
+    feedback_other_boot: int = 0
 
     def collection_summary(self) -> dict[str, Any]:
         return {
@@ -74,11 +76,13 @@ class ReplayStats:
     def summary(self) -> dict[str, Any]:
         latencies = sorted(self.round_trip_us)
         return {
+            "boot_id": self.boot_id,
             "frames_sent": self.frames_sent,
             "frames_dropped": self.frames_dropped,
             "missing_unit_samples": self.missing_unit_samples,
             "feedback_received": self.feedback_received,
             "feedback_rejected": self.feedback_rejected,
+            "feedback_other_boot": self.feedback_other_boot,
             "frames_without_feedback": max(0, self.frames_sent - self.feedback_received),
             "anomalous_unit_samples": self.anomalous_unit_samples,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -99,7 +103,9 @@ class TelemetryReplay:
         import zmq
 
         self.stop = stop
-        self.stats = ReplayStats()
+        # A replay is one start of an LCC: its own boot id, frames numbered from 0 under it.
+        self.boot_id = codec.new_boot_id()
+        self.stats = ReplayStats(boot_id=self.boot_id)
         self._ctx = zmq.Context()
         # XPUB is a PUB to subscribers; it also lets us see their subscriptions (wait_for_subscribers).
         self.pub = self._ctx.socket(zmq.XPUB)
@@ -174,6 +180,9 @@ class TelemetryReplay:
         except ValueError:
             self.stats.feedback_rejected += 1
             return
+        if feedback.boot_id != self.boot_id:
+            self.stats.feedback_other_boot += 1  # an answer to an earlier replay's (or LCC's) frame
+            return
         self.stats.feedback_received += 1
         self.stats.anomalous_unit_samples += int(feedback.anomalous_units.size)
         sent = self._sent_at.pop((feedback.lcc_id, feedback.seq), None)
@@ -199,7 +208,9 @@ class TelemetryReplay:
 
         seq = self._next_seq.get(frame.lcc_id, 0)
         self._next_seq[frame.lcc_id] = seq + 1  # a dropped frame still uses its number: a visible gap
-        payload = codec.encode_telemetry(frame.lcc_id, seq, time.time_ns(), frame.values)
+        payload = codec.encode_telemetry(
+            frame.lcc_id, seq, time.time_ns(), frame.values, boot_id=self.boot_id
+        )
         self.stats.missing_unit_samples += int((~frame.present).sum())
         try:
             self.pub.send_multipart([codec.telemetry_topic(frame.lcc_id), payload], zmq.NOBLOCK)

@@ -79,7 +79,7 @@ class DatabaseUnavailable(RuntimeError):
 
 
 class BatchWriter:
-    """Writes batches with ``w=1, j=True``; falls back to the spool and replays it on reconnect."""
+    """Writes batches with the given write concern (default ``w=1, j=True``); falls back to the spool and replays it on reconnect."""
 
     def __init__(
         self,
@@ -89,10 +89,13 @@ class BatchWriter:
         names: CollectionNames = DEFAULT_NAMES,
         metrics: StoreMetrics | None = None,
         retry_interval_s: float = 1.0,
+        write_concern: Any = None,
     ) -> None:
         from pymongo.write_concern import WriteConcern
 
-        self.db = db.with_options(write_concern=WriteConcern(w=1, j=True))
+        # From the URI (storage.write_concern) when the caller has one; journaled by default.
+        self.write_concern = write_concern if write_concern is not None else WriteConcern(w=1, j=True)
+        self.db = db.with_options(write_concern=self.write_concern)
         self.spool = spool
         self.names = names
         self.metrics = metrics

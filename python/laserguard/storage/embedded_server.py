@@ -304,12 +304,17 @@ def mongo_server(
     """Yield the MongoDB URI every tool uses.
 
     An explicit URI (``--mongo-uri``, else ``LASERGUARD_MONGO_URI``) is used as given, so auth and
-    TLS come through the URI; without one the embedded server is started (or attached to) for the
-    duration of the ``with`` block.
+    TLS come through the URI; without one the block holds a lease on the data directory's embedded
+    server, started by a supervisor if none runs (``embedded_supervisor``): it stops when the
+    last tool using it has gone, never while another one still writes.
     """
     uri = mongo_uri_option or os.environ.get(MONGO_URI_ENV)
     if uri:
         yield uri
         return
-    with EmbeddedMongo(data_dir, replica_set=replica_set) as server:
-        yield server.uri
+    # Shared through a supervisor and leases: no tool stops a server another tool still uses.
+    from laserguard.storage.embedded_supervisor import shared_embedded_server
+
+    directory = Path(data_dir) if data_dir is not None else default_data_dir()
+    with shared_embedded_server(directory, replica_set=replica_set) as shared_uri:
+        yield shared_uri

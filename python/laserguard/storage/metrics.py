@@ -24,6 +24,18 @@ class StoreMetrics:
             ["kind", "reason"],
             registry=registry,
         )
+        self.lcc_restarts = Counter(
+            "laserguard_store_lcc_restarts_total",
+            "New boot ids seen for an LCC after its first one (the LCC restarted; its seq restarts at 0)",
+            ["lcc"],
+            registry=registry,
+        )
+        self.frame_gaps = Counter(
+            "laserguard_store_frame_gaps_total",
+            "Telemetry frames missing from an LCC boot's sequence as seen by this store",
+            ["lcc"],
+            registry=registry,
+        )
         self.unit_samples_written = Counter(
             "laserguard_store_unit_samples_written_total",
             "Telemetry unit-samples newly stored in MongoDB",

@@ -1,9 +1,10 @@
 """Collection names, deterministic document ids and indexes of the `laserguard` database.
 
-- ``telemetry``: one document per unit-sample, ``_id`` = "<lcc>:<unit:03>:<seq:020>", every channel by
-  name under ``values``, plus ``score``/``anomalous``/``model_version`` once feedback is known.
+- ``telemetry``: one document per unit-sample, ``_id`` = "<lcc>:<unit:03>:<boot:016x>:<seq:020>",
+  every channel by name under ``values``, plus ``score``/``anomalous``/``model_version`` once
+  feedback is known. The boot id is part of the key because seq restarts at 0 on every LCC start.
 - ``latest_state``: one document per unit, ``_id`` = "<lcc>:<unit>", upserted on every write and
-  guarded by sequence numbers so it only moves forward. Reading it is one small collection scan,
+  guarded so it only moves forward: by seq within one boot, by the sender's timestamp across boots. Reading it is one small collection scan,
   independent of history size (sort+limit over ``telemetry`` does not stop early on SecantusDB).
 - ``anomaly_events``: one document per alarm, ``_id`` = "<lcc>:<unit>:<raised seq>", with
   ``state`` "active" or "cleared" and an ``acknowledged`` flag.
@@ -23,18 +24,27 @@ ALARM_ACTIVE = "active"
 ALARM_CLEARED = "cleared"
 
 
-def telemetry_id(lcc_id: int, seq: int, unit: int) -> str:
-    # Zero-padded so one unit's samples are a contiguous, seq-ordered range of the _id index:
-    # per-unit history needs no secondary index (each one costs ~2/3 of the insert rate here).
-    return f"{lcc_id}:{unit:03d}:{seq:020d}"
+def boot_key(boot_id: int) -> str:
+    """A boot id as stored: 16 hex digits (BSON integers are signed 64-bit, boot ids are unsigned)."""
+    return f"{boot_id:016x}"
+
+
+def telemetry_id(lcc_id: int, seq: int, unit: int, *, boot_id: int = 0) -> str:
+    # Zero-padded so one unit's samples of one boot are a contiguous, seq-ordered range of the
+    # _id index: per-unit history needs no secondary index (each one costs ~2/3 of the insert rate).
+    return f"{lcc_id}:{unit:03d}:{boot_id:016x}:{seq:020d}"
 
 
 def unit_history_filter(
-    lcc_id: int, unit: int, first_seq: int = 0, end_seq: int | None = None
+    lcc_id: int, unit: int, first_seq: int = 0, end_seq: int | None = None, *, boot_id: int = 0
 ) -> dict[str, Any]:
-    """Filter for one unit's telemetry with first_seq <= seq < end_seq, using only the _id index."""
-    upper = telemetry_id(lcc_id, end_seq, unit) if end_seq is not None else f"{lcc_id}:{unit:03d};"
-    return {"_id": {"$gte": telemetry_id(lcc_id, first_seq, unit), "$lt": upper}}
+    """Filter for one unit's telemetry of one boot with first_seq <= seq < end_seq (only the _id index)."""
+    lower = telemetry_id(lcc_id, first_seq, unit, boot_id=boot_id)
+    if end_seq is not None:
+        upper = telemetry_id(lcc_id, end_seq, unit, boot_id=boot_id)
+    else:
+        upper = f"{lcc_id}:{unit:03d}:{boot_id:016x};"  # ';' sorts right after ':'
+    return {"_id": {"$gte": lower, "$lt": upper}}
 
 
 def latest_state_id(lcc_id: int, unit: int) -> str:

@@ -32,6 +32,8 @@ from laserguard.storage.metrics import StoreMetrics
 from laserguard.storage.schema import CollectionNames, ensure_indexes
 from laserguard.storage.spool import WriteSpool
 from laserguard.storage.telemetry_store import TelemetryStore
+from laserguard.storage.write_concern import write_concern_from_uri
+from laserguard.wire.sequence_tracker import SequenceTracker
 
 DEFAULT_TELEMETRY_ENDPOINT = "tcp://127.0.0.1:5556"
 DEFAULT_FEEDBACK_ENDPOINT = "tcp://127.0.0.1:5557"
@@ -116,7 +118,14 @@ class StoreService:
         self.client = mongo_client(config.mongo_uri, config.server_timeout_ms)
         self.db = self.client[config.db_name]
         self.alarms = AlarmTracker(config.raise_after, config.clear_after)
-        self._prepare_database()
+        self.write_concern = write_concern_from_uri(config.mongo_uri)
+        # Indexes and the alarm state need the database; while it is down (the store may start
+        # first) a thread retries and hands the restored alarms to the main loop (which owns them).
+        self._restored_alarms: queue.Queue[list[tuple[int, int, str]]] = queue.Queue()
+        self.database_prepared = threading.Event()
+        self._preparer = threading.Thread(
+            target=self._prepare_database, name="laserguard-store-prepare", daemon=True
+        )
         self.store = TelemetryStore(
             channel_names,
             names=self.names,
@@ -130,21 +139,52 @@ class StoreService:
             names=self.names,
             metrics=metrics,
             retry_interval_s=config.retry_interval_s,
+            write_concern=self.write_concern,
         )
         self.writer_thread = BatchWriterThread(self.writer)
         self.stop_event = threading.Event()
         self.started = time.monotonic()
         self._codec: Any = None
+        self.sequences = SequenceTracker()
 
     def _prepare_database(self) -> None:
+        """Create the indexes and load the active alarms, retrying until the database answers."""
         from pymongo.errors import PyMongoError
 
+        reported = False
+        while not self.stop_event.is_set():
+            try:
+                ensure_indexes(self.db, self.names)
+                active = load_active_alarms(self.db, self.names)
+            except PyMongoError as exc:
+                if not reported:  # not fatal: writes spool until the database is there
+                    print(
+                        f"laserguard store: database not reachable at start ({type(exc).__name__}); "
+                        "spooling, indexes and alarm state follow when it appears",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    reported = True
+                self.stop_event.wait(self.config.retry_interval_s)
+                continue
+            self._restored_alarms.put(active)
+            self.database_prepared.set()
+            if reported:
+                print(
+                    f"laserguard store: database reachable: indexes created, {len(active)} active alarm(s) restored",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            return
+
+    def _apply_restored_alarms(self) -> None:
         try:
-            ensure_indexes(self.db, self.names)
-            self.alarms.restore(load_active_alarms(self.db, self.names))
-        except PyMongoError as exc:
-            # Not fatal: writes spool until the database is back (indexes are created next start).
-            print(f"laserguard store: database not reachable at start ({exc}); spooling", file=sys.stderr)
+            active = self._restored_alarms.get_nowait()
+        except queue.Empty:
+            return
+        # An alarm this store raised meanwhile (database down) wins over the stored one for that unit.
+        current = self.alarms.active_alarms()
+        self.alarms.restore([(lcc, unit, event) for lcc, unit, event in active if (lcc, unit) not in current])
 
     def _subscribe(self, socket: Any, endpoint: str, topic_for: Any) -> None:
         import zmq
@@ -166,12 +206,14 @@ class StoreService:
         try:
             if kind == "telemetry":
                 frame = codec.decode_telemetry(parts[1])
+                self._track_sequence(int(frame.lcc_id), int(frame.boot_id), int(frame.seq))
                 self.store.add_telemetry(
                     int(frame.lcc_id),
                     int(frame.seq),
                     int(frame.timestamp_ns),
                     frame.values,
                     int(frame.schema_id),
+                    boot_id=int(frame.boot_id),
                 )
             else:
                 fb = codec.decode_feedback(parts[1])
@@ -184,6 +226,7 @@ class StoreService:
                     fb.anomalous_units,
                     fb.top_features,
                     fb.top_weights,
+                    boot_id=int(fb.boot_id),
                 )
         except codec.FrameError as exc:
             self.metrics.invalid_frames.labels(kind=kind, reason=str(exc.reason)).inc()
@@ -199,6 +242,21 @@ class StoreService:
             print(f"laserguard store: {kind} frame not handled: {type(exc).__name__}: {exc}", file=sys.stderr)
             return
         self.metrics.frames_received.labels(kind=kind).inc()
+
+    def _track_sequence(self, lcc_id: int, boot_id: int, seq: int) -> None:
+        """Count gaps within a boot and make an LCC restart (a new boot id) visible."""
+        lcc = str(lcc_id)
+        missed = self.sequences.observe(lcc_id, seq, boot_id)
+        self.metrics.frame_gaps.labels(lcc=lcc).inc(missed)
+        self.metrics.lcc_restarts.labels(lcc=lcc).inc(0)
+        if self.sequences.last_restart is not None:
+            old, new = self.sequences.last_restart
+            self.metrics.lcc_restarts.labels(lcc=lcc).inc()
+            print(
+                f"laserguard store: lcc {lcc_id} restarted: boot {old:016x} -> {new:016x}, "
+                f"first frame of the new boot is seq {seq}",
+                file=sys.stderr,
+            )
 
     def _flush(self, flush_all: bool = False) -> None:
         batch = self.store.take_batch(flush_all=flush_all)
@@ -222,6 +280,10 @@ class StoreService:
         poller = zmq.Poller()
         for socket in sockets:
             poller.register(socket, zmq.POLLIN)
+        self._preparer.start()
+        # The state a restarted store resumes from: wait briefly so the first frames see it.
+        self.database_prepared.wait(timeout=self.config.server_timeout_ms / 1000 + 1)
+        self._apply_restored_alarms()
         self.writer_thread.start()
         next_flush = time.monotonic() + self.config.flush_interval_s
         status = 0
@@ -237,6 +299,7 @@ class StoreService:
                         except zmq.Again:
                             break
                         self._handle(sockets[socket], parts)
+                self._apply_restored_alarms()
                 # Form the next batch only once the writer has picked up the previous one: under
                 # load batches grow instead of queueing, so per-batch costs (latest state) amortise.
                 if time.monotonic() >= next_flush and self.writer_thread.queue.empty():

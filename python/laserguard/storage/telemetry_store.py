@@ -1,7 +1,7 @@
 """Turn telemetry and feedback frames into write batches for MongoDB.
 
 Telemetry frames wait in memory (up to ``join_window_s``) for the detector's feedback with the
-same (lcc, seq), so most unit-samples are inserted once, complete with score and model version
+same (lcc, boot, seq) (seq restarts at 0 on every LCC start, so the boot id is part of every key), so most unit-samples are inserted once, complete with score and model version
 (plain inserts are ~5x faster than upserts on the embedded server). Feedback that arrives after
 its telemetry was written becomes an update of those documents; feedback whose telemetry never
 arrived only updates the latest state and the alarms. Each batch also advances the latest-state
@@ -26,6 +26,7 @@ from laserguard.storage.schema import (
     ALARM_NONE,
     DEFAULT_NAMES,
     CollectionNames,
+    boot_key,
     latest_state_id,
     telemetry_id,
 )
@@ -38,6 +39,7 @@ RECENTLY_WRITTEN_FRAMES = 20_000
 
 @dataclass
 class FeedbackScores:
+    boot_id: int
     seq: int
     timestamp_ns: int
     model_version: str
@@ -64,6 +66,7 @@ class FeedbackScores:
 @dataclass
 class PendingFrame:
     lcc_id: int
+    boot_id: int
     seq: int
     timestamp_ns: int
     schema_id: int
@@ -72,8 +75,35 @@ class PendingFrame:
     feedback: FeedbackScores | None = None
 
 
-# (seq, fields to set, defaults for a new document) of one latest-state update
-_LatestUpdate = tuple[int, dict[str, Any], dict[str, Any]]
+# Where a sample stands in an LCC's stream: (boot, seq, sender timestamp ns). Within a boot seq
+# orders samples; across boots (seq restarted at 0) the sender's clock does.
+Position = tuple[int, int, int]
+# (position, fields to set, defaults for a new document) of one latest-state update
+_LatestUpdate = tuple[Position, dict[str, Any], dict[str, Any]]
+
+# Latest-state field names of each guard: (boot field, seq field, timestamp field).
+_GUARD_FIELDS = {"seq": ("boot", "seq", "ts_ns"), "score_seq": ("score_boot", "score_seq", "score_ts_ns")}
+
+
+def is_newer(candidate: Position, current: Position) -> bool:
+    """True if ``candidate`` comes after ``current`` in the LCC's stream."""
+    if candidate[0] == current[0]:
+        return candidate[1] > current[1]
+    return candidate[2] > current[2]
+
+
+def latest_guard(guard: str, position: Position) -> dict[str, Any]:
+    """Filter clause matching a latest-state document that ``position`` may overwrite (the database
+    side of ``is_newer``; a document without that part yet always may be)."""
+    boot_field, seq_field, ts_field = _GUARD_FIELDS[guard]
+    boot, seq, ts_ns = position
+    return {
+        "$or": [
+            {boot_field: boot_key(boot), seq_field: {"$lt": seq}},
+            {boot_field: {"$ne": boot_key(boot)}, ts_field: {"$lt": ts_ns}},
+            {ts_field: {"$exists": False}},
+        ]
+    }
 
 
 @dataclass
@@ -106,12 +136,13 @@ class TelemetryStore:
         self.join_window_s = join_window_s
         self.max_batch_unit_samples = max_batch_unit_samples
         self.metrics = metrics
-        self._pending: OrderedDict[tuple[int, int], PendingFrame] = OrderedDict()
-        self._orphans: OrderedDict[tuple[int, int], tuple[FeedbackScores, float]] = OrderedDict()
-        self._written: OrderedDict[tuple[int, int], int] = OrderedDict()  # (lcc, seq) -> n_units
+        # Keyed (lcc, boot, seq): a restarted LCC's frame 0 is a new frame, never a re-delivery.
+        self._pending: OrderedDict[tuple[int, int, int], PendingFrame] = OrderedDict()
+        self._orphans: OrderedDict[tuple[int, int, int], tuple[FeedbackScores, float]] = OrderedDict()
+        self._written: OrderedDict[tuple[int, int, int], int] = OrderedDict()  # (lcc, boot, seq) -> n_units
         self._parts = _BatchParts()
-        # Newest seq per (lcc, unit, guard) this store has put in a batch: older updates are skipped.
-        self._latest_written: dict[tuple[int, int, str], int] = {}
+        # Newest position per (lcc, unit, guard) this store has put in a batch: older updates are skipped.
+        self._latest_written: dict[tuple[int, int, str], Position] = {}
 
     @property
     def pending_frames(self) -> int:
@@ -125,6 +156,8 @@ class TelemetryStore:
         values: npt.NDArray[np.float32],
         schema_id: int = 1,
         now: float | None = None,
+        *,
+        boot_id: int = 0,
     ) -> None:
         """Queue one frame (``values``: float32, units x channels); raises ValueError on a bad shape."""
         if values.ndim != 2 or values.shape[1] != len(self.channel_names):
@@ -132,11 +165,11 @@ class TelemetryStore:
                 f"telemetry frame lcc {lcc_id} seq {seq}: values shape {values.shape} does not match "
                 f"(n_units, {len(self.channel_names)} channels)"
             )
-        key = (lcc_id, seq)
+        key = (lcc_id, boot_id, seq)
         if key in self._pending or key in self._written:
             return  # a re-delivered frame; the deterministic _id would make it a no-op anyway
         frame = PendingFrame(
-            lcc_id, seq, timestamp_ns, schema_id, values, time.monotonic() if now is None else now
+            lcc_id, boot_id, seq, timestamp_ns, schema_id, values, time.monotonic() if now is None else now
         )
         orphan = self._orphans.pop(key, None)
         if orphan is not None and len(orphan[0].scores) == values.shape[0]:
@@ -154,6 +187,8 @@ class TelemetryStore:
         top_features: npt.NDArray[Any],
         top_weights: npt.NDArray[Any],
         now: float | None = None,
+        *,
+        boot_id: int = 0,
     ) -> None:
         """Attach the detector's scores to their telemetry frame, update latest state and alarms."""
         n_units = len(scores)
@@ -166,9 +201,9 @@ class TelemetryStore:
         anomalous = np.zeros(n_units, dtype=bool)
         anomalous[anomalous_units] = True
         feedback = FeedbackScores(
-            seq, timestamp_ns, model_version, scores, anomalous, top_features, top_weights
+            boot_id, seq, timestamp_ns, model_version, scores, anomalous, top_features, top_weights
         )
-        key = (lcc_id, seq)
+        key = (lcc_id, boot_id, seq)
         now = time.monotonic() if now is None else now
         expected_units = (
             self._pending[key].values.shape[0] if key in self._pending else self._written.get(key)
@@ -201,49 +236,66 @@ class TelemetryStore:
             self._parts.score_updates.append(
                 update_op(
                     self.names.telemetry,
-                    {"_id": telemetry_id(lcc_id, feedback.seq, unit)},
+                    {"_id": telemetry_id(lcc_id, feedback.seq, unit, boot_id=feedback.boot_id)},
                     {"$set": feedback.unit_fields(unit, history=True)},
                     upsert=False,
                 )
             )
 
     def _add_latest_scores(self, lcc_id: int, feedback: FeedbackScores) -> None:
+        position = (feedback.boot_id, feedback.seq, feedback.timestamp_ns)
         for unit in range(len(feedback.scores)):
-            fields = {"score_seq": feedback.seq, "score_ts": ns_to_datetime(feedback.timestamp_ns)}
+            fields = {
+                "score_boot": boot_key(feedback.boot_id),
+                "score_seq": feedback.seq,
+                "score_ts": ns_to_datetime(feedback.timestamp_ns),
+                "score_ts_ns": feedback.timestamp_ns,
+            }
             fields.update(feedback.unit_fields(unit))
-            self._set_latest(lcc_id, unit, "score_seq", feedback.seq, fields, {"seq": -1})
+            self._set_latest(lcc_id, unit, "score_seq", position, fields, {"seq": -1})
 
     def _set_latest(
-        self, lcc_id: int, unit: int, guard: str, seq: int, fields: dict[str, Any], on_insert: dict[str, Any]
+        self,
+        lcc_id: int,
+        unit: int,
+        guard: str,
+        position: Position,
+        fields: dict[str, Any],
+        on_insert: dict[str, Any],
     ) -> None:
         """Keep only the newest update per (unit, kind) in a batch; the guard makes it move forward only."""
         key = (lcc_id, unit, guard)
-        if seq <= self._latest_written.get(key, -1):
+        written = self._latest_written.get(key)
+        if written is not None and not is_newer(position, written):
             return
         previous = self._parts.latest.get(key)
-        if previous is not None and previous[0] > seq:
+        if previous is not None and is_newer(previous[0], position):
             return
-        self._parts.latest[key] = (seq, fields, on_insert)
+        self._parts.latest[key] = (position, fields, on_insert)
 
     def _latest_ops(self, latest: dict[tuple[int, int, str], _LatestUpdate]) -> list[WriteOp]:
         """One guarded upsert per unit when its telemetry and score have the same seq (the usual
         case: upserts cost ~0.5 ms each on the embedded server), else one per kind."""
         ops = []
-        for (lcc_id, unit, guard), (seq, fields, on_insert) in latest.items():
+        for (lcc_id, unit, guard), (position, fields, on_insert) in latest.items():
+            same_sample = (position[0], position[1])
             if guard == "score_seq":
                 telemetry = latest.get((lcc_id, unit, "seq"))
-                if telemetry is not None and telemetry[0] == seq:
+                if telemetry is not None and (telemetry[0][0], telemetry[0][1]) == same_sample:
                     continue  # merged into the telemetry update below
-            elif (score := latest.get((lcc_id, unit, "score_seq"))) is not None and score[0] == seq:
+            elif (score := latest.get((lcc_id, unit, "score_seq"))) is not None and (
+                score[0][0],
+                score[0][1],
+            ) == same_sample:
                 fields = {**fields, **score[1]}
                 on_insert = {}
-                self._latest_written[(lcc_id, unit, "score_seq")] = seq
-            self._latest_written[(lcc_id, unit, guard)] = seq
+                self._latest_written[(lcc_id, unit, "score_seq")] = score[0]
+            self._latest_written[(lcc_id, unit, guard)] = position
             defaults = {"lcc": lcc_id, "unit": unit, "alarm_seq": -1, "alarm_state": ALARM_NONE, **on_insert}
             ops.append(
                 update_op(
                     self.names.latest_state,
-                    {"_id": latest_state_id(lcc_id, unit), guard: {"$lt": seq}},
+                    {"_id": latest_state_id(lcc_id, unit), **latest_guard(guard, position)},
                     {"$set": fields, "$setOnInsert": {k: v for k, v in defaults.items() if k not in fields}},
                     upsert=True,
                 )
@@ -256,8 +308,9 @@ class TelemetryStore:
         ops = []
         for unit, row in enumerate(rows):
             doc: dict[str, Any] = {
-                "_id": telemetry_id(frame.lcc_id, frame.seq, unit),
+                "_id": telemetry_id(frame.lcc_id, frame.seq, unit, boot_id=frame.boot_id),
                 "lcc": frame.lcc_id,
+                "boot": boot_key(frame.boot_id),
                 "seq": frame.seq,
                 "unit": unit,
                 "ts": ts,
@@ -269,12 +322,14 @@ class TelemetryStore:
             ops.append(insert_op(self.names.telemetry, doc))
         for unit, row in enumerate(rows):
             fields = {
+                "boot": boot_key(frame.boot_id),
                 "seq": frame.seq,
                 "ts": ts,
                 "ts_ns": frame.timestamp_ns,
                 "values": dict(zip(self.channel_names, row, strict=True)),
             }
-            self._set_latest(frame.lcc_id, unit, "seq", frame.seq, fields, {"score_seq": -1})
+            position = (frame.boot_id, frame.seq, frame.timestamp_ns)
+            self._set_latest(frame.lcc_id, unit, "seq", position, fields, {"score_seq": -1})
         return ops
 
     def _expire_orphans(self, now: float) -> None:

@@ -7,6 +7,7 @@ is a short code (``"bad_magic"``, ``"truncated"``, ...) meant for a metric label
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -48,15 +49,21 @@ __all__ = [
     "encode_feedback",
     "encode_telemetry",
     "feedback_topic",
+    "new_boot_id",
     "telemetry_topic",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class TelemetryFrame:
-    """One LCC's units at one instant: ``values`` is (n_units, n_features) float32."""
+    """One LCC's units at one instant: ``values`` is (n_units, n_features) float32.
+
+    ``boot_id`` is chosen by the LCC at each start and ``seq`` restarts at 0 with it, so a frame
+    is named by (lcc_id, boot_id, seq).
+    """
 
     lcc_id: int
+    boot_id: int
     seq: int
     timestamp_ns: int
     schema_id: int
@@ -73,9 +80,10 @@ class TelemetryFrame:
 
 @dataclass(frozen=True, slots=True)
 class Feedback:
-    """The detector's answer to one telemetry frame (``seq`` echoes the frame's)."""
+    """The detector's answer to one telemetry frame (``boot_id`` and ``seq`` echo the frame's)."""
 
     lcc_id: int
+    boot_id: int
     seq: int
     timestamp_ns: int
     model_version: str
@@ -93,20 +101,40 @@ def _require_dtype(name: str, array: npt.NDArray[np.generic], dtype: type[np.gen
         raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
 
 
+def _require_boot_id(boot_id: int) -> None:
+    if isinstance(boot_id, bool) or not isinstance(boot_id, int | np.integer):
+        raise TypeError(f"boot_id must be an int, got {type(boot_id).__name__}")
+    if not 0 <= int(boot_id) < 2**64:
+        raise ValueError(f"boot_id {boot_id} is outside 0..2**64-1")
+
+
+def new_boot_id() -> int:
+    """A random 64-bit boot id for one start of a sender (as lcc-sim draws one per start)."""
+    return secrets.randbits(64)
+
+
 def encode_telemetry(
-    lcc_id: int, seq: int, timestamp_ns: int, values: Float32Array, schema_id: int = SCHEMA_LASER_V1
+    lcc_id: int,
+    seq: int,
+    timestamp_ns: int,
+    values: Float32Array,
+    schema_id: int = SCHEMA_LASER_V1,
+    *,
+    boot_id: int,
 ) -> bytes:
-    """Encode one frame; ``values`` is a float32 (n_units, n_features) array."""
+    """Encode one frame; ``values`` is a float32 (n_units, n_features) array. ``boot_id`` (0..2**64-1)
+    names this start of the LCC (required: a sender that restarts its seq must change it)."""
     values = np.asarray(values)
     _require_dtype("values", values, np.float32, 2)
-    payload: bytes = _core.encode_telemetry(lcc_id, seq, timestamp_ns, values, schema_id)
+    _require_boot_id(boot_id)
+    payload: bytes = _core.encode_telemetry(lcc_id, boot_id, seq, timestamp_ns, values, schema_id)
     return payload
 
 
 def decode_telemetry(payload: bytes | bytearray | memoryview) -> TelemetryFrame:
     """Validate and decode a telemetry payload (values copied once, into a new array)."""
-    lcc_id, seq, timestamp_ns, schema_id, values = _core.decode_telemetry(payload)
-    return TelemetryFrame(lcc_id, seq, timestamp_ns, schema_id, values)
+    lcc_id, boot_id, seq, timestamp_ns, schema_id, values = _core.decode_telemetry(payload)
+    return TelemetryFrame(lcc_id, boot_id, seq, timestamp_ns, schema_id, values)
 
 
 def encode_feedback(
@@ -119,8 +147,12 @@ def encode_feedback(
     top_features: npt.NDArray[np.int16],
     top_weights: Float32Array,
     n_features: int = len(CHANNELS),
+    *,
+    boot_id: int,
 ) -> bytes:
-    """Encode the feedback for one frame. ``anomalous_units`` are unit indices (any int dtype)."""
+    """Encode the feedback for one frame. ``anomalous_units`` are unit indices (any int dtype);
+    ``boot_id`` echoes the frame's (required, so an answer can never match another boot's frame)."""
+    _require_boot_id(boot_id)
     scores = np.asarray(scores)
     top_features = np.asarray(top_features)
     top_weights = np.asarray(top_weights)
@@ -140,6 +172,7 @@ def encode_feedback(
         )
     payload: bytes = _core.encode_feedback(
         lcc_id,
+        boot_id,
         seq,
         timestamp_ns,
         model_version,

@@ -78,10 +78,17 @@ struct LinkOptions {
   int recv_hwm = 1000;  // feedback messages queued before the SUB drops
 };
 
-// Telemetry publisher: binds, assigns per-LCC sequence numbers, never blocks.
+// A fresh boot id: 64 bits from std::random_device, so two starts of an LCC (whose sequence
+// numbers both begin at 0) never share one. Consumers key frames on (lcc, boot, seq).
+std::uint64_t random_boot_id();
+
+// Telemetry publisher: binds, assigns per-LCC sequence numbers, never blocks. Every frame
+// carries `boot_id` (docs/protocol.md): one publisher is one boot of the LCC.
 class TelemetryPublisher {
  public:
-  TelemetryPublisher(ZmqContext& context, const std::string& endpoint, int send_hwm);
+  TelemetryPublisher(ZmqContext& context, const std::string& endpoint, int send_hwm,
+                     std::uint64_t boot_id = random_boot_id());
+  std::uint64_t boot_id() const noexcept { return boot_id_; }
 
   // Encodes and sends one frame with the LCC's next sequence number. Returns the sequence
   // number used; the number is consumed even when the frame is dropped (HWM reached), so
@@ -107,6 +114,7 @@ class TelemetryPublisher {
  private:
   bool read_subscription(int timeout_ms);
   ZmqSocket socket_;
+  std::uint64_t boot_id_;
   std::uint64_t subscriptions_ = 0;
   std::map<std::uint32_t, std::uint64_t> next_seq_;
   std::map<std::uint32_t, std::string> topics_;

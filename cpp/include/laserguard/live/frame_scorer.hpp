@@ -18,6 +18,7 @@ namespace laserguard {
 struct FrameOutcome {
   bool needs_lcc = false;  // no scorer for this LCC and unit count yet: register one, call again
   std::uint32_t lcc_id = 0;
+  std::uint64_t boot_id = 0;
   std::uint64_t seq = 0;
   std::int64_t timestamp_ns = 0;
   std::uint32_t n_units = 0;

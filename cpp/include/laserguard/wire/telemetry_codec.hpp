@@ -47,9 +47,11 @@ class FrameError : public std::runtime_error {
 
 inline constexpr char kTelemetryMagic[4] = {'L', 'G', 'T', 'M'};
 inline constexpr char kFeedbackMagic[4] = {'L', 'G', 'A', 'F'};
-inline constexpr std::uint16_t kProtocolVersion = 1;
-inline constexpr std::size_t kTelemetryHeaderBytes = 40;
-inline constexpr std::size_t kFeedbackHeaderBytes = 40;
+// Version 2 added the LCC boot id (a random 64-bit value chosen at each LCC start) to both
+// headers: sequence numbers restart at 0 on every boot, so (lcc, boot, seq) names a frame.
+inline constexpr std::uint16_t kProtocolVersion = 2;
+inline constexpr std::size_t kTelemetryHeaderBytes = 48;
+inline constexpr std::size_t kFeedbackHeaderBytes = 48;
 // Limits keep every size computation far from overflow and bound a decoder's allocation.
 inline constexpr std::uint32_t kMaxUnits = 4096;
 inline constexpr std::uint32_t kMaxFeatures = 1024;
@@ -62,6 +64,7 @@ inline constexpr std::uint16_t kMaxModelVersionBytes = 255;
 
 struct TelemetryHeader {
   std::uint32_t lcc_id = 0;
+  std::uint64_t boot_id = 0;  // chosen at LCC start; seq restarts at 0 with each boot
   std::uint64_t seq = 0;
   std::int64_t timestamp_ns = 0;
   std::uint16_t schema_id = 1;
@@ -93,6 +96,7 @@ TelemetryFrameView decode_telemetry(const std::uint8_t* data, std::size_t size);
 
 struct Feedback {
   std::uint32_t lcc_id = 0;
+  std::uint64_t boot_id = 0;       // echoed telemetry boot id
   std::uint64_t seq = 0;           // echoed telemetry sequence number
   std::int64_t timestamp_ns = 0;   // detector's send time
   std::string model_version;       // printable ASCII, at most kMaxModelVersionBytes
