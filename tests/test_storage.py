@@ -15,7 +15,13 @@ from laserguard.storage.alarms import AlarmTracker, acknowledge_alarm
 from laserguard.storage.batch_writer import BatchWriter, WriteBatch
 from laserguard.storage.embedded_server import EmbeddedMongo
 from laserguard.storage.metrics import StoreMetrics
-from laserguard.storage.schema import ensure_indexes, latest_state_id, telemetry_id, unit_history_filter
+from laserguard.storage.schema import (
+    alarm_event_id,
+    ensure_indexes,
+    latest_state_id,
+    telemetry_id,
+    unit_history_filter,
+)
 from laserguard.storage.spool import WriteSpool, read_segment
 from laserguard.storage.telemetry_store import TelemetryStore
 from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server, require_server_executable
@@ -196,6 +202,39 @@ def test_alarm_hysteresis_raise_acknowledge_clear(db: Any, tmp_path: Path) -> No
     assert not acknowledge_alarm(db, "1:6:999", "operator-a")
 
 
+def test_an_lcc_restart_raises_a_new_alarm_even_at_a_seq_an_old_one_used(db: Any, tmp_path: Path) -> None:
+    writer = make_writer(db, tmp_path)
+    store = TelemetryStore(CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2, clear_after_s=0.0))
+    unit = 3
+
+    def frame(boot: int, seq: int, ts_s: float, anomalous: bool) -> None:
+        ts = int(ts_s * 1e9)
+        store.add_telemetry(1, seq, ts, frame_values(seq), boot_id=boot)
+        scores = np.full(N_UNITS, 0.1, dtype=np.float32)
+        scores[unit] = -0.3 if anomalous else 0.1
+        feedback_at = np.array([unit] if anomalous else [], dtype=np.int64)
+        top = np.zeros((N_UNITS, 0), dtype=np.int16)
+        store.add_feedback(1, seq, ts, "m", scores, feedback_at, top, top.astype(np.float32), boot_id=boot)
+        batch = store.take_batch()
+        assert batch is not None
+        writer.write(batch)
+
+    # Boot A: raised at seq 1, cleared at seq 3. The LCC restarts (boot B, seq from 0 again) and
+    # the unit fails: raised at seq 1 again, a new event, and the latest state follows boot B.
+    for seq, bad in enumerate([True, True, False, False]):
+        frame(0xA, seq, 100.0 + seq, bad)
+    for seq, bad in enumerate([True, True]):
+        frame(0xB, seq, 200.0 + seq, bad)
+    events = sorted(db.anomaly_events.find({}), key=lambda e: e["boot"])
+    assert [(e["boot"], e["raised_seq"], e["state"]) for e in events] == [
+        (f"{0xA:016x}", 1, "cleared"),
+        (f"{0xB:016x}", 1, "active"),
+    ]
+    latest = db.latest_state.find_one({"_id": latest_state_id(1, unit)})
+    assert latest is not None
+    assert (latest["alarm_state"], latest["alarm_event_id"]) == ("active", events[1]["_id"])
+
+
 def test_alarm_tracker_restores_active_alarms_after_restart() -> None:
     tracker = AlarmTracker(raise_after=2, clear_after=2, clear_after_s=0.0)
     tracker.restore([(1, 4, "1:4:17")])
@@ -355,9 +394,10 @@ def test_alarms_command_lists_and_acknowledges(
     writer.write(batch)
     db_args = ["--mongo-uri", mongo_server.uri, "--db", db.name]
     assert cli.main(["alarms", "list", *db_args]) == 0
-    assert "1:3:2" in capsys.readouterr().out
-    assert cli.main(["alarms", "ack", *db_args, "1:3:2", "--by", "operator-b"]) == 0
-    event = db.anomaly_events.find_one({"_id": "1:3:2"})
+    event_id = alarm_event_id(1, 3, 2)  # lcc 1, unit 3, boot 0, raised at seq 2
+    assert event_id in capsys.readouterr().out
+    assert cli.main(["alarms", "ack", *db_args, event_id, "--by", "operator-b"]) == 0
+    event = db.anomaly_events.find_one({"_id": event_id})
     assert event is not None and (event["acknowledged"], event["acknowledged_by"]) == (True, "operator-b")
     assert cli.main(["alarms", "ack", *db_args, "9:9:9"]) == 1
     assert "no alarm with id '9:9:9'" in capsys.readouterr().err

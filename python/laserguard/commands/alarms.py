@@ -20,7 +20,11 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(func=run_list)
     ack = actions.add_parser("ack", help="acknowledge an alarm (it stays active until it clears)")
     add_database_arguments(ack)
-    ack.add_argument("event_id", metavar="EVENT_ID", help='e.g. "1:6:1234" (lcc:unit:raised seq)')
+    ack.add_argument(
+        "event_id",
+        metavar="EVENT_ID",
+        help='e.g. "1:6:5eedb00700000001:1234" (lcc:unit:boot:raised seq), as `alarms list` shows it',
+    )
     ack.add_argument("--by", default=None, help="who acknowledges (default: the login name)")
     ack.set_defaults(func=run_ack)
 
@@ -50,7 +54,8 @@ def run_list(args: argparse.Namespace) -> int:
         return 2
     table = Table(title=f"{'all' if args.all else 'active'} alarms ({len(events)})")
     for column in ("event", "lcc", "unit", "state", "raised at (UTC)", "score", "model", "acknowledged by"):
-        table.add_column(column)
+        # The event id is what `alarms ack` takes: never wrapped, so it can be copied whole.
+        table.add_column(column, no_wrap=column == "event")
     for e in events:
         raised = f"{e['raised_at']:%Y-%m-%d %H:%M:%S}"
         table.add_row(

@@ -38,4 +38,6 @@ def score_frame(baselines: LiveBaselines, payload: bytes) -> ScoredFrame:
         baselines.register(int(outcome[1]), int(outcome[5]))
         outcome, feedback = baselines.frames.score(payload, time.time_ns())
     _, lcc, boot, seq, ts, n_units, anomalous, by_fleet, by_baseline, learning, nonfinite = outcome
-    return ScoredFrame(lcc, boot, seq, ts, n_units, anomalous, by_fleet, by_baseline, learning, nonfinite, feedback)
+    return ScoredFrame(
+        lcc, boot, seq, ts, n_units, anomalous, by_fleet, by_baseline, learning, nonfinite, feedback
+    )

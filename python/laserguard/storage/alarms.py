@@ -26,6 +26,8 @@ from laserguard.storage.schema import (
     DEFAULT_NAMES,
     CollectionNames,
     alarm_event_id,
+    boot_key,
+    latest_guard,
     latest_state_id,
 )
 
@@ -39,6 +41,7 @@ class AlarmTransition:
     kind: str  # "raise" or "clear"
     lcc_id: int
     unit: int
+    boot_id: int
     seq: int
     timestamp_ns: int
     event_id: str
@@ -109,8 +112,12 @@ class AlarmTracker:
         model_version: str,
         top_features: npt.NDArray[Any],
         top_weights: npt.NDArray[Any],
+        *,
+        boot_id: int = 0,
     ) -> list[AlarmTransition]:
-        """Feed one feedback frame (``anomalous``: bool per unit); return the alarms it raises or clears."""
+        """Feed one feedback frame (``anomalous``: bool per unit); return the alarms it raises or clears.
+
+        The hysteresis runs on across an LCC restart (a new boot): the units are the same lasers."""
         n_units = len(anomalous)
         state = self._state(lcc_id, n_units)
         runs = state.anomalous_run[:n_units]
@@ -125,7 +132,7 @@ class AlarmTracker:
         to_clear = np.flatnonzero(is_active & (normals >= self.clear_after) & quiet_long_enough)
         events: list[tuple[str, int, str]] = []
         for unit in to_raise.tolist():
-            event_id = alarm_event_id(lcc_id, unit, seq)
+            event_id = alarm_event_id(lcc_id, unit, seq, boot_id)
             state.active[unit] = event_id
             events.append(("raise", unit, event_id))
         for unit in to_clear.tolist():
@@ -138,6 +145,7 @@ class AlarmTracker:
                 kind,
                 lcc_id,
                 unit,
+                boot_id,
                 seq,
                 timestamp_ns,
                 event_id,
@@ -155,6 +163,7 @@ class AlarmTracker:
         kind: str,
         lcc_id: int,
         unit: int,
+        boot_id: int,
         seq: int,
         timestamp_ns: int,
         event_id: str,
@@ -167,6 +176,7 @@ class AlarmTracker:
             kind=kind,
             lcc_id=lcc_id,
             unit=unit,
+            boot_id=boot_id,
             seq=seq,
             timestamp_ns=timestamp_ns,
             event_id=event_id,
@@ -181,13 +191,19 @@ def alarm_writes(transition: AlarmTransition, names: CollectionNames) -> list[Wr
     """Idempotent writes for one transition: the event document and the unit's latest state."""
     t = transition
     when = ns_to_datetime(t.timestamp_ns)
-    latest_filter = {"_id": latest_state_id(t.lcc_id, t.unit), "alarm_seq": {"$lt": t.seq}}
+    # Boot-aware like the telemetry's latest state: after an LCC restart (seq from 0 again) the
+    # new boot's alarm state is written, ordered by the sender's clock across boots.
+    latest_filter = {
+        "_id": latest_state_id(t.lcc_id, t.unit),
+        **latest_guard("alarm_seq", (t.boot_id, t.seq, t.timestamp_ns)),
+    }
     on_insert = {"lcc": t.lcc_id, "unit": t.unit, "seq": -1, "score_seq": -1}
     if t.kind == "raise":
         event = {
             "_id": t.event_id,
             "lcc": t.lcc_id,
             "unit": t.unit,
+            "boot": boot_key(t.boot_id),
             "state": ALARM_ACTIVE,
             "raised_seq": t.seq,
             "raised_at": when,
@@ -203,6 +219,8 @@ def alarm_writes(transition: AlarmTransition, names: CollectionNames) -> list[Wr
         }
         latest = {
             "alarm_seq": t.seq,
+            "alarm_boot": boot_key(t.boot_id),
+            "alarm_ts_ns": t.timestamp_ns,
             "alarm_state": ALARM_ACTIVE,
             "alarm_event_id": t.event_id,
             "alarm_acknowledged": False,
@@ -214,7 +232,13 @@ def alarm_writes(transition: AlarmTransition, names: CollectionNames) -> list[Wr
             ),
         ]
     cleared = {"state": ALARM_CLEARED, "cleared_seq": t.seq, "cleared_at": when}
-    latest = {"alarm_seq": t.seq, "alarm_state": ALARM_CLEARED, "alarm_event_id": t.event_id}
+    latest = {
+        "alarm_seq": t.seq,
+        "alarm_boot": boot_key(t.boot_id),
+        "alarm_ts_ns": t.timestamp_ns,
+        "alarm_state": ALARM_CLEARED,
+        "alarm_event_id": t.event_id,
+    }
     return [
         update_op(names.anomaly_events, {"_id": t.event_id}, {"$set": cleared}, upsert=False),
         update_op(

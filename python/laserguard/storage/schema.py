@@ -51,8 +51,10 @@ def latest_state_id(lcc_id: int, unit: int) -> str:
     return f"{lcc_id}:{unit}"
 
 
-def alarm_event_id(lcc_id: int, unit: int, raised_seq: int) -> str:
-    return f"{lcc_id}:{unit}:{raised_seq}"
+def alarm_event_id(lcc_id: int, unit: int, raised_seq: int, boot_id: int = 0) -> str:
+    """``<lcc>:<unit>:<boot, 16 hex>:<raised seq>``: a restarted LCC's seq starts again at 0, so
+    the boot keeps a new alarm from colliding with an old one raised at the same seq."""
+    return f"{lcc_id}:{unit}:{boot_key(boot_id)}:{raised_seq}"
 
 
 @dataclass(frozen=True)
@@ -73,3 +75,36 @@ def ensure_indexes(db: Any, names: CollectionNames = DEFAULT_NAMES) -> None:
     db[names.anomaly_events].create_index(
         [("lcc", 1), ("unit", 1), ("raised_seq", -1)], name="lcc_unit_raised"
     )
+
+
+# Where a sample stands in an LCC's stream: (boot, seq, sender timestamp ns). Within a boot seq
+# orders samples; across boots (seq restarted at 0) the sender's clock does.
+Position = tuple[int, int, int]
+
+# Latest-state field names of each guard: (boot field, seq field, timestamp field).
+_GUARD_FIELDS = {
+    "seq": ("boot", "seq", "ts_ns"),
+    "score_seq": ("score_boot", "score_seq", "score_ts_ns"),
+    "alarm_seq": ("alarm_boot", "alarm_seq", "alarm_ts_ns"),
+}
+
+
+def is_newer(candidate: Position, current: Position) -> bool:
+    """True if ``candidate`` comes after ``current`` in the LCC's stream."""
+    if candidate[0] == current[0]:
+        return candidate[1] > current[1]
+    return candidate[2] > current[2]
+
+
+def latest_guard(guard: str, position: Position) -> dict[str, Any]:
+    """Filter clause matching a latest-state document that ``position`` may overwrite (the database
+    side of ``is_newer``; a document without that part yet always may be)."""
+    boot_field, seq_field, ts_field = _GUARD_FIELDS[guard]
+    boot, seq, ts_ns = position
+    return {
+        "$or": [
+            {boot_field: boot_key(boot), seq_field: {"$lt": seq}},
+            {boot_field: {"$ne": boot_key(boot)}, ts_field: {"$lt": ts_ns}},
+            {ts_field: {"$exists": False}},
+        ]
+    }

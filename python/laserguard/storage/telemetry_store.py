@@ -26,7 +26,10 @@ from laserguard.storage.schema import (
     ALARM_NONE,
     DEFAULT_NAMES,
     CollectionNames,
+    Position,
     boot_key,
+    is_newer,
+    latest_guard,
     latest_state_id,
     telemetry_id,
 )
@@ -63,6 +66,10 @@ class FeedbackScores:
         return fields
 
 
+# (position, fields to set, defaults for a new document) of one latest-state update
+_LatestUpdate = tuple[Position, dict[str, Any], dict[str, Any]]
+
+
 @dataclass
 class PendingFrame:
     lcc_id: int
@@ -73,37 +80,6 @@ class PendingFrame:
     values: npt.NDArray[np.float32]
     received: float
     feedback: FeedbackScores | None = None
-
-
-# Where a sample stands in an LCC's stream: (boot, seq, sender timestamp ns). Within a boot seq
-# orders samples; across boots (seq restarted at 0) the sender's clock does.
-Position = tuple[int, int, int]
-# (position, fields to set, defaults for a new document) of one latest-state update
-_LatestUpdate = tuple[Position, dict[str, Any], dict[str, Any]]
-
-# Latest-state field names of each guard: (boot field, seq field, timestamp field).
-_GUARD_FIELDS = {"seq": ("boot", "seq", "ts_ns"), "score_seq": ("score_boot", "score_seq", "score_ts_ns")}
-
-
-def is_newer(candidate: Position, current: Position) -> bool:
-    """True if ``candidate`` comes after ``current`` in the LCC's stream."""
-    if candidate[0] == current[0]:
-        return candidate[1] > current[1]
-    return candidate[2] > current[2]
-
-
-def latest_guard(guard: str, position: Position) -> dict[str, Any]:
-    """Filter clause matching a latest-state document that ``position`` may overwrite (the database
-    side of ``is_newer``; a document without that part yet always may be)."""
-    boot_field, seq_field, ts_field = _GUARD_FIELDS[guard]
-    boot, seq, ts_ns = position
-    return {
-        "$or": [
-            {boot_field: boot_key(boot), seq_field: {"$lt": seq}},
-            {boot_field: {"$ne": boot_key(boot)}, ts_field: {"$lt": ts_ns}},
-            {ts_field: {"$exists": False}},
-        ]
-    }
 
 
 @dataclass
@@ -223,7 +199,15 @@ class TelemetryStore:
             self._orphans[key] = (feedback, now)
         self._add_latest_scores(lcc_id, feedback)
         for transition in self.alarms.observe(
-            lcc_id, seq, timestamp_ns, anomalous, scores, model_version, top_features, top_weights
+            lcc_id,
+            seq,
+            timestamp_ns,
+            anomalous,
+            scores,
+            model_version,
+            top_features,
+            top_weights,
+            boot_id=boot_id,
         ):
             self._parts.alarms.extend(alarm_writes(transition, self.names))
             if self.metrics is not None:
