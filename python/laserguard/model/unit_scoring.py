@@ -80,13 +80,15 @@ class UnitScorer:
     ) -> UnitScores:
         """Rows in time order per unit; values (rows x n_features), float32 or float64."""
         x = np.asarray(values)
-        if x.dtype not in (np.float32, np.float64):
+        if x.dtype != np.float32 and x.dtype != np.float64:
             x = x.astype(np.float64)
-        x = np.ascontiguousarray(x)
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
         k = top_k if self.stage is not None else min(top_k, self.model.n_features)
         u = np.ascontiguousarray(unit, dtype=np.uint32)
         t = np.ascontiguousarray(time_s, dtype=np.float64)
         score, flagged, learning, stage, fleet, baseline, codes, weights = self._core.score(u, t, x, k)
+        # uint8 0/1 from C++, viewed (not copied) as bool.
         return UnitScores(
-            score, flagged.astype(bool), learning.astype(bool), stage, fleet, baseline, codes, weights
+            score, flagged.view(np.bool_), learning.view(np.bool_), stage, fleet, baseline, codes, weights
         )
