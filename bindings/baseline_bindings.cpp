@@ -45,6 +45,7 @@ lg::BaselineParams baseline_params_from_dict(const py::dict& d) {
   p.level_scale = d["level_scale"].cast<std::vector<double>>();
   p.spread_scale = d["spread_scale"].cast<std::vector<double>>();
   p.judge_spread = d["judge_spread"].cast<std::vector<std::uint8_t>>();
+  p.confirm_rows = d["confirm_rows"].cast<std::uint32_t>();
   return p;
 }
 
@@ -64,6 +65,7 @@ py::dict baseline_params_to_dict(const lg::BaselineParams& p) {
   d["level_scale"] = p.level_scale;
   d["spread_scale"] = p.spread_scale;
   d["judge_spread"] = p.judge_spread;
+  d["confirm_rows"] = p.confirm_rows;
   return d;
 }
 

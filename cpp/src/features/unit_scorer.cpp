@@ -13,11 +13,13 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 UnitScorer::UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_units, PowerLoop power, void* power_data)
     : model_(std::move(model)), n_units_(n_units), power_(power), power_data_(power_data) {
+  below_.assign(n_units, 0);
   if (!model_) throw std::invalid_argument("unit scorer: no model");
   if (n_units == 0) throw std::invalid_argument("unit scorer: n_units must be positive, got 0");
   if (model_->baseline()) {
     stage_.emplace(*model_->baseline(), n_units);
     fleet_cut_ = model_->baseline()->fleet_cut;
+    confirm_rows_ = model_->baseline()->confirm_rows;
   }
 }
 
@@ -82,15 +84,25 @@ void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double
   for (std::size_t r = 0; r < rows; ++r) {
     const double fleet = out.fleet_decision[r] - fleet_cut_;
     const double baseline = out.baseline_decision[r];
+    const std::uint32_t u = unit != nullptr ? unit[r] : 0;
     if (out.learning[r]) {
       out.score[r] = std::max(fleet, 0.0);
       out.flagged[r] = 0;
       out.stage[r] = kStageNone;
+      if (u < n_units_) below_[u] = 0;
       continue;
     }
     // fmin: a NaN baseline (forest-only model, or no judged channel) leaves the fleet's score.
     out.score[r] = std::fmin(fleet, baseline);
-    out.flagged[r] = out.score[r] < 0.0;
+    bool below = out.score[r] < 0.0;
+    if (u < n_units_) {
+      below_[u] = below ? below_[u] + 1 : 0;
+      if (below && below_[u] < confirm_rows_) {
+        out.score[r] = 0.0;  // not confirmed yet: reads as "not flagged"
+        below = false;
+      }
+    }
+    out.flagged[r] = below;
     if (!out.flagged[r]) {
       out.stage[r] = kStageNone;
     } else if (baseline <= fleet) {

@@ -59,6 +59,8 @@ void validate_baseline_params(const BaselineParams& p) {
   for (std::size_t j = 0; j < p.judge_spread.size(); ++j)
     if (p.judge_spread[j] > 1)
       fail("judge_spread[" + std::to_string(j) + "] must be 0 or 1, got " + std::to_string(p.judge_spread[j]));
+  if (p.confirm_rows < 1 || p.confirm_rows > 1000)
+    fail("confirm_rows must be in [1, 1000], got " + std::to_string(p.confirm_rows));
   require_positive(p.level_scale, "level_scale");
   require_positive(p.spread_scale, "spread_scale");
 }

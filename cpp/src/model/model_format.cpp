@@ -178,6 +178,7 @@ void put_baseline(ByteWriter& out, const BaselineParams& p) {
   out.put_array(p.level_scale);
   out.put_array(p.spread_scale);
   out.put_array(p.judge_spread);
+  out.put(p.confirm_rows);
 }
 
 BaselineParams get_baseline(ByteReader& in) {
@@ -207,6 +208,7 @@ BaselineParams get_baseline(ByteReader& in) {
   p.level_scale = in.get_array<double>(n_scored, "level scales");
   p.spread_scale = in.get_array<double>(n_scored, "spread scales");
   p.judge_spread = in.get_array<std::uint8_t>(n_scored, "judge_spread flags");
+  p.confirm_rows = in.get<std::uint32_t>("confirm_rows");
   return p;
 }
 

@@ -32,6 +32,12 @@ def register(subparsers: Any) -> None:
     learn.add_argument("--baseline-s", type=float, help="or seconds per unit")
     p.add_argument("--window", type=int, default=30, help="rolling variability window, rows (default 30)")
     p.add_argument(
+        "--confirm-rows",
+        type=int,
+        default=2,
+        help="flag a unit once its score has been below 0 for this many consecutive rows (default 2)",
+    )
+    p.add_argument(
         "--level-only",
         metavar="A,B,...",
         help="channels shared by several units (a supply rail, a room temperature): judged on their level, "
@@ -98,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
             window=args.window,
             target_fpr=args.target_fpr,
             level_only=tuple(args.level_only.split(",")) if args.level_only else None,
+            confirm_rows=args.confirm_rows,
         )
+        if args.confirm_rows < 1:
+            raise ValueError(f"--confirm-rows must be >= 1, got {args.confirm_rows}")
         if not 0 < args.target_fpr < 1:
             raise ValueError(f"--target-fpr must be in (0, 1), got {args.target_fpr}")
     except ValueError as exc:

@@ -43,6 +43,7 @@ class BaselineParams:
     mean_tau_s: float = 0.0
     threshold: float = 1.0
     fleet_cut: float = 0.0
+    confirm_rows: int = 1  # consecutive rows below 0 before a unit is flagged
 
     def __post_init__(self) -> None:
         if not self.judge_spread:
@@ -69,6 +70,7 @@ class BaselineParams:
             mean_tau_s=float(d["mean_tau_s"]),
             threshold=float(d["threshold"]),
             fleet_cut=float(d["fleet_cut"]),
+            confirm_rows=int(d["confirm_rows"]),
         )
 
 

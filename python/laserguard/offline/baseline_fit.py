@@ -102,6 +102,7 @@ def fit_baseline(
     target_fpr: float = 0.01,
     fleet_decision: npt.NDArray[np.float64] | None = None,
     fleet_share: float = DEFAULT_FLEET_SHARE,
+    confirm_rows: int = 1,
 ) -> BaselineFit:
     """Baseline-stage parameters from nominal rows (in time order per unit)."""
     if not 0.0 < target_fpr < 1.0:
@@ -165,7 +166,11 @@ def fit_baseline(
     candidates = np.sort(deviation[others])
     threshold = float(candidates[max(candidates.size - 1 - remaining, 0)]) if candidates.size else 1.0
     threshold = max(threshold, MIN_SCALE)
-    params = replace(scaled, threshold=threshold, fleet_cut=fleet_cut, missing_flags=True)
+    # The thresholds are set on single rows; confirmation only removes flags (the FPR reported
+    # here is an upper bound for the shipped behaviour).
+    params = replace(
+        scaled, threshold=threshold, fleet_cut=fleet_cut, missing_flags=True, confirm_rows=confirm_rows
+    )
     baseline_flag = others & (deviation > threshold)
     flagged = int((fleet_flag | missing | baseline_flag).sum())
     return BaselineFit(

@@ -28,6 +28,9 @@ DEFAULT_BASELINE_SAMPLES: Final[int] = 50
 DEFAULT_WINDOW: Final[int] = 30
 DEFAULT_MEAN_TAU_S: Final[float] = 24 * 3600.0
 DEFAULT_TARGET_FPR: Final[float] = 0.01
+# Flag a unit once it has deviated for 2 consecutive rows: at 10 Hz that cut the false unit-frames
+# on a faulty fleet by 3x for one row (0.1 s) more to detect (docs/benchmarks.md).
+DEFAULT_CONFIRM_ROWS: Final[int] = 2
 # Channels that follow the load of every unit on their supply: not a unit's own deviation.
 SUPPLY_LOAD_CHANNELS: Final[frozenset[str]] = frozenset({"psu_current_a", "psu_temp_c"})
 # The supply rail: judged on its level (a sag) but not on its variability, which a neighbour's
@@ -46,6 +49,7 @@ class BaselineOptions:
     # Channels shared by several units (a supply rail, a common temperature): judged on their
     # level only. None: the laser schema's supply rails (SUPPLY_RAIL_CHANNELS) by name.
     level_only: tuple[str, ...] | None = None
+    confirm_rows: int = DEFAULT_CONFIRM_ROWS
 
     def __post_init__(self) -> None:
         if (self.baseline_samples > 0) == (self.baseline_s > 0):
@@ -92,6 +96,7 @@ def fit_baseline_on_table(
         target_fpr=options.target_fpr,
         fleet_decision=forest.decision_function(values),
         fleet_share=options.fleet_share,
+        confirm_rows=options.confirm_rows,
     )
 
 

@@ -3,9 +3,11 @@
 // the fleet forest (sklearn's exact decision_function) and the unit's own baseline
 // (baseline_stage.hpp), with the explanation of every flagged row (docs/detection.md).
 //
-//   score = min(decision - fleet_cut, baseline decision)  (< 0 flagged); while a unit learns its
-//   baseline it is never flagged and scores max(decision - fleet_cut, 0). A forest-only model
-//   (format 1.0) scores decision, flagged below 0.
+//   score = min(decision - fleet_cut, baseline decision), flagged once it has been < 0 for the
+//   model's confirm_rows consecutive rows of the unit; until then a negative score reads 0 (so
+//   "< 0 flagged" holds for every row). While a unit learns its baseline it is never flagged and
+//   scores max(decision - fleet_cut, 0). A forest-only model (format 1.0) scores decision,
+//   flagged below 0.
 //
 // sklearn finishes the forest with numpy's float64 `power` (SIMD where the CPU has it), which
 // is not libm's pow bit for bit. To stay exact, the caller passes numpy's own inner loop
@@ -64,6 +66,8 @@ class UnitScorer {
   std::size_t n_units_;
   std::optional<BaselineStage> stage_;
   double fleet_cut_ = 0.0;
+  std::uint32_t confirm_rows_ = 1;
+  std::vector<std::uint32_t> below_;  // per unit: consecutive rows with a score below 0
   PowerLoop power_;
   void* power_data_;
   // Scratch reused across calls: a scorer is used by one thread at a time.

@@ -26,6 +26,9 @@ struct BaselineParams {
   // Per scored channel, 1: judged on spread too; 0: level only (a supply rail, whose
   // variability a neighbour's fault on the same supply also moves).
   std::vector<std::uint8_t> judge_spread;
+  // A unit is flagged once its score has been below 0 for this many consecutive rows (>= 1):
+  // a single noisy row never flags, a real fault waits one row longer.
+  std::uint32_t confirm_rows = 1;
 };
 
 inline constexpr std::uint32_t kMaxBaselineWindow = 100000;
