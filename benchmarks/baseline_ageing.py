@@ -32,16 +32,9 @@ from report_sections import ROOT, machine_line, write_section
 HOURS = 5000.0
 RATE_HZ = 1 / 600
 COMMAND = "python benchmarks/baseline_ageing.py"
-GRADUAL = {"degradation", "thermal_resistance", "cooling_loss"}
-UNIT_FAULTS = [
-    "degradation",
-    "facet_damage",
-    "cooling_loss",
-    "thermal_resistance",
-    "driver_oscillation",
-    "driver_overshoot",
-]
-SENSOR_FAULTS = ["sensor_stuck", "sensor_dropout", "sensor_spikes"]
+# The fault types of the detection-quality sweep; the sensor ones on one channel.
+UNIT_FAULTS = [k for k in dq.UNIT_FAULT_TYPES if k not in dq.SENSOR_FAULT_TYPES]
+SENSOR_FAULTS = [k for k in dq.UNIT_FAULT_TYPES if k in dq.SENSOR_FAULT_TYPES]
 TAUS_H = (0.0, 24.0, 72.0, 168.0)
 
 

@@ -39,6 +39,7 @@ from reliability_support import (
     detect_service,
     lcc_sim_service,
     metrics,
+    report,
     settled,
     store_service,
     wait_until,
@@ -260,11 +261,7 @@ def main() -> int:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         result = run(args.duration_s, args.rate_hz, args.outage_s, workdir, sys.stderr)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    return 0 if result["target_met"] else 1
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

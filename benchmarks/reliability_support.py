@@ -238,3 +238,14 @@ def settled(ports: list[int], timeout_s: float, quiet_s: float = 3.0) -> float:
             return time.monotonic() - start
         time.sleep(0.5)
     raise RuntimeError(f"stores did not settle within {timeout_s} s")
+
+
+def report(result: dict[str, Any], out: str | None) -> int:
+    """Print the JSON summary (and write it to ``out``); exit status 0 only if the target was met."""
+    import json
+
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
+    return 0 if result["target_met"] else 1

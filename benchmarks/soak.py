@@ -34,6 +34,7 @@ from reliability_support import (
     lcc_sim_service,
     metrics,
     proc_sample,
+    report,
     settled,
     store_service,
     wait_until,
@@ -259,11 +260,7 @@ def main() -> int:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         result = run(args.duration_s, args.rate_hz, workdir, sys.stderr)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    return 0 if result["target_met"] else 1
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@
 namespace laserguard {
 namespace {
 
+// Explanation code of (channel, kind), as feedback and `score` name it.
+constexpr std::size_t code_of(std::size_t channel, DeviationKind kind) {
+  return channel * kDeviationKinds + static_cast<std::size_t>(kind);
+}
+
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Running window sums drift by rounding on every add/remove; rebuilding them from the ring
 // this often keeps them exact to ~1e-12 relative while costing nothing measurable.
@@ -217,16 +222,16 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
       const std::size_t c = p.scored[j];
       const double level = level_of(u, c, x[c]);
       const double spread = p.judge_spread[j] ? spread_of(u, c) : std::numeric_limits<double>::quiet_NaN();
-      if (level == level) offer(c * kDeviationKinds, static_cast<float>(level / p.level_scale[j] / p.threshold));
+      if (level == level) offer(code_of(c, DeviationKind::kLevel), static_cast<float>(level / p.level_scale[j] / p.threshold));
       if (spread == spread)
-        offer(c * kDeviationKinds + 1, static_cast<float>(spread / p.spread_scale[j] / p.threshold));
+        offer(code_of(c, DeviationKind::kSpread), static_cast<float>(spread / p.spread_scale[j] / p.threshold));
     }
     for (std::size_t c = 0; k > 0 && missing && c < nc; ++c)
       if (u.finite[c] < u.filled)
-        offer(c * kDeviationKinds + 2, 1.0f + static_cast<float>(u.filled - u.finite[c]) / static_cast<float>(u.filled));
+        offer(code_of(c, DeviationKind::kMissing), 1.0f + static_cast<float>(u.filled - u.finite[c]) / static_cast<float>(u.filled));
     for (std::size_t c = 0; k > 0 && stuck && c < nc; ++c)
       if (p.stuck_run[c] > 0 && u.run[c] >= p.stuck_run[c])
-        offer(c * kDeviationKinds + 3, static_cast<float>(u.run[c]) / static_cast<float>(p.stuck_run[c]));
+        offer(code_of(c, DeviationKind::kStuck), static_cast<float>(u.run[c]) / static_cast<float>(p.stuck_run[c]));
   }
 
   // Re-baseline: only a unit the stage does not flag moves its mean (ageing, not faults).
