@@ -173,7 +173,8 @@ void bind_unit_scorer(py::module_& m) {
                        std::uintptr_t power_data) {
              // numpy's float64 power inner loop, found and checked bit for bit by the Python layer.
              return lg::UnitScorer(std::make_shared<const lg::ForestModel>(model), n_units,
-                                   reinterpret_cast<lg::PowerLoop>(power_loop), reinterpret_cast<void*>(power_data));
+                                   lg::PowerOfTwo(reinterpret_cast<lg::PowerLoop>(power_loop),
+                                                  reinterpret_cast<void*>(power_data)));
            }),
            py::arg("model"), py::arg("n_units"), py::arg("power_loop") = 0, py::arg("power_data") = 0)
       .def_property_readonly("n_units", &lg::UnitScorer::n_units)

@@ -167,6 +167,32 @@ void bind_forest(py::module_& m) {
                                if (!model.baseline()) return py::none();
                                return baseline_params_to_dict(*model.baseline());
                              })
+      .def_property_readonly("kernel", [](const ForestModel& model) { return laserguard::kernel_name(model.kernel()); })
+      .def_property_readonly("supported_kernels",
+                             [](const ForestModel& model) {
+                               std::vector<std::string> names;
+                               for (const auto k : model.supported_kernels()) names.emplace_back(laserguard::kernel_name(k));
+                               return names;
+                             })
+      .def(
+          "use_kernel",
+          [](ForestModel& model, const std::string& name) {
+            std::string known;
+            for (const auto k : {laserguard::ForestKernel::kPortable, laserguard::ForestKernel::kAvx512Gather,
+                                 laserguard::ForestKernel::kAvx512Blend}) {
+              if (name == laserguard::kernel_name(k)) return model.use_kernel(k);
+              known += (known.empty() ? "" : ", ") + std::string(laserguard::kernel_name(k));
+            }
+            throw py::value_error("unknown forest kernel '" + name + "' (known: " + known + ")");
+          },
+          py::arg("name"), "Walk batches with this kernel (ValueError if unknown or unavailable here).")
+      .def(
+          "calibrate_kernel",
+          [](ForestModel& model) {
+            py::gil_scoped_release release;
+            return laserguard::kernel_name(model.calibrate_kernel());
+          },
+          "Time every supported kernel on a 64-row frame and keep the fastest (done at load).")
       .def(
           "path_length_sums",
           [](const ForestModel& model, const py::array& x) {
@@ -184,10 +210,25 @@ void bind_forest(py::module_& m) {
           },
           py::arg("X"), "Per-row, per-feature local DIFFI attribution (rows x n_features, float32).")
       .def(
-          "decision_function",
-          [](const ForestModel& model, const py::array& x) {
+          "score_samples",
+          [](const ForestModel& model, const py::array& x, std::uintptr_t power_loop, std::uintptr_t power_data) {
+            const laserguard::PowerOfTwo power(reinterpret_cast<laserguard::PowerLoop>(power_loop),
+                                               reinterpret_cast<void*>(power_data));
             return score_rows(model, x,
-                              [&](const float* p, std::size_t n, double* o) { model.decision_function(p, n, o); });
+                              [&](const float* p, std::size_t n, double* o) { model.score_samples(p, n, o, power); });
           },
-          py::arg("X"), "decision_function computed entirely in C++ (libm pow; within 2 ulp of sklearn).");
+          py::arg("X"), py::arg("power_loop") = 0, py::arg("power_data") = 0,
+          "score_samples in one native call: exact with numpy's power loop (laserguard.model.numpy_power), "
+          "else libm's pow (within 2 ulp of sklearn).")
+      .def(
+          "decision_function",
+          [](const ForestModel& model, const py::array& x, std::uintptr_t power_loop, std::uintptr_t power_data) {
+            const laserguard::PowerOfTwo power(reinterpret_cast<laserguard::PowerLoop>(power_loop),
+                                               reinterpret_cast<void*>(power_data));
+            return score_rows(model, x, [&](const float* p, std::size_t n, double* o) {
+              model.decision_function(p, n, o, power);
+            });
+          },
+          py::arg("X"), py::arg("power_loop") = 0, py::arg("power_data") = 0,
+          "decision_function in one native call: exact with numpy's power loop, else libm's pow.");
 }

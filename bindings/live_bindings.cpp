@@ -18,8 +18,8 @@ void bind_live(py::module_& m) {
       .def(py::init([](const lg::ForestModel& model, const std::string& version, std::size_t top_k,
                        std::uintptr_t power_loop, std::uintptr_t power_data) {
              return std::make_unique<lg::FrameScorer>(std::make_shared<const lg::ForestModel>(model), version, top_k,
-                                                      reinterpret_cast<lg::PowerLoop>(power_loop),
-                                                      reinterpret_cast<void*>(power_data));
+                                                      lg::PowerOfTwo(reinterpret_cast<lg::PowerLoop>(power_loop),
+                                                                     reinterpret_cast<void*>(power_data)));
            }),
            py::arg("model"), py::arg("model_version"), py::arg("top_k"), py::arg("power_loop") = 0,
            py::arg("power_data") = 0)

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.utils._chunking import get_chunk_n_rows
 
-from parity_support import ForestConfig, ModelCache, assert_parity, build_input
+from laserguard.model.numpy_power import power_loop
+from parity_support import ForestConfig, ModelCache, assert_parity, bitwise_equal, build_input, sklearn_depths
 
 # LASERGUARD_PARITY_SCALE=10 multiplies the number of examples for a thorough local run.
 EXAMPLES_SCALE = float(os.environ.get("LASERGUARD_PARITY_SCALE", "1"))
@@ -220,3 +221,50 @@ def test_sklearn_chunked_scoring(cache: ModelCache) -> None:
         chunk_rows = get_chunk_n_rows(row_bytes=16 * case.forest._max_features, max_n_rows=len(X))
         assert chunk_rows < 100  # really chunked
         assert_parity(case, X)
+
+
+@pytest.mark.parametrize(
+    "config", [CORNER_CONFIGS[0], CORNER_CONFIGS[1], CORNER_CONFIGS[7]], ids=["psi256", "deep", "nan"]
+)
+def test_every_kernel_matches_sklearn_bit_for_bit(cache: ModelCache, config: ForestConfig) -> None:
+    """Calibration may pick any kernel on a given CPU, so each one is held to sklearn's bits."""
+    case = cache.get(config)
+    X = build_input(case, 11, 257, 0.2, False)  # 16 blocks of 16 rows and a 1-row tail
+    expected = case.estimator.decision_function(X)
+    depths = sklearn_depths(case, X)
+    chosen = case.model.kernel
+    assert chosen in case.model.supported_kernels
+    try:
+        for kernel in case.model.supported_kernels:
+            case.model.use_kernel(kernel)
+            assert bitwise_equal(case.model.path_length_sums(X), depths).all(), kernel
+            assert bitwise_equal(case.model.decision_function(X), expected).all(), kernel
+    finally:
+        case.model.use_kernel(chosen)
+
+
+def test_unknown_or_unavailable_kernel_is_refused_by_name(cache: ModelCache) -> None:
+    case = cache.get(CORNER_CONFIGS[3])
+    with pytest.raises(ValueError, match="unknown forest kernel 'fastest' \\(known: portable, avx512_gather"):
+        case.model.use_kernel("fastest")
+    assert case.model.supported_kernels[0] == "portable"
+
+
+def test_finish_without_numpys_power_loop_is_still_exact(cache: ModelCache) -> None:
+    """If numpy's loop cannot be verified, decision_function finishes with numpy from Python."""
+    case = cache.get(CORNER_CONFIGS[0])
+    X = build_input(case, 3, 100, 0.02, False)
+    one_call = case.model.decision_function(X)
+    assert case.model._power is not None  # the single native call is what normally runs
+    case.model._power = None
+    try:
+        assert bitwise_equal(case.model.decision_function(X), one_call).all()
+        assert bitwise_equal(case.model.decision_function(X), case.estimator.decision_function(X)).all()
+    finally:
+        case.model._power = power_loop()
+
+
+def test_a_single_row_is_exact(cache: ModelCache) -> None:
+    case = cache.get(CORNER_CONFIGS[0])
+    X = build_input(case, 5, 1, 0.0, False)
+    assert bitwise_equal(case.model.decision_function(X), case.estimator.decision_function(X)).all()

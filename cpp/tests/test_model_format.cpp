@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -180,13 +181,39 @@ TEST_CASE("every kernel (vector blocks, tree lanes, portable tail) matches a pla
       const auto& t = spec.trees[r % spec.trees.size()];
       if (t.left[0] != -1) x[r * spec.n_features + t.feature[0]] = static_cast<float>(t.threshold[0]);
     }
-    for (const std::size_t n : {rows, std::size_t{1}, std::size_t{16}, std::size_t{37}}) {
-      std::vector<double> sums(n);
-      model.path_length_sums(x.data(), n, sums.data());
-      for (std::size_t r = 0; r < n; ++r) {
-        INFO("depth ", max_depth, " rows ", n, " row ", r);
-        CHECK(sums[r] == reference_sum(spec, x.data() + r * spec.n_features));
+    ForestModel each(spec);
+    for (const ForestKernel kernel : each.supported_kernels()) {
+      each.use_kernel(kernel);
+      for (const std::size_t n : {rows, std::size_t{1}, std::size_t{16}, std::size_t{37}}) {
+        std::vector<double> sums(n);
+        each.path_length_sums(x.data(), n, sums.data());
+        for (std::size_t r = 0; r < n; ++r) {
+          INFO("kernel ", kernel_name(kernel), " depth ", max_depth, " rows ", n, " row ", r);
+          CHECK(sums[r] == reference_sum(spec, x.data() + r * spec.n_features));
+        }
       }
     }
+    // The kernel calibration chose is one of them.
+    const auto kernels = model.supported_kernels();
+    CHECK(std::find(kernels.begin(), kernels.end(), model.kernel()) != kernels.end());
   }
+}
+
+TEST_CASE("a kernel the model or CPU cannot use is refused by name") {
+  std::mt19937 rng(7);
+  ForestSpec spec;
+  spec.n_features = 17;  // the blend kernel selects among at most 16 columns
+  spec.offset = -0.5;
+  spec.denominator = 10.0;
+  for (std::size_t f = 0; f < spec.n_features; ++f) spec.feature_names.push_back("f" + std::to_string(f));
+  spec.trees.push_back(random_tree(rng, spec.n_features, 4, 0.85));
+  ForestModel model(spec);
+  const auto kernels = model.supported_kernels();
+  CHECK(kernels.front() == ForestKernel::kPortable);
+  CHECK(std::find(kernels.begin(), kernels.end(), ForestKernel::kAvx512Blend) == kernels.end());
+  CHECK_THROWS_WITH_AS(model.use_kernel(ForestKernel::kAvx512Blend),
+                       "forest kernel avx512_blend is not available for this model on this CPU",
+                       std::invalid_argument);
+  model.use_kernel(ForestKernel::kPortable);
+  CHECK(model.kernel() == ForestKernel::kPortable);
 }

@@ -11,8 +11,8 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }
 
-UnitScorer::UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_units, PowerLoop power, void* power_data)
-    : model_(std::move(model)), n_units_(n_units), power_(power), power_data_(power_data) {
+UnitScorer::UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_units, PowerOfTwo power)
+    : model_(std::move(model)), n_units_(n_units), power_(power) {
   below_.assign(n_units, 0);
   if (!model_) throw std::invalid_argument("unit scorer: no model");
   if (n_units == 0) throw std::invalid_argument("unit scorer: n_units must be positive, got 0");
@@ -21,24 +21,6 @@ UnitScorer::UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_u
     fleet_cut_ = model_->baseline()->fleet_cut;
     confirm_rows_ = model_->baseline()->confirm_rows;
   }
-}
-
-// sklearn: depths /= denominator (ratio 1 for a single-sample forest); -2 ** -ratio; - offset.
-void UnitScorer::finish_decision(std::size_t rows, double* depths) const {
-  const double denominator = model_->denominator();
-  for (std::size_t r = 0; r < rows; ++r) depths[r] = -(denominator != 0.0 ? depths[r] / denominator : 1.0);
-  if (power_ != nullptr && rows > 0) {
-    // numpy's power(2.0, depths, out=depths): the scalar base broadcast with stride 0, in place.
-    double two = 2.0;
-    char* args[3] = {reinterpret_cast<char*>(&two), reinterpret_cast<char*>(depths), reinterpret_cast<char*>(depths)};
-    const std::ptrdiff_t dims[1] = {static_cast<std::ptrdiff_t>(rows)};
-    const std::ptrdiff_t steps[3] = {0, sizeof(double), sizeof(double)};
-    power_(args, dims, steps, power_data_);
-  } else {
-    for (std::size_t r = 0; r < rows; ++r) depths[r] = std::pow(2.0, depths[r]);
-  }
-  const double offset = model_->offset();
-  for (std::size_t r = 0; r < rows; ++r) depths[r] = -depths[r] - offset;
 }
 
 template <typename T>
@@ -61,8 +43,7 @@ void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double
   }
   const MatrixView<T> view{forest_input, rows, nf, static_cast<std::ptrdiff_t>(nf), 1};
   model_->prepare(view, prepared_.data());
-  model_->path_length_sums(prepared_.data(), rows, out.fleet_decision);
-  finish_decision(rows, out.fleet_decision);
+  model_->decision_function(prepared_.data(), rows, out.fleet_decision, power_);
 
   for (std::size_t r = 0; r < rows * k; ++r) {
     out.top_code[r] = -1;

@@ -10,8 +10,8 @@
 namespace laserguard {
 
 FrameScorer::FrameScorer(std::shared_ptr<const ForestModel> model, std::string model_version, std::size_t top_k,
-                         PowerLoop power, void* power_data)
-    : model_(std::move(model)), version_(std::move(model_version)), top_k_(top_k), power_(power), power_data_(power_data) {
+                         PowerOfTwo power)
+    : model_(std::move(model)), version_(std::move(model_version)), top_k_(top_k), power_(power) {
   if (!model_) throw std::invalid_argument("frame scorer: no model");
   // Forest-only models explain with at most n_features codes, as UnitScorer does.
   if (!model_->baseline() && top_k_ > model_->n_features()) top_k_ = model_->n_features();
@@ -19,7 +19,7 @@ FrameScorer::FrameScorer(std::shared_ptr<const ForestModel> model, std::string m
 
 UnitScorer& FrameScorer::add_lcc(std::uint32_t lcc_id, std::size_t n_units) {
   Lcc lcc;
-  lcc.scorer = std::make_unique<UnitScorer>(model_, n_units, power_, power_data_);
+  lcc.scorer = std::make_unique<UnitScorer>(model_, n_units, power_);
   auto& slot = lccs_[lcc_id] = std::move(lcc);
   return *slot.scorer;
 }
@@ -118,7 +118,7 @@ std::vector<std::uint32_t> FrameScorer::set_model(std::shared_ptr<const ForestMo
   version_ = std::move(model_version);
   for (auto& [id, old] : lccs_) {
     Lcc lcc;
-    lcc.scorer = std::make_unique<UnitScorer>(model_, old.scorer->n_units(), power_, power_data_);
+    lcc.scorer = std::make_unique<UnitScorer>(model_, old.scorer->n_units(), power_);
     BaselineStage* before = old.scorer->stage();
     BaselineStage* after = lcc.scorer->stage();
     if (before != nullptr && after != nullptr) {

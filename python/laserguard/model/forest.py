@@ -14,17 +14,20 @@ import numpy.typing as npt
 from laserguard import _core
 from laserguard._core import ModelFormatError
 from laserguard.model.baseline import BaselineParams
+from laserguard.model.numpy_power import power_loop
 
 FloatArray = npt.NDArray[np.float64]
+_NATIVE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class ForestModel:
     """An exported (StandardScaler +) IsolationForest, scored by the C++ core.
 
     ``decision_function``, ``score_samples`` and ``predict`` match sklearn's methods of
-    the exported estimator: path-length sums are computed in C++ (GIL released) and are
-    bitwise equal to sklearn's; the final ``2 ** x`` is done with numpy exactly as
-    sklearn does it, so the outputs are bitwise equal too.
+    the exported estimator bit for bit, each in one C++ call (GIL released): path-length sums
+    equal sklearn's, and the final ``2 ** x`` runs numpy's own float64 power loop, which
+    sklearn uses (laserguard.model.numpy_power). Where that loop cannot be verified, the
+    finish falls back to numpy ufuncs from Python, slower but still exact.
     """
 
     def __init__(self, core: _core.ForestModel) -> None:
@@ -32,6 +35,7 @@ class ForestModel:
         # Same 1-element float64 array sklearn divides by (n_estimators * c(max_samples_)).
         self._denominator = np.array([core.denominator], dtype=np.float64)
         self._offset = np.float64(core.offset)
+        self._power = power_loop()
         # The C++ loader treats names and metadata as bytes; decode them here, once, so a
         # bad file fails at load time with ModelFormatError rather than on first use.
         try:
@@ -74,6 +78,19 @@ class ForestModel:
         return int(self._core.n_nodes)
 
     @property
+    def kernel(self) -> str:
+        """The batch kernel in use: the fastest on this CPU, timed when the model was loaded."""
+        return str(self._core.kernel)
+
+    @property
+    def supported_kernels(self) -> tuple[str, ...]:
+        return tuple(self._core.supported_kernels)
+
+    def use_kernel(self, name: str) -> None:
+        """Walk batches with this kernel (all give the same bits; benchmarks compare them)."""
+        self._core.use_kernel(name)
+
+    @property
     def feature_names(self) -> tuple[str, ...]:
         return self._feature_names
 
@@ -106,6 +123,8 @@ class ForestModel:
 
     def _as_input(self, X: Any) -> np.ndarray:
         """Convert once at the boundary, choosing the dtype sklearn would compute in."""
+        if type(X) is np.ndarray and X.dtype in _NATIVE_DTYPES and X.ndim == 2 and X.shape[0] > 0:
+            return X  # the common case, checked first: a single row costs about 3 us in all
         scipy_sparse = sys.modules.get("scipy.sparse")  # no sparse matrix exists unless scipy is loaded
         if scipy_sparse is not None and scipy_sparse.issparse(X):
             # sklearn routes NaN differently for sparse input (no missing_go_to_left); refuse clearly.
@@ -136,9 +155,13 @@ class ForestModel:
         return self._core.path_length_sums(self._as_input(X))  # type: ignore[no-any-return]
 
     def score_samples(self, X: Any) -> FloatArray:
+        if self._power is not None:
+            return self._core.score_samples(self._as_input(X), *self._power)  # type: ignore[no-any-return]
         return self._finish(self.path_length_sums(X))
 
     def decision_function(self, X: Any) -> FloatArray:
+        if self._power is not None:
+            return self._core.decision_function(self._as_input(X), *self._power)  # type: ignore[no-any-return]
         scores = self._finish(self.path_length_sums(X))
         np.subtract(scores, self._offset, out=scores)
         return scores
@@ -146,9 +169,8 @@ class ForestModel:
     def _finish(self, depths: FloatArray) -> FloatArray:
         """sklearn's `-2 ** (-depths / denominator)`, computed in place on `depths`.
 
-        Same ufuncs on the same values as IsolationForest._compute_score_samples (numpy's
-        pow, SIMD where available), so the bits are the same; in place only to skip
-        temporaries on the hot path.
+        The fallback when numpy's power loop cannot be called from C++: same ufuncs on the
+        same values as IsolationForest._compute_score_samples, so the bits are the same.
         """
         if self._denominator[0] != 0:
             np.divide(depths, self._denominator, out=depths)

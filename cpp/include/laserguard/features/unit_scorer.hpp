@@ -9,10 +9,7 @@
 //   scores max(decision - fleet_cut, 0). A forest-only model (format 1.0) scores decision,
 //   flagged below 0.
 //
-// sklearn finishes the forest with numpy's float64 `power` (SIMD where the CPU has it), which
-// is not libm's pow bit for bit. To stay exact, the caller passes numpy's own inner loop
-// (`PowerLoop`, numpy's PyUFuncGenericFunction signature); without one, libm's pow is used
-// (within 2 ulp, as ForestModel::decision_function).
+// The forest is exact when the caller passes numpy's own power loop (power_of_two.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -23,8 +20,6 @@
 #include "laserguard/model/forest_model.hpp"
 
 namespace laserguard {
-
-using PowerLoop = void (*)(char** args, const std::ptrdiff_t* dimensions, const std::ptrdiff_t* steps, void* data);
 
 inline constexpr std::int8_t kStageNone = 0;
 inline constexpr std::int8_t kStageFleet = 1;
@@ -45,8 +40,7 @@ struct UnitScores {
 class UnitScorer {
  public:
   // n_units baseline states when the model carries a baseline stage (format 2.0).
-  UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_units, PowerLoop power = nullptr,
-             void* power_data = nullptr);
+  UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_units, PowerOfTwo power = {});
 
   const ForestModel& model() const noexcept { return *model_; }
   std::size_t n_units() const noexcept { return n_units_; }
@@ -60,16 +54,13 @@ class UnitScorer {
              const UnitScores& out);
 
  private:
-  void finish_decision(std::size_t rows, double* depths) const;
-
   std::shared_ptr<const ForestModel> model_;
   std::size_t n_units_;
   std::optional<BaselineStage> stage_;
   double fleet_cut_ = 0.0;
   std::uint32_t confirm_rows_ = 1;
   std::vector<std::uint32_t> below_;  // per unit: consecutive rows with a score below 0
-  PowerLoop power_;
-  void* power_data_;
+  PowerOfTwo power_;
   // Scratch reused across calls: a scorer is used by one thread at a time.
   std::vector<float> prepared_, stage_input_, attribution_;
   std::vector<std::uint8_t> stage_learning_;

@@ -32,7 +32,7 @@ struct FrameOutcome {
 class FrameScorer {
  public:
   FrameScorer(std::shared_ptr<const ForestModel> model, std::string model_version, std::size_t top_k,
-              PowerLoop power = nullptr, void* power_data = nullptr);
+              PowerOfTwo power = {});
 
   // A fresh scorer (units learning) for the LCC, replacing any it had.
   UnitScorer& add_lcc(std::uint32_t lcc_id, std::size_t n_units);
@@ -65,8 +65,7 @@ class FrameScorer {
   std::shared_ptr<const ForestModel> model_;
   std::string version_;
   std::size_t top_k_;
-  PowerLoop power_;
-  void* power_data_;
+  PowerOfTwo power_;
   std::map<std::uint32_t, Lcc> lccs_;
   std::vector<float> values_;
   std::vector<std::uint32_t> units_;

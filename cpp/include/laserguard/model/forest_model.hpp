@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "laserguard/model/model_format.hpp"
+#include "laserguard/model/power_of_two.hpp"
 
 namespace laserguard {
 
@@ -38,6 +39,12 @@ static_assert(sizeof(CompactNode) == 8, "CompactNode must stay 8 bytes");
 
 // Describes a caller's 2-D array without copying it: element (r, c) lives at
 // data[r * row_stride + c * col_stride] (strides in elements, so C and F order both work).
+// How path_length_sums walks batches of rows. Every kernel gives the same bits (the tests
+// check each); which is fastest depends on the CPU (a 16-lane gather costs very differently
+// on Intel and AMD), so a model times the ones it supports when built and keeps the fastest.
+enum class ForestKernel : std::uint8_t { kPortable, kAvx512Gather, kAvx512Blend };
+const char* kernel_name(ForestKernel kernel);
+
 template <typename T>
 struct MatrixView {
   const T* data;
@@ -59,7 +66,7 @@ class ForestModel {
 
   std::size_t n_features() const noexcept { return n_features_; }
   std::size_t n_trees() const noexcept { return tree_offset_.size(); }
-  std::size_t n_nodes() const noexcept { return leaf_value_.size(); }
+  std::size_t n_nodes() const noexcept { return n_nodes_; }
   bool compact_layout() const noexcept { return !compact_nodes_.empty(); }
   bool has_scaler() const noexcept { return has_scaler_; }
   double offset() const noexcept { return offset_; }
@@ -68,6 +75,15 @@ class ForestModel {
   const std::string& metadata_json() const noexcept { return metadata_json_; }
   // The per-unit baseline stage's parameters (model format 2.x), absent in a 1.x file.
   const std::optional<BaselineParams>& baseline() const noexcept { return baseline_; }
+
+  // The kernels this model can use on this CPU (portable always; the AVX-512 ones need the
+  // compact layout, the blend one also <= 16 features), the one in use, and a choice.
+  std::vector<ForestKernel> supported_kernels() const;
+  ForestKernel kernel() const noexcept { return kernel_; }
+  // Throws std::invalid_argument naming the kernel if this model or CPU cannot use it.
+  void use_kernel(ForestKernel kernel);
+  // Times every supported kernel on a 64-row frame and keeps the fastest (done at construction).
+  ForestKernel calibrate_kernel();
 
   // Applies the scaler exactly as sklearn does for this input dtype and rounds to the
   // float32 values the trees compare. `out` holds rows * n_features floats, row-major.
@@ -80,11 +96,11 @@ class ForestModel {
   // `x` is prepared row-major input; out has `rows` entries and is overwritten.
   void path_length_sums(const float* x, std::size_t rows, double* out) const;
 
-  // sklearn's score_samples / decision_function / predict, computed entirely in C++.
-  // Path sums are bitwise equal to sklearn; the final 2^x uses libm and may differ from
-  // numpy's SIMD pow by 1 ulp (the Python layer finishes with numpy to be bitwise).
-  void score_samples(const float* x, std::size_t rows, double* out) const;
-  void decision_function(const float* x, std::size_t rows, double* out) const;
+  // sklearn's score_samples / decision_function, computed entirely in C++. Path sums are
+  // bitwise equal to sklearn; so is the result when `power` wraps numpy's own power loop
+  // (with libm's pow it may differ by 1 ulp, power_of_two.hpp).
+  void score_samples(const float* x, std::size_t rows, double* out, const PowerOfTwo& power = {}) const;
+  void decision_function(const float* x, std::size_t rows, double* out, const PowerOfTwo& power = {}) const;
 
   // Why a row scores as it does (local DIFFI, Carletti et al. 2020): in every tree each
   // split on the row's path adds 1/h - 1/h_max to its feature, h being the row's path
@@ -119,11 +135,13 @@ class ForestModel {
   // All trees concatenated, in exactly one of the two layouts.
   std::vector<WideNode> wide_nodes_;
   std::vector<CompactNode> compact_nodes_;
+  std::size_t n_nodes_ = 0;
   std::vector<double> leaf_value_;  // parallel to the nodes; meaningful at leaves
   std::vector<std::size_t> tree_offset_;
   std::vector<std::uint32_t> tree_depth_;
-  std::vector<std::uint32_t> tree_start_;   // compact layout: first node of each tree, whole groups of 64
-  std::vector<std::uint32_t> group_depth_;  // deepest tree of each group of 64
+  std::vector<std::uint32_t> tree_start_;   // compact layout: first node of each tree, in groups of 16
+  std::vector<std::uint32_t> group_depth_;  // deepest tree of each group of 16
+  ForestKernel kernel_ = ForestKernel::kPortable;
 };
 
 }  // namespace laserguard
