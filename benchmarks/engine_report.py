@@ -20,7 +20,17 @@ from pathlib import Path
 
 from report_sections import ROOT, machine_line, write_section
 
-ENGINE_ORDER = ["laserguard", "laserguard (C++ pow)", "sklearn", "onnxruntime", "treelite GTIL", "tl2cgen"]
+ENGINE_ORDER = [
+    "laserguard",
+    "laserguard, kernel portable",
+    "laserguard, kernel avx512_gather",
+    "laserguard, kernel avx512_blend",
+    "laserguard (libm pow)",
+    "sklearn",
+    "onnxruntime",
+    "treelite GTIL",
+    "tl2cgen",
+]
 
 
 def run_benchmarks(json_path: str) -> None:
@@ -39,7 +49,8 @@ def render(data: dict) -> str:  # type: ignore[type-arg]
         by_scenario[f"{info['config']} | {info['batch']}"][info["engine"]] = {**info, **bench["stats"]}
     lines = [
         f"Measured {data['datetime'][:10]} on {machine_line()}, one thread per engine. Medians in microseconds per call (input: float64 array, "
-        "output: decision_function). Ratio = engine median / laserguard median. "
+        "output: decision_function). Ratio = engine median / laserguard median; *laserguard* is the "
+        "kernel its load-time calibration chose on this CPU, the *kernel* rows force each one. "
         "Parity = max |decision - sklearn decision| (bitwise-identical fraction).",
         "",
         "| scenario | engine | median (µs) | IQR (µs) | ratio vs laserguard | parity max abs Δ (bitwise) |",
@@ -54,7 +65,8 @@ def render(data: dict) -> str:  # type: ignore[type-arg]
                 f"{s['max_abs_delta']:.1e} ({s['bitwise_fraction']:.1%})" if "max_abs_delta" in s else "n/a"
             )
             median, iqr = s["median"] * 1e6, s["iqr"] * 1e6
-            lines.append(f"| {scenario} | {engine} | {median:,.1f} | {iqr:,.1f} | {ratio} | {parity} |")
+            label = f"{engine} (calibrated: {s['kernel']})" if s.get("kernel") else engine
+            lines.append(f"| {scenario} | {label} | {median:,.1f} | {iqr:,.1f} | {ratio} | {parity} |")
     return "\n".join(lines)
 
 

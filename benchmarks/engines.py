@@ -55,16 +55,37 @@ def fit_pipeline(config: Config, seed: int = 0) -> Pipeline:
     return Pipeline([("scaler", StandardScaler()), ("model", forest)]).fit(training_data(seed))
 
 
+def _exported(pipeline: Pipeline, workdir: str) -> laserguard.ForestModel:
+    path = os.path.join(workdir, "model.lgf")
+    laserguard.export_model(pipeline, path)
+    return laserguard.ForestModel.load(path)
+
+
 def laserguard_engine(pipeline: Pipeline, workdir: str) -> Scorer:
-    path = os.path.join(workdir, "model.lgf")
-    laserguard.export_model(pipeline, path)
-    return laserguard.ForestModel.load(path).decision_function
+    """As shipped: the kernel the load-time calibration chose on this CPU."""
+    return _exported(pipeline, workdir).decision_function
 
 
-def laserguard_native_engine(pipeline: Pipeline, workdir: str) -> Scorer:
-    path = os.path.join(workdir, "model.lgf")
-    laserguard.export_model(pipeline, path)
-    return laserguard.ForestModel.load(path).decision_function_native
+def laserguard_libm_engine(pipeline: Pipeline, workdir: str) -> Scorer:
+    return _exported(pipeline, workdir).decision_function_native
+
+
+def laserguard_kernel_engine(kernel: str) -> Callable[[Pipeline, str], Scorer]:
+    """One batch kernel forced, to show what the calibration chose between."""
+
+    def build(pipeline: Pipeline, workdir: str) -> Scorer:
+        model = _exported(pipeline, workdir)
+        if kernel not in model.supported_kernels:
+            raise RuntimeError(f"kernel {kernel} is not available on this CPU")
+        model.use_kernel(kernel)
+        return model.decision_function
+
+    return build
+
+
+def chosen_kernel(score: Scorer) -> str | None:
+    model = getattr(score, "__self__", None)
+    return str(model.kernel) if isinstance(model, laserguard.ForestModel) else None
 
 
 def sklearn_engine(pipeline: Pipeline, workdir: str) -> Scorer:
@@ -128,7 +149,10 @@ def tl2cgen_engine(pipeline: Pipeline, workdir: str) -> Scorer:
 
 ENGINES: dict[str, Callable[[Pipeline, str], Scorer]] = {
     "laserguard": laserguard_engine,
-    "laserguard (C++ pow)": laserguard_native_engine,
+    "laserguard, kernel portable": laserguard_kernel_engine("portable"),
+    "laserguard, kernel avx512_gather": laserguard_kernel_engine("avx512_gather"),
+    "laserguard, kernel avx512_blend": laserguard_kernel_engine("avx512_blend"),
+    "laserguard (libm pow)": laserguard_libm_engine,
     "sklearn": sklearn_engine,
     "onnxruntime": onnxruntime_engine,
     "treelite GTIL": treelite_gtil_engine,
