@@ -48,6 +48,15 @@ void bind_live(py::module_& m) {
           py::arg("payload"), py::arg("now_ns"),
           "Decode, score both stages, explain, encode: one call, GIL released. Returns (outcome, feedback).")
       .def(
+          "warm",
+          [](lg::FrameScorer& self, std::uint32_t lcc) {
+            py::gil_scoped_release release;
+            return self.warm(lcc);
+          },
+          py::arg("lcc_id"),
+          "Walk the forest on the LCC's last frame again, result discarded, to refill the caches before its "
+          "next frame (GIL released). False if the LCC has no frame yet.")
+      .def(
           "last_scores",
           [](const lg::FrameScorer& self, std::uint32_t lcc) {
             const auto& v = self.last_scores(lcc);

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from detect_support import BOOT, Detector, FakeLcc, connect, sim_frames, start_detect
 from laserguard import ForestModel, sim
@@ -250,6 +251,43 @@ def test_busy_poll_mode_answers_every_frame(lcc: FakeLcc, tmp_path: Path) -> Non
             lcc.send(codec.encode_telemetry(1, s, 1, values, boot_id=BOOT))
             feedback = lcc.receive()
             assert feedback is not None and feedback.seq == s
+    finally:
+        d.process.terminate()
+        assert d.process.wait(10) == 0, d.log.read_text()
+
+
+def _send_at(lcc: FakeLcc, values: np.ndarray, first_seq: int, n: int, period_s: float) -> None:
+    """n frames on a fixed cadence, each answered before the next is due."""
+    start = time.monotonic()
+    for i in range(n):
+        time.sleep(max(0.0, start + i * period_s - time.monotonic()))
+        lcc.send(codec.encode_telemetry(1, first_seq + i, 1, values, boot_id=BOOT))
+        feedback = lcc.receive()
+        assert feedback is not None and feedback.seq == first_seq + i
+
+
+@pytest.mark.parametrize("warm_up", [True, False], ids=["default", "no-warm-up"])
+def test_detect_warms_the_model_before_each_frame_of_a_slow_cadence(
+    lcc: FakeLcc, tmp_path: Path, warm_up: bool
+) -> None:
+    """At 20 Hz the caches go cold between frames: detect walks the model once before each is due."""
+    extra = () if warm_up else ("--no-warm-up",)
+    d = start_detect(lcc.telemetry_endpoint, lcc.feedback_endpoint, tmp_path, extra=extra)
+    try:
+        values = unit_values()
+        seq = connect(lcc, values)
+        _send_at(lcc, values, seq, 30, 0.05)
+        warm_ups = metrics(d.metrics_port).get("laserguard_detect_warm_ups_total", 0.0)
+        if warm_up:
+            # The cadence is learnt from three intervals; the rest are warmed up (a late wake-up may
+            # find its frame already waiting, and then skips the warm-up).
+            assert 20 <= warm_ups <= 30
+        else:
+            assert warm_ups == 0
+        # A fast cadence stays warm by itself: no warm-ups there.
+        before = warm_ups
+        _send_at(lcc, values, seq + 30, 30, 0.002)
+        assert metrics(d.metrics_port).get("laserguard_detect_warm_ups_total", 0.0) <= before + 1
     finally:
         d.process.terminate()
         assert d.process.wait(10) == 0, d.log.read_text()

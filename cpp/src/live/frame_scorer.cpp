@@ -29,6 +29,11 @@ UnitScorer* FrameScorer::scorer(std::uint32_t lcc_id) {
   return it == lccs_.end() ? nullptr : it->second.scorer.get();
 }
 
+bool FrameScorer::warm(std::uint32_t lcc_id) {
+  UnitScorer* s = scorer(lcc_id);
+  return s != nullptr && s->warm();
+}
+
 std::vector<std::uint32_t> FrameScorer::lccs() const {
   std::vector<std::uint32_t> out;
   for (const auto& [id, _] : lccs_) out.push_back(id);

@@ -47,6 +47,13 @@ def register(subparsers: Any) -> None:
         help="spin instead of sleeping between frames: one core at 100%% for a lower, steadier round trip "
         "(an idle core's deep sleep empties its caches; see docs/benchmarks.md)",
     )
+    p.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="do not walk the model once just before each LCC's next frame is due (by default detect does, "
+        "about 40 us per frame, because an idle 100 ms evicts the model from the caches and the frame "
+        "would cost about 4x as much; see docs/benchmarks.md)",
+    )
     p.add_argument("--hwm", type=int, default=1000, help="ZMQ high-water mark (messages) per socket")
     p.add_argument(
         "--baseline-state-dir",
@@ -69,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     import zmq
     from prometheus_client import start_http_server
 
+    from laserguard.live.arrival_forecast import ArrivalForecast
     from laserguard.live.baseline_store import LiveBaselines, default_state_dir
     from laserguard.live.detector import score_frame
     from laserguard.live.metrics import DetectMetrics
@@ -133,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, on_hup)
 
     sequences = SequenceTracker()
+    forecast = ArrivalForecast()
     next_gauge_update: dict[int, float] = {}
     next_baseline_update: dict[int, float] = {}
     learning_before: dict[int, int] = {}
@@ -167,13 +176,25 @@ def run(args: argparse.Namespace) -> int:
                 baselines.apply_resets()
                 baselines.maybe_save(now)
                 _count_baseline_events(metrics, baselines)
-            if not sub.poll(0 if args.busy_poll else 200):
+            timeout_ms = 0 if args.busy_poll else 200
+            pending = None if args.busy_poll or args.no_warm_up else forecast.next_warm_up()
+            if pending is not None:
+                lcc_id, when = pending
+                wait_s = when - time.monotonic()
+                if wait_s < 0.001:  # due within zmq's 1 ms poll resolution: now, unless a frame waits
+                    forecast.warmed(lcc_id)
+                    if not sub.poll(0) and baselines.frames.warm(lcc_id):
+                        metrics.warm_ups.inc()
+                    continue
+                timeout_ms = min(timeout_ms, int(wait_s * 1000))
+            if not sub.poll(timeout_ms):
                 continue
             while True:  # drain everything queued before polling again
                 try:
                     parts = sub.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
+                arrived_s = time.monotonic()
                 if len(parts) != 2:
                     metrics.invalid.labels("bad_multipart").inc()
                     continue
@@ -199,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
                         except zmq.Again:
                             metrics.invalid.labels("feedback_dropped").inc()
                 elapsed = time.perf_counter() - start
+                forecast.observe(result.lcc_id, arrived_s)
                 lcc = str(result.lcc_id)
                 metrics.inference.observe(elapsed)
                 metrics.frames.labels(lcc).inc()

@@ -46,6 +46,11 @@ class DetectMetrics:
             buckets=(25e-6, 50e-6, 100e-6, 200e-6, 400e-6, 800e-6, 1.6e-3, 3.2e-3, 6.4e-3, 12.8e-3),
             registry=r,
         )
+        self.warm_ups = Counter(
+            "laserguard_detect_warm_ups",
+            "Forest walks just before an LCC's next frame was due, to refill the caches an idle gap empties",
+            registry=r,
+        )
         self.feedback = Counter(
             "laserguard_detect_feedback_published", "Feedback messages sent", ["lcc"], registry=r
         )

@@ -43,6 +43,9 @@ class FrameScorer {
   FrameOutcome score(const std::uint8_t* payload, std::size_t size, std::int64_t now_ns,
                      std::vector<std::uint8_t>& feedback);
 
+  // Refills the caches for the LCC's next frame (UnitScorer::warm); false if nothing to walk yet.
+  bool warm(std::uint32_t lcc_id);
+
   // The units' latest v2 scores, baseline decisions and learning flags of an LCC (for gauges).
   const std::vector<double>& last_scores(std::uint32_t lcc_id) const;
   const std::vector<double>& last_baseline(std::uint32_t lcc_id) const;
