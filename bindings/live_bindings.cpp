@@ -30,7 +30,7 @@ void bind_live(py::module_& m) {
       .def_property_readonly("model_version", &lg::FrameScorer::model_version)
       .def(
           "score",
-          [](lg::FrameScorer& self, const py::buffer& payload, std::int64_t now_ns) {
+          [](lg::FrameScorer& self, const py::buffer& payload, std::int64_t now_ns, bool dry_run) {
             const py::buffer_info info = payload.request();
             if (info.ndim != 1 || info.itemsize != 1)
               throw py::type_error("payload must be bytes, bytearray or a 1-D byte buffer");
@@ -39,23 +39,15 @@ void bind_live(py::module_& m) {
             {
               py::gil_scoped_release release;
               o = self.score(static_cast<const std::uint8_t*>(info.ptr), static_cast<std::size_t>(info.size), now_ns,
-                             feedback);
+                             feedback, dry_run);
             }
             py::tuple outcome = py::make_tuple(o.needs_lcc, o.lcc_id, o.boot_id, o.seq, o.timestamp_ns, o.n_units, o.anomalous,
                                                o.by_fleet, o.by_baseline, o.learning, o.nonfinite);
             return py::make_tuple(outcome, py::bytes(reinterpret_cast<const char*>(feedback.data()), feedback.size()));
           },
-          py::arg("payload"), py::arg("now_ns"),
-          "Decode, score both stages, explain, encode: one call, GIL released. Returns (outcome, feedback).")
-      .def(
-          "warm",
-          [](lg::FrameScorer& self, std::uint32_t lcc) {
-            py::gil_scoped_release release;
-            return self.warm(lcc);
-          },
-          py::arg("lcc_id"),
-          "Walk the forest on the LCC's last frame again, result discarded, to refill the caches before its "
-          "next frame (GIL released). False if the LCC has no frame yet.")
+          py::arg("payload"), py::arg("now_ns"), py::arg("dry_run") = false,
+          "Decode, score both stages, explain, encode: one call, GIL released. Returns (outcome, feedback). "
+          "dry_run: on a copy of the LCC's state, keeping nothing (refills the caches before a frame is due).")
       .def(
           "last_scores",
           [](const lg::FrameScorer& self, std::uint32_t lcc) {

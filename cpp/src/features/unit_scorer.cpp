@@ -120,15 +120,6 @@ void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double
   }
 }
 
-bool UnitScorer::warm() {
-  const std::size_t nf = model_->n_features();
-  const std::size_t rows = nf == 0 ? 0 : prepared_.size() / nf;
-  if (rows == 0) return false;
-  warm_sums_.resize(rows);
-  model_->path_length_sums(prepared_.data(), rows, warm_sums_.data());
-  return true;
-}
-
 template void UnitScorer::score<float>(std::size_t, const std::uint32_t*, const double*, const float*, const UnitScores&);
 template void UnitScorer::score<double>(std::size_t, const std::uint32_t*, const double*, const double*,
                                         const UnitScores&);

@@ -29,11 +29,6 @@ UnitScorer* FrameScorer::scorer(std::uint32_t lcc_id) {
   return it == lccs_.end() ? nullptr : it->second.scorer.get();
 }
 
-bool FrameScorer::warm(std::uint32_t lcc_id) {
-  UnitScorer* s = scorer(lcc_id);
-  return s != nullptr && s->warm();
-}
-
 std::vector<std::uint32_t> FrameScorer::lccs() const {
   std::vector<std::uint32_t> out;
   for (const auto& [id, _] : lccs_) out.push_back(id);
@@ -41,7 +36,7 @@ std::vector<std::uint32_t> FrameScorer::lccs() const {
 }
 
 FrameOutcome FrameScorer::score(const std::uint8_t* payload, std::size_t size, std::int64_t now_ns,
-                                std::vector<std::uint8_t>& feedback) {
+                                std::vector<std::uint8_t>& feedback, bool dry_run) {
   const TelemetryFrameView frame = decode_telemetry(payload, size);
   const TelemetryHeader& h = frame.header;
   FrameOutcome out;
@@ -58,7 +53,21 @@ FrameOutcome FrameScorer::score(const std::uint8_t* payload, std::size_t size, s
     out.needs_lcc = true;
     return out;
   }
-  Lcc& lcc = it->second;
+  if (!dry_run) {
+    score_into(it->second, frame, now_ns, feedback, out);
+    return out;
+  }
+  // The whole frame on a copy of the LCC's scorer: every line a real frame touches (codec,
+  // forest, baselines, explanations, encoder) comes back into the caches; nothing kept changes.
+  Lcc dry;
+  dry.scorer = std::make_unique<UnitScorer>(*it->second.scorer);
+  score_into(dry, frame, now_ns, feedback, out);
+  return out;
+}
+
+void FrameScorer::score_into(Lcc& lcc, const TelemetryFrameView& frame, std::int64_t now_ns,
+                             std::vector<std::uint8_t>& feedback, FrameOutcome& out) {
+  const TelemetryHeader& h = frame.header;
   const std::size_t n = h.n_units;
   values_.resize(frame.value_count());
   frame.copy_values(values_.data());
@@ -100,7 +109,6 @@ FrameOutcome FrameScorer::score(const std::uint8_t* payload, std::size_t size, s
   fb.top_features = lcc.codes;
   fb.top_weights = lcc.weights;
   encode_feedback(fb, feedback);
-  return out;
 }
 
 const std::vector<double>& FrameScorer::last_scores(std::uint32_t lcc_id) const {

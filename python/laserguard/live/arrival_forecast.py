@@ -3,8 +3,9 @@
 Between frames 100 ms apart the model's nodes leave the CPU caches, and the next frame then
 costs about 4x as much to score (docs/benchmarks.md, "What an idle 100 ms costs a frame").
 LCCs send on a fixed cadence, so the next arrival is predictable: the last arrival plus the
-median of the recent intervals. `detect` wakes ``lead_s`` before that and walks the forest once
-on the LCC's last frame (``FrameScorer.warm``, about 40 µs); nothing is sent or stored.
+median of the recent intervals. `detect` wakes ``lead_s`` before that and dry-runs the LCC's last
+frame through its usual path (``score_frame(..., dry_run=True)``: the whole frame on a copy of
+the LCC's state, about 50 µs); nothing is sent or kept.
 
 Only gaps long enough to go cold are worth it: after a pause of 1 ms the caches are still warm,
 after 10 ms they are not, so LCCs sending faster than every ``min_gap_s`` are left alone.

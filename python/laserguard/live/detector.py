@@ -31,10 +31,15 @@ class ScoredFrame:
     feedback: bytes  # encoded feedback message
 
 
-def score_frame(baselines: LiveBaselines, payload: bytes) -> ScoredFrame:
-    """Raises laserguard.wire.codec.FrameError (a ValueError) for a malformed frame."""
-    outcome, feedback = baselines.frames.score(payload, time.time_ns())
-    if outcome[0]:  # first frame of this LCC (or a new unit count): load its baselines, then score
+def score_frame(baselines: LiveBaselines, payload: bytes, *, dry_run: bool = False) -> ScoredFrame:
+    """Raises laserguard.wire.codec.FrameError (a ValueError) for a malformed frame.
+
+    ``dry_run``: score on a copy of the LCC's state and keep nothing, through this same path.
+    `detect` dry-runs an LCC's last frame just before its next one is due, to refill the caches an
+    idle 100 ms empties (live/arrival_forecast.py). An LCC not seen yet is not registered.
+    """
+    outcome, feedback = baselines.frames.score(payload, time.time_ns(), dry_run)
+    if outcome[0] and not dry_run:  # first frame of this LCC (or a new unit count): load its baselines
         baselines.register(int(outcome[1]), int(outcome[5]))
         outcome, feedback = baselines.frames.score(payload, time.time_ns())
     _, lcc, boot, seq, ts, n_units, anomalous, by_fleet, by_baseline, learning, nonfinite = outcome

@@ -48,7 +48,7 @@ class DetectMetrics:
         )
         self.warm_ups = Counter(
             "laserguard_detect_warm_ups",
-            "Forest walks just before an LCC's next frame was due, to refill the caches an idle gap empties",
+            "Dry runs of an LCC's last frame just before its next was due, to refill the caches an idle gap empties",
             registry=r,
         )
         self.feedback = Counter(

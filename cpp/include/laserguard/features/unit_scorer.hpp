@@ -53,11 +53,6 @@ class UnitScorer {
   void score(std::size_t rows, const std::uint32_t* unit, const double* time_s, const T* values,
              const UnitScores& out);
 
-  // Walks the forest again on the last call's rows and discards the result: the nodes the next
-  // frame will most likely visit come back into the caches, which an idle 100 ms empties
-  // (docs/benchmarks.md, "What an idle 100 ms costs a frame"). False before the first call.
-  bool warm();
-
  private:
   std::shared_ptr<const ForestModel> model_;
   std::size_t n_units_;
@@ -68,7 +63,6 @@ class UnitScorer {
   PowerOfTwo power_;
   // Scratch reused across calls: a scorer is used by one thread at a time.
   std::vector<float> prepared_, stage_input_, attribution_;
-  std::vector<double> warm_sums_;
   std::vector<std::uint8_t> stage_learning_;
   std::vector<std::int16_t> stage_codes_;
   std::vector<float> stage_weights_;

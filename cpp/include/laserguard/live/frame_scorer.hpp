@@ -12,6 +12,7 @@
 
 #include "laserguard/features/unit_scorer.hpp"
 #include "laserguard/model/forest_model.hpp"
+#include "laserguard/wire/telemetry_codec.hpp"
 
 namespace laserguard {
 
@@ -39,12 +40,12 @@ class FrameScorer {
   UnitScorer* scorer(std::uint32_t lcc_id);
   std::vector<std::uint32_t> lccs() const;
 
-  // Throws FrameError for a malformed payload. `feedback` is overwritten (reuse it).
+  // Throws FrameError for a malformed payload. `feedback` is overwritten (reuse it). A dry run
+  // scores on a copy of the LCC's state and keeps nothing: `detect` runs one just before a
+  // frame is due, because an idle 100 ms evicts the model and the baselines from the caches
+  // and the frame would cost about 4x (docs/benchmarks.md).
   FrameOutcome score(const std::uint8_t* payload, std::size_t size, std::int64_t now_ns,
-                     std::vector<std::uint8_t>& feedback);
-
-  // Refills the caches for the LCC's next frame (UnitScorer::warm); false if nothing to walk yet.
-  bool warm(std::uint32_t lcc_id);
+                     std::vector<std::uint8_t>& feedback, bool dry_run = false);
 
   // The units' latest v2 scores, baseline decisions and learning flags of an LCC (for gauges).
   const std::vector<double>& last_scores(std::uint32_t lcc_id) const;
@@ -65,6 +66,8 @@ class FrameScorer {
     std::vector<std::int16_t> codes;
     std::vector<float> weights;
   };
+  void score_into(Lcc& lcc, const TelemetryFrameView& frame, std::int64_t now_ns, std::vector<std::uint8_t>& feedback,
+                  FrameOutcome& out);
   std::shared_ptr<const ForestModel> model_;
   std::string version_;
   std::size_t top_k_;
