@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import time
+from collections import deque
 from typing import Any
 
 log = logging.getLogger("laserguard.detect")
@@ -22,6 +23,7 @@ DEFAULT_OBSERVER = "tcp://127.0.0.1:5557"
 MODEL_POLL_S = 1.0
 GAUGE_REFRESH_S = 0.1
 BASELINE_GAUGE_REFRESH_S = 1.0
+ANSWER_BATCH = 64  # frames answered before their accounting (bounds the deferred work)
 
 
 def register(subparsers: Any) -> None:
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     from laserguard.live.arrival_forecast import ArrivalForecast
     from laserguard.live.baseline_store import LiveBaselines, default_state_dir
-    from laserguard.live.detector import score_frame
+    from laserguard.live.detector import ScoredFrame, score_frame
     from laserguard.live.metrics import DetectMetrics
     from laserguard.live.model_holder import ModelHolder
     from laserguard.model.default_model import default_model_path
@@ -179,9 +181,9 @@ def run(args: argparse.Namespace) -> int:
                 baselines.maybe_save(now)
                 _count_baseline_events(metrics, baselines)
             timeout_ms = 0 if args.busy_poll else 200
-            pending = None if args.busy_poll or args.no_warm_up else forecast.next_warm_up()
-            if pending is not None:
-                lcc_id, when = pending
+            warm_up = None if args.busy_poll or args.no_warm_up else forecast.next_warm_up()
+            if warm_up is not None:
+                lcc_id, when = warm_up
                 wait_s = when - time.monotonic()
                 if wait_s < 0.001:  # due within zmq's 1 ms poll resolution: now, unless a frame waits
                     forecast.warmed(lcc_id)
@@ -193,39 +195,46 @@ def run(args: argparse.Namespace) -> int:
                 timeout_ms = min(timeout_ms, int(wait_s * 1000))
             if not sub.poll(timeout_ms):
                 continue
-            while True:  # drain everything queued before polling again
-                try:
-                    parts = sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
+            # Answer whatever is queued before accounting for any frame: with two LCCs sending
+            # together, the second answer does not wait for the first one's metrics and gauges.
+            answered: deque[tuple[ScoredFrame, float, float, bytes]] = deque()
+            while True:
+                while len(answered) < ANSWER_BATCH:
+                    try:
+                        parts = sub.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    arrived_s = time.monotonic()
+                    if len(parts) != 2:
+                        metrics.invalid.labels("bad_multipart").inc()
+                        continue
+                    start = time.perf_counter()
+                    try:
+                        result = score_frame(baselines, parts[1])
+                    except codec.FrameError as exc:
+                        metrics.invalid.labels(exc.reason).inc()
+                        log.warning("rejected frame on %r: %s", parts[0][:40], exc)
+                        continue
+                    except ValueError as exc:  # a valid frame the model cannot score (other channel count)
+                        metrics.invalid.labels("model_mismatch").inc()
+                        log.warning("cannot score frame on %r: %s", parts[0][:40], exc)
+                        continue
+                    if parts[0] != codec.telemetry_topic(result.lcc_id):
+                        metrics.invalid.labels("topic_mismatch").inc()
+                        continue
+                    topic = codec.feedback_topic(result.lcc_id)
+                    for sock in (pub, observer):
+                        if sock is not None:
+                            try:
+                                sock.send_multipart([topic, result.feedback], zmq.NOBLOCK)
+                            except zmq.Again:
+                                metrics.invalid.labels("feedback_dropped").inc()
+                    answered.append((result, arrived_s, time.perf_counter() - start, parts[1]))
+                if not answered:
                     break
-                arrived_s = time.monotonic()
-                if len(parts) != 2:
-                    metrics.invalid.labels("bad_multipart").inc()
-                    continue
-                start = time.perf_counter()
-                try:
-                    result = score_frame(baselines, parts[1])
-                except codec.FrameError as exc:
-                    metrics.invalid.labels(exc.reason).inc()
-                    log.warning("rejected frame on %r: %s", parts[0][:40], exc)
-                    continue
-                except ValueError as exc:  # a valid frame the model cannot score (other channel count)
-                    metrics.invalid.labels("model_mismatch").inc()
-                    log.warning("cannot score frame on %r: %s", parts[0][:40], exc)
-                    continue
-                if parts[0] != codec.telemetry_topic(result.lcc_id):
-                    metrics.invalid.labels("topic_mismatch").inc()
-                    continue
-                topic = codec.feedback_topic(result.lcc_id)
-                for sock in (pub, observer):
-                    if sock is not None:
-                        try:
-                            sock.send_multipart([topic, result.feedback], zmq.NOBLOCK)
-                        except zmq.Again:
-                            metrics.invalid.labels("feedback_dropped").inc()
-                elapsed = time.perf_counter() - start
+                result, arrived_s, elapsed, payload = answered.popleft()
                 forecast.observe(result.lcc_id, arrived_s)
-                last_payload[result.lcc_id] = parts[1]
+                last_payload[result.lcc_id] = payload
                 lcc = str(result.lcc_id)
                 metrics.inference.observe(elapsed)
                 metrics.frames.labels(lcc).inc()
