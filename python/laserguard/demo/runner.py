@@ -23,8 +23,8 @@ from typing import Any
 
 from laserguard.dashboard.metrics_scrape import scrape_totals
 
-# Niceness of the components off the LCC -> detect -> LCC path (store and the embedded database it
-# starts, exporter, dashboard, round-trip probe); docs/benchmarks.md has the effect on the round trip.
+# Niceness of the components off the LCC -> detect -> LCC path: store, exporter, dashboard and the
+# round-trip probe (the embedded database is started earlier by `laserguard demo`, at the default).
 OFF_PATH_NICENESS = 5
 
 
