@@ -25,7 +25,7 @@ from laserguard.dashboard.metrics_scrape import scrape_totals
 
 # Niceness of the components off the LCC -> detect -> LCC path: store, exporter, dashboard and the
 # round-trip probe (the embedded database is started earlier by `laserguard demo`, at the default).
-OFF_PATH_NICENESS = 5
+OFF_PATH_NICENESS = 10
 
 
 class ComponentDied(RuntimeError):
