@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from typing import Any
 from laserguard.dashboard.metrics_scrape import scrape_totals
 from laserguard.demo.runner import Demo, DemoConfig, lcc_sim_executable, terminate_on_signals
 from laserguard.storage.embedded_server import mongo_server
+from reliability_support import endpoint, free_port
 from report_sections import machine_line, write_section
 
 ECHO_SCRIPT = Path(__file__).resolve().parent / "echo_floor.py"
@@ -44,16 +44,6 @@ ROUNDTRIP_RATE_HZ = 10.0
 ROUNDTRIP_LCCS = 2
 DEMO_FAULT_MIX = "default"  # `laserguard demo`'s default: faults happen in real use
 DEMO_DATABASE = "laserguard_loop_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_endpoint() -> str:
-    return f"tcp://127.0.0.1:{free_port()}"
 
 
 @contextlib.contextmanager
@@ -98,7 +88,7 @@ def sim_argv(
 
 def run_echo_floor(duration_s: float, workdir: Path) -> dict[str, Any]:
     """Row 1: lcc-sim answered by the bare echo, no scoring."""
-    telemetry, feedback = free_endpoint(), free_endpoint()
+    telemetry, feedback = endpoint(), endpoint()
     summary_path = workdir / "sim-echo.json"
     log_path = workdir / "echo.log"
     with log_path.open("wb") as log:
@@ -136,7 +126,7 @@ def run_loop(
     rate_hz: float, duration_s: float, lccs: int, workdir: Path, *detect_flags: str
 ) -> dict[str, Any]:
     """lcc-sim + detect alone: rows 2-3 of the round trip (at 10 Hz) and each rate of the rate table."""
-    telemetry, feedback = free_endpoint(), free_endpoint()
+    telemetry, feedback = endpoint(), endpoint()
     metrics_port = free_port()
     detect = subprocess.Popen(
         [
@@ -190,9 +180,9 @@ def demo_config(duration_s: float, workdir: Path, mongo_uri: str) -> DemoConfig:
         fault_mix=DEMO_FAULT_MIX,
         mongo_uri=mongo_uri,
         db=DEMO_DATABASE,
-        telemetry_endpoint=free_endpoint(),
-        feedback_endpoint=free_endpoint(),
-        observer_endpoint=free_endpoint(),
+        telemetry_endpoint=endpoint(),
+        feedback_endpoint=endpoint(),
+        observer_endpoint=endpoint(),
         detect_metrics_port=free_port(),
         store_metrics_port=free_port(),
         exporter_port=free_port(),
@@ -204,7 +194,7 @@ def demo_config(duration_s: float, workdir: Path, mongo_uri: str) -> DemoConfig:
 
 
 def run_demo(duration_s: float, workdir: Path) -> dict[str, Any]:
-    """Row 3: the whole demo, each component a real process, on a fresh embedded database."""
+    """Row 4: the whole demo, each component a real process, on a fresh embedded database."""
     demo_dir = workdir / "demo"
     demo_dir.mkdir()
     # A data directory of our own: never attach to (or stop) an embedded server someone else runs.

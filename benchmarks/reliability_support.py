@@ -1,4 +1,4 @@
-"""Shared by benchmarks/chaos.py and benchmarks/soak.py: the live loop as real processes.
+"""Shared by the live-loop benchmarks (chaos.py, soak.py, loop_bench.py): the loop as real processes.
 
 Every process binds or connects on 127.0.0.1 with free ports; logs go to the work directory.
 """

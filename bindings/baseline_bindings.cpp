@@ -12,6 +12,7 @@
 #include "laserguard/features/unit_scorer.hpp"
 #include "laserguard/model/forest_model.hpp"
 #include "laserguard/model/baseline_params.hpp"
+#include "power_of_two_arg.hpp"
 
 namespace py = pybind11;
 namespace lg = laserguard;
@@ -171,10 +172,8 @@ void bind_unit_scorer(py::module_& m) {
   py::class_<lg::UnitScorer>(m, "UnitScorer")
       .def(py::init([](const lg::ForestModel& model, std::size_t n_units, std::uintptr_t power_loop,
                        std::uintptr_t power_data) {
-             // numpy's float64 power inner loop, found and checked bit for bit by the Python layer.
              return lg::UnitScorer(std::make_shared<const lg::ForestModel>(model), n_units,
-                                   lg::PowerOfTwo(reinterpret_cast<lg::PowerLoop>(power_loop),
-                                                  reinterpret_cast<void*>(power_data)));
+                                   power_of_two_arg(power_loop, power_data));
            }),
            py::arg("model"), py::arg("n_units"), py::arg("power_loop") = 0, py::arg("power_data") = 0)
       .def_property_readonly("n_units", &lg::UnitScorer::n_units)

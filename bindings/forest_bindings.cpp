@@ -10,6 +10,7 @@
 
 #include "laserguard/model/forest_model.hpp"
 #include "laserguard/model/model_format.hpp"
+#include "power_of_two_arg.hpp"
 
 namespace py = pybind11;
 laserguard::BaselineParams baseline_params_from_dict(const py::dict& d);  // baseline_bindings.cpp
@@ -187,13 +188,6 @@ void bind_forest(py::module_& m) {
           },
           py::arg("name"), "Walk batches with this kernel (ValueError if unknown or unavailable here).")
       .def(
-          "calibrate_kernel",
-          [](ForestModel& model) {
-            py::gil_scoped_release release;
-            return laserguard::kernel_name(model.calibrate_kernel());
-          },
-          "Time every supported kernel on a 64-row frame and keep the fastest (done at load).")
-      .def(
           "path_length_sums",
           [](const ForestModel& model, const py::array& x) {
             return score_rows(model, x, [&](const float* p, std::size_t n, double* o) { model.path_length_sums(p, n, o); });
@@ -212,8 +206,7 @@ void bind_forest(py::module_& m) {
       .def(
           "score_samples",
           [](const ForestModel& model, const py::array& x, std::uintptr_t power_loop, std::uintptr_t power_data) {
-            const laserguard::PowerOfTwo power(reinterpret_cast<laserguard::PowerLoop>(power_loop),
-                                               reinterpret_cast<void*>(power_data));
+            const laserguard::PowerOfTwo power = power_of_two_arg(power_loop, power_data);
             return score_rows(model, x,
                               [&](const float* p, std::size_t n, double* o) { model.score_samples(p, n, o, power); });
           },
@@ -223,8 +216,7 @@ void bind_forest(py::module_& m) {
       .def(
           "decision_function",
           [](const ForestModel& model, const py::array& x, std::uintptr_t power_loop, std::uintptr_t power_data) {
-            const laserguard::PowerOfTwo power(reinterpret_cast<laserguard::PowerLoop>(power_loop),
-                                               reinterpret_cast<void*>(power_data));
+            const laserguard::PowerOfTwo power = power_of_two_arg(power_loop, power_data);
             return score_rows(model, x, [&](const float* p, std::size_t n, double* o) {
               model.decision_function(p, n, o, power);
             });

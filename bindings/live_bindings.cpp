@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "laserguard/live/frame_scorer.hpp"
+#include "power_of_two_arg.hpp"
 
 namespace py = pybind11;
 namespace lg = laserguard;
@@ -18,8 +19,7 @@ void bind_live(py::module_& m) {
       .def(py::init([](const lg::ForestModel& model, const std::string& version, std::size_t top_k,
                        std::uintptr_t power_loop, std::uintptr_t power_data) {
              return std::make_unique<lg::FrameScorer>(std::make_shared<const lg::ForestModel>(model), version, top_k,
-                                                      lg::PowerOfTwo(reinterpret_cast<lg::PowerLoop>(power_loop),
-                                                                     reinterpret_cast<void*>(power_data)));
+                                                      power_of_two_arg(power_loop, power_data));
            }),
            py::arg("model"), py::arg("model_version"), py::arg("top_k"), py::arg("power_loop") = 0,
            py::arg("power_data") = 0)

@@ -281,7 +281,6 @@ ForestModel::ForestModel(const ForestSpec& spec)
       group_depth_.push_back(depth);
     }
   }
-  kernel_ = supported_kernels().back();
   calibrate_kernel();
 }
 

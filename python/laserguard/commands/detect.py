@@ -54,9 +54,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--no-warm-up",
         action="store_true",
-        help="do not walk the model once just before each LCC's next frame is due (by default detect does, "
-        "about 40 us per frame, because an idle 100 ms evicts the model from the caches and the frame "
-        "would cost about 4x as much; see docs/benchmarks.md)",
+        help="do not dry-run each LCC's last frame just before its next one is due (by default detect does, "
+        "about 50 us per frame and nothing kept, because an idle 100 ms evicts the model and the baselines "
+        "from the caches and the frame would cost about 4x as much; see docs/benchmarks.md)",
     )
     p.add_argument("--hwm", type=int, default=1000, help="ZMQ high-water mark (messages) per socket")
     p.add_argument(
@@ -158,6 +158,37 @@ def run(args: argparse.Namespace) -> int:
         args.telemetry_endpoint,
         args.feedback_endpoint or [DEFAULT_FEEDBACK],
     )
+    Answered = tuple[ScoredFrame, float, float, bytes]  # result, arrival, seconds to answer, payload
+
+    def answer(parts: list[bytes]) -> Answered | None:
+        """Score one message and publish its feedback; None (counted by reason) if it is refused."""
+        arrived_s = time.monotonic()
+        if len(parts) != 2:
+            metrics.invalid.labels("bad_multipart").inc()
+            return None
+        start = time.perf_counter()
+        try:
+            result = score_frame(baselines, parts[1])
+        except codec.FrameError as exc:
+            metrics.invalid.labels(exc.reason).inc()
+            log.warning("rejected frame on %r: %s", parts[0][:40], exc)
+            return None
+        except ValueError as exc:  # a valid frame the model cannot score (other channel count)
+            metrics.invalid.labels("model_mismatch").inc()
+            log.warning("cannot score frame on %r: %s", parts[0][:40], exc)
+            return None
+        if parts[0] != codec.telemetry_topic(result.lcc_id):
+            metrics.invalid.labels("topic_mismatch").inc()
+            return None
+        topic = codec.feedback_topic(result.lcc_id)
+        for sock in (pub, observer):
+            if sock is not None:
+                try:
+                    sock.send_multipart([topic, result.feedback], zmq.NOBLOCK)
+                except zmq.Again:
+                    metrics.invalid.labels("feedback_dropped").inc()
+        return result, arrived_s, time.perf_counter() - start, parts[1]
+
     scored = 0
     # Everything built so far lives as long as the process: out of the collector's sight, a full
     # collection no longer walks it in the middle of a frame (measured in docs/benchmarks.md).
@@ -201,39 +232,16 @@ def run(args: argparse.Namespace) -> int:
                 continue
             # Answer whatever is queued before accounting for any frame: with two LCCs sending
             # together, the second answer does not wait for the first one's metrics and gauges.
-            answered: deque[tuple[ScoredFrame, float, float, bytes]] = deque()
+            answered: deque[Answered] = deque()
             while True:
                 while len(answered) < ANSWER_BATCH:
                     try:
                         parts = sub.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    arrived_s = time.monotonic()
-                    if len(parts) != 2:
-                        metrics.invalid.labels("bad_multipart").inc()
-                        continue
-                    start = time.perf_counter()
-                    try:
-                        result = score_frame(baselines, parts[1])
-                    except codec.FrameError as exc:
-                        metrics.invalid.labels(exc.reason).inc()
-                        log.warning("rejected frame on %r: %s", parts[0][:40], exc)
-                        continue
-                    except ValueError as exc:  # a valid frame the model cannot score (other channel count)
-                        metrics.invalid.labels("model_mismatch").inc()
-                        log.warning("cannot score frame on %r: %s", parts[0][:40], exc)
-                        continue
-                    if parts[0] != codec.telemetry_topic(result.lcc_id):
-                        metrics.invalid.labels("topic_mismatch").inc()
-                        continue
-                    topic = codec.feedback_topic(result.lcc_id)
-                    for sock in (pub, observer):
-                        if sock is not None:
-                            try:
-                                sock.send_multipart([topic, result.feedback], zmq.NOBLOCK)
-                            except zmq.Again:
-                                metrics.invalid.labels("feedback_dropped").inc()
-                    answered.append((result, arrived_s, time.perf_counter() - start, parts[1]))
+                    entry = answer(parts)
+                    if entry is not None:
+                        answered.append(entry)
                 if not answered:
                     break
                 result, arrived_s, elapsed, payload = answered.popleft()

@@ -46,9 +46,6 @@ class ArrivalForecast:
         cadence.last_s = now_s
         cadence.warmed = False
 
-    def forget(self, lcc: int) -> None:
-        self._lccs.pop(lcc, None)
-
     def due(self, lcc: int) -> float | None:
         """Monotonic time to warm up for the LCC's next frame, or None (unknown or too frequent)."""
         cadence = self._lccs.get(lcc)
