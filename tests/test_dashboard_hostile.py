@@ -253,13 +253,15 @@ def browser() -> Iterator[Any]:
 
 
 def test_the_page_asks_for_the_token_and_refuses_a_click_without_it(board: Board, browser: Any) -> None:
-    board.db.anomaly_events.update_one({"_id": EVENT}, {"$set": {"acknowledged": False, "state": "active"}})
+    add_alarm(board.db)  # active and not acknowledged, whatever earlier tests did to it
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(board.url + "/")
     clear = page.locator(f'[id=\'{{"event":"{EVENT}","type":"alarm-clear"}}\']')
-    clear.wait_for(timeout=20_000)
+    # The Acknowledge button shows the table has caught up with the alarm as set above: the table
+    # re-renders when an alarm changes, and a click racing that re-render can be lost.
+    page.locator(f'[id=\'{{"event":"{EVENT}","type":"alarm-ack"}}\']').wait_for(timeout=20_000)
     token_field = page.locator("#operator-token")
     assert token_field.is_visible()
     clear.click()
