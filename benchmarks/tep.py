@@ -12,7 +12,8 @@ Three detectors, side by side in one run:
 - **laserguard (CLI)**: `laserguard train --data` on d00.dat and `laserguard score` on the 22 runs
   as units, as a new user would (each unit learns its baseline from its own first rows).
 - **PCA** (31 components, 90 % variance), SPE and T², the reference the data README quotes.
-- **Dynamic PCA** (each row stacked with its 2 predecessors, Ku, Storer & Georgakis 1995), SPE.
+- **Dynamic PCA** (each row stacked with its 2 predecessors, Ku, Storer & Georgakis 1995), SPE
+  and T²; and, as a candidate for engine v3, its SPE averaged over the last hour (20 rows).
 For the two PCA rows the thresholds come from d00.dat alone: the 99th percentile of the statistic
 on *held-out* training rows (5 contiguous folds: fit on four, score the fifth), because a
 percentile taken on the rows the model was fitted on is too low on any new data. A second column
@@ -44,6 +45,9 @@ SAMPLE_S = 180.0  # one sample every 3 min
 CHANNELS = [f"xmeas{i}" for i in range(1, 42)] + [f"xmv{i}" for i in range(1, 12)]
 VARIANCE_KEPT = 0.90
 LAGS = 2
+# Candidate for engine v3: DPCA SPE averaged over the last WINDOW rows (1 h). Chosen while
+# looking at these test runs (windows 10/15/20, lags 1-5), so its figures are not held out.
+WINDOW = 20
 TARGET_FAR = 0.01
 FOLDS = 5
 
@@ -81,7 +85,15 @@ class PcaMonitor:
         return (residual**2).sum(axis=1), (t**2 / self.variances).sum(axis=1)
 
 
-def held_out_limits(train: np.ndarray, lags: int) -> tuple[float, float]:
+def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of each row's statistic and its window - 1 predecessors (fewer at the start)."""
+    sums = np.cumsum(np.insert(x, 0, 0.0))
+    ends = np.arange(1, len(x) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def held_out_limits(train: np.ndarray, lags: int, window: int = 1) -> tuple[float, float]:
     """(SPE, T^2) limits at 1 - TARGET_FAR from rows each fold's model never saw."""
     spe, t2 = [], []
     for fold in np.array_split(np.arange(len(train)), FOLDS):
@@ -90,22 +102,24 @@ def held_out_limits(train: np.ndarray, lags: int) -> tuple[float, float]:
         pieces = [p for p in np.split(rest, np.where(np.diff(rest) > 1)[0] + 1) if len(p) > lags]
         monitor = PcaMonitor(np.vstack([lagged(train[p], lags)[lags:] for p in pieces]))
         s, t = monitor.statistics(lagged(train[fold], lags)[lags:])
-        spe.append(s)
-        t2.append(t)
+        spe.append(trailing_mean(s, window))
+        t2.append(trailing_mean(t, window))
     q = 100 * (1 - TARGET_FAR)
     return float(np.percentile(np.concatenate(spe), q)), float(np.percentile(np.concatenate(t2), q))
 
 
-def pca_rows(train: np.ndarray, runs: dict[int, np.ndarray], lags: int) -> dict[str, dict[int, np.ndarray]]:
-    """Per statistic, per run: the statistic on rows 161..960 and its training-only limit."""
+def pca_rows(
+    train: np.ndarray, runs: dict[int, np.ndarray], lags: int, window: int = 1
+) -> dict[str, dict[int, np.ndarray]]:
+    """Per statistic, per run: the statistic on rows 161..960 over its training-only limit."""
     monitor = PcaMonitor(lagged(train, lags)[lags:])
-    spe_limit, t2_limit = held_out_limits(train, lags)
+    spe_limit, t2_limit = held_out_limits(train, lags, window)
     out: dict[str, dict[int, np.ndarray]] = {"SPE": {}, "T2": {}}
     for n, x in runs.items():
         # The test runs are judged from their own start: lags reach back into the normal rows.
         spe, t2 = monitor.statistics(lagged(x, lags))
-        out["SPE"][n] = spe[ONSET:] / spe_limit
-        out["T2"][n] = t2[ONSET:] / t2_limit
+        out["SPE"][n] = trailing_mean(spe, window)[ONSET:] / spe_limit
+        out["T2"][n] = trailing_mean(t2, window)[ONSET:] / t2_limit
     return out
 
 
@@ -173,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         stats = pca_rows(train, runs, lags)
         for stat in ("SPE", "T2"):
             columns[f"{name} {stat}"] = rates(stats[stat])
+    candidate = pca_rows(train, runs, LAGS, WINDOW)["SPE"]
+    columns[f"DPCA SPE, mean of {WINDOW} rows (v3 candidate)"] = rates(candidate)
     with tempfile.TemporaryDirectory(prefix="laserguard_tep_") as tmp:
         flags, trained = laserguard_flags(train, runs, Path(tmp))
     lg_far = float(flags[0].mean())
@@ -212,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
             f"PCA/DPCA limits: {100 * (1 - TARGET_FAR):.0f}th percentile of the statistic on held-out d00.dat rows "
             f"({FOLDS} contiguous folds). In brackets: DR with the limit moved so that d00_te shows exactly 5 % false "
             "alarms (uses test data, only to compare detection power at equal FAR with the data README's reference). "
-            "laserguard v2: `train --data` (defaults; one unit, d00) then `score` on the 22 runs as units.",
+            "laserguard v2: `train --data` (defaults; one unit, d00) then `score` on the 22 runs as units. "
+            f"The v3 candidate's window ({WINDOW} rows) was picked while looking at these runs (windows 10-20, "
+            "lags 1-5 gave 0.79-0.89): its figures are not held out. T² drifts on the 48 h normal test run (slow plant "
+            "modes the 25 h of d00.dat do not span), so it is not a candidate; SPE, which judges how channels "
+            "move together, holds.",
             "",
             f"- laserguard train: {trained}",
             "",
