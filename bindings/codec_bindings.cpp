@@ -78,7 +78,11 @@ void bind_codec(py::module_& m) {
   py::tuple names(laserguard::kChannelNames.size());
   for (std::size_t i = 0; i < laserguard::kChannelNames.size(); ++i) names[i] = laserguard::kChannelNames[i];
   m.attr("CHANNELS") = names;
-  m.attr("PROTOCOL_VERSION") = laserguard::kProtocolVersion;
+  m.attr("TELEMETRY_VERSION") = laserguard::kTelemetryVersion;
+  m.attr("FEEDBACK_VERSION") = laserguard::kFeedbackVersion;
+  py::tuple states(laserguard::kUnitStateNames.size());
+  for (std::size_t i = 0; i < laserguard::kUnitStateNames.size(); ++i) states[i] = laserguard::kUnitStateNames[i];
+  m.attr("UNIT_STATES") = states;
   py::list reasons;
   for (const auto r : laserguard::kAllFrameErrorReasons) reasons.append(laserguard::reason_code(r));
   m.attr("FRAME_ERROR_REASONS") = py::tuple(reasons);
@@ -86,8 +90,14 @@ void bind_codec(py::module_& m) {
   m.def(
       "encode_telemetry",
       [](std::uint32_t lcc_id, std::uint64_t boot_id, std::uint64_t seq, std::int64_t timestamp_ns,
-         const CArray<float>& values, std::uint16_t schema_id) {
+         const CArray<float>& values, const CArray<float>& setpoint_a, const CArray<std::uint8_t>& state,
+         std::uint16_t schema_id) {
         if (values.ndim() != 2) throw py::value_error("values must be 2-D, got " + std::to_string(values.ndim()) + "-D");
+        // The encoder reads n_units of each: a shorter array would be read past its end.
+        if (setpoint_a.ndim() != 1 || setpoint_a.shape(0) != values.shape(0) || state.ndim() != 1 ||
+            state.shape(0) != values.shape(0))
+          throw py::value_error("setpoint_a and state must be 1-D with one entry per unit (" +
+                                std::to_string(values.shape(0)) + ")");
         TelemetryHeader h;
         h.lcc_id = lcc_id;
         h.boot_id = boot_id;
@@ -99,12 +109,12 @@ void bind_codec(py::module_& m) {
         std::vector<std::uint8_t> out;
         {
           py::gil_scoped_release release;
-          laserguard::encode_telemetry(h, values.data(), out);
+          laserguard::encode_telemetry(h, values.data(), setpoint_a.data(), state.data(), out);
         }
         return to_bytes(out);
       },
       py::arg("lcc_id"), py::arg("boot_id"), py::arg("seq"), py::arg("timestamp_ns"), py::arg("values"),
-      py::arg("schema_id"));
+      py::arg("setpoint_a"), py::arg("state"), py::arg("schema_id"));
 
   m.def(
       "decode_telemetry",
@@ -116,17 +126,24 @@ void bind_codec(py::module_& m) {
           view = laserguard::decode_telemetry(bytes.data(), bytes.size());
         }
         // The one copy: wire bytes straight into the numpy array the caller keeps.
-        py::array_t<float> values(
-            {static_cast<py::ssize_t>(view.header.n_units), static_cast<py::ssize_t>(view.header.n_features)});
+        const auto n_units = static_cast<py::ssize_t>(view.header.n_units);
+        py::array_t<float> values({n_units, static_cast<py::ssize_t>(view.header.n_features)});
+        py::array_t<float> setpoint_a(n_units);
+        py::array_t<std::uint8_t> state(n_units);
         float* dst = values.mutable_data();
+        float* setpoint_dst = setpoint_a.mutable_data();
+        std::uint8_t* state_dst = state.mutable_data();
         {
           py::gil_scoped_release release;
           view.copy_values(dst);
+          view.copy_setpoints(setpoint_dst);
+          view.copy_states(state_dst);
         }
         const auto& h = view.header;
-        return py::make_tuple(h.lcc_id, h.boot_id, h.seq, h.timestamp_ns, h.schema_id, values);
+        return py::make_tuple(h.lcc_id, h.boot_id, h.seq, h.timestamp_ns, h.schema_id, values, setpoint_a, state);
       },
-      py::arg("payload"), "Validate a telemetry payload; (lcc_id, boot_id, seq, timestamp_ns, schema_id, values).");
+      py::arg("payload"),
+      "Validate a telemetry payload; (lcc_id, boot_id, seq, timestamp_ns, schema_id, values, setpoint_a, state).");
 
   m.def(
       "encode_feedback",

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from laserguard.wire import codec
 from laserguard.wire.codec import FrameError
+from wire_v2 import encode_telemetry_v2
 
 BOOT = 0x5EED_B007_0000_0001  # boot id of the frames this file sends (one LCC start)
 
@@ -49,14 +50,85 @@ def test_topics() -> None:
 
 
 def test_telemetry_header_matches_the_protocol_table() -> None:
-    payload = codec.encode_telemetry(3, 2**40 + 5, -7, frame_values(2), schema_id=1, boot_id=BOOT)
+    payload = codec.encode_telemetry(
+        3,
+        2**40 + 5,
+        -7,
+        frame_values(2),
+        schema_id=1,
+        boot_id=BOOT,
+        setpoint_a=[8.0, 6.5],
+        state=["on", "derated"],
+    )
     header = struct.unpack_from("<4sHHIIQQqII", payload)
     magic, version, schema, lcc, reserved, boot, seq, ts, units, feats = header
-    assert (magic, version, schema, lcc, reserved) == (b"LGTM", 2, 1, 3, 0)
-    assert codec.PROTOCOL_VERSION == 2
+    assert (magic, version, schema, lcc, reserved) == (b"LGTM", 3, 1, 3, 0)
+    assert (codec.TELEMETRY_VERSION, codec.FEEDBACK_VERSION) == (3, 2)
     assert (boot, seq, ts, units, feats) == (BOOT, 2**40 + 5, -7, 2, 11)
-    assert len(payload) == 48 + 2 * 11 * 4
-    assert np.array_equal(np.frombuffer(payload, dtype="<f4", offset=48).reshape(2, 11), frame_values(2))
+    # values, then 2 setpoints at C = 48 + 88, 2 state bytes, 2 zero padding bytes
+    c = 48 + 2 * 11 * 4
+    assert len(payload) == c + 2 * 4 + 4
+    assert np.array_equal(
+        np.frombuffer(payload, dtype="<f4", count=22, offset=48).reshape(2, 11), frame_values(2)
+    )
+    assert struct.unpack_from("<2f4B", payload, c) == (8.0, 6.5, 2, 3, 0, 0)
+
+
+@pytest.mark.parametrize("n_units", [1, 2, 3, 4, 5, 8])
+def test_telemetry_size_follows_the_contract_formula(n_units: int) -> None:
+    payload = codec.encode_telemetry(1, 0, 0, frame_values(n_units), boot_id=BOOT)
+    assert len(payload) == 48 + 4 * n_units * 11 + 4 * n_units + ((n_units + 3) & ~3)
+
+
+def test_unit_states_are_the_contract_names() -> None:
+    assert codec.UNIT_STATES == ("off", "warming", "on", "derated")
+    assert codec.UNIT_STATES[codec.STATE_ON] == "on"
+    assert "bad_state" in codec.FRAME_ERROR_REASONS
+
+
+def test_setpoint_and_state_round_trip_as_names_or_codes() -> None:
+    setpoints = np.array([8.0, np.nan, 0.0, 6.25], dtype=np.float32)
+    by_name = codec.encode_telemetry(
+        1, 2, 3, frame_values(), boot_id=BOOT, setpoint_a=setpoints, state=["on", "warming", "off", "derated"]
+    )
+    by_code = codec.encode_telemetry(
+        1,
+        2,
+        3,
+        frame_values(),
+        boot_id=BOOT,
+        setpoint_a=setpoints.astype(np.float64),
+        state=np.array([2, 1, 0, 3]),
+    )
+    assert by_name == by_code
+    frame = codec.decode_telemetry(by_name)
+    assert frame.setpoint_a.dtype == np.float32 and frame.setpoint_a.shape == (4,)
+    assert frame.setpoint_a.tobytes() == setpoints.tobytes()  # NaN (unknown) carried bit-exactly
+    assert frame.state.dtype == np.uint8 and frame.state.tolist() == [2, 1, 0, 3]
+    assert [codec.UNIT_STATES[s] for s in frame.state] == ["on", "warming", "off", "derated"]
+
+
+def test_without_context_an_encoder_sends_unknown_setpoints_and_on() -> None:
+    frame = codec.decode_telemetry(codec.encode_telemetry(1, 2, 3, frame_values(3), boot_id=BOOT))
+    assert np.isnan(frame.setpoint_a).all() and frame.setpoint_a.shape == (3,)
+    assert frame.state.tolist() == [2, 2, 2]
+
+
+def test_encoder_names_a_bad_state_or_setpoint() -> None:
+    with pytest.raises(
+        ValueError, match=r"unit 1 has state 'standby'; known states are off, warming, on, derated"
+    ):
+        codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, state=["on", "standby"])
+    with pytest.raises(ValueError, match=r"unit 0 has state code 4; valid codes are 0\.\.3"):
+        codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, state=[4, 2])
+    with pytest.raises(ValueError, match="unit 1 has state code -1"):
+        codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, state=[2, -1])
+    with pytest.raises(ValueError, match=r"state must have one entry per unit \(2\), got shape \(3,\)"):
+        codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, state=["on"] * 3)
+    with pytest.raises(ValueError, match=r"setpoint_a must have one entry per unit \(2\), got shape \(1,\)"):
+        codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, setpoint_a=[8.0])
+    with pytest.raises(TypeError, match="setpoint_a must be real numbers"):
+        codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, setpoint_a=["8", "8"])
 
 
 def test_feedback_header_carries_the_echoed_boot_and_seq() -> None:
@@ -66,16 +138,29 @@ def test_feedback_header_carries_the_echoed_boot_and_seq() -> None:
     assert (boot, seq, ts) == (2**64 - 1, 41, 10**18)
 
 
-def test_a_version_1_frame_is_refused_with_a_clear_reason() -> None:
+def test_an_older_telemetry_frame_is_refused_with_a_clear_reason() -> None:
+    v2 = encode_telemetry_v2(1, BOOT, 3, 4, frame_values())
+    with pytest.raises(
+        FrameError,
+        match=r"telemetry frame version 2 is not supported.*reads version 3.*setpoint and state.*upgraded",
+    ) as info:
+        codec.decode_telemetry(v2)
+    assert info.value.reason == "unknown_version"
     good = codec.encode_telemetry(1, 2, 3, frame_values(), boot_id=BOOT)
     old = good[:4] + struct.pack("<H", 1) + good[6:]
-    with pytest.raises(FrameError, match=r"version 1 is not supported.*reads version 2.*upgraded") as info:
+    with pytest.raises(FrameError, match=r"version 1 is not supported.*reads version 3.*boot ids") as info:
         codec.decode_telemetry(old)
     assert info.value.reason == "unknown_version"
     old_feedback = sample_feedback()
     old_feedback = old_feedback[:4] + struct.pack("<H", 1) + old_feedback[6:]
     with pytest.raises(FrameError, match="feedback version 1") as info:
         codec.decode_feedback(old_feedback)
+    assert info.value.reason == "unknown_version"
+    # Feedback did not change: version 2 is current, a "version 3" answer is refused.
+    future_feedback = sample_feedback()
+    future_feedback = future_feedback[:4] + struct.pack("<H", 3) + future_feedback[6:]
+    with pytest.raises(FrameError, match=r"feedback version 3 is not supported.*reads version 2") as info:
+        codec.decode_feedback(future_feedback)
     assert info.value.reason == "unknown_version"
 
 
@@ -100,9 +185,20 @@ def test_new_boot_ids_differ() -> None:
     lcc_id=st.integers(0, 2**32 - 1),
     seq=st.integers(0, 2**64 - 1),
     ts=st.integers(-(2**63), 2**63 - 1),
+    data=st.data(),
 )
-def test_telemetry_round_trip_is_bit_exact(values: np.ndarray, lcc_id: int, seq: int, ts: int) -> None:
-    frame = codec.decode_telemetry(codec.encode_telemetry(lcc_id, seq, ts, values, boot_id=BOOT))
+def test_telemetry_round_trip_is_bit_exact(
+    values: np.ndarray, lcc_id: int, seq: int, ts: int, data: st.DataObject
+) -> None:
+    n_units = values.shape[0]
+    setpoints = data.draw(
+        hnp.arrays(np.float32, n_units, elements=st.floats(width=32, allow_nan=True, allow_infinity=True))
+    )
+    states = data.draw(hnp.arrays(np.uint8, n_units, elements=st.integers(0, 3)))
+    payload = codec.encode_telemetry(
+        lcc_id, seq, ts, values, boot_id=BOOT, setpoint_a=setpoints, state=states
+    )
+    frame = codec.decode_telemetry(payload)
     assert (frame.lcc_id, frame.boot_id, frame.seq, frame.timestamp_ns, frame.schema_id) == (
         lcc_id,
         BOOT,
@@ -112,6 +208,8 @@ def test_telemetry_round_trip_is_bit_exact(values: np.ndarray, lcc_id: int, seq:
     )
     assert frame.values.dtype == np.float32 and frame.values.shape == values.shape
     assert frame.values.tobytes() == values.tobytes()  # NaN payloads included
+    assert frame.setpoint_a.tobytes() == setpoints.tobytes()
+    assert frame.state.tobytes() == states.tobytes()
 
 
 def test_decode_accepts_memoryview_and_non_contiguous_input_is_encoded_correctly() -> None:
@@ -142,9 +240,13 @@ def test_encoder_checks_dtype_and_shape() -> None:
         (lambda b: b[:40] + struct.pack("<I", 100_000) + b[44:], "oversized"),
         (lambda b: b[:44] + struct.pack("<I", 10) + b[48:], "schema_mismatch"),
         (lambda b: b[:12] + struct.pack("<I", 1) + b[16:], "bad_header"),
+        # 4 units: the state bytes are the last 4 (no padding); a 5th code is not a state
+        (lambda b: b[:-1] + b"\x04", "bad_state"),
+        (lambda b: b[:-4] + b"\xff" + b[-3:], "bad_state"),
     ],
 )
 def test_bad_telemetry_is_rejected_with_its_reason(mutate: object, reason: str) -> None:
+    # ``good`` has 4 units, so the frame ends with their 4 state bytes.
     good = codec.encode_telemetry(1, 2, 3, frame_values(), boot_id=BOOT)
     with pytest.raises(FrameError) as info:
         codec.decode_telemetry(mutate(good))  # type: ignore[operator]
@@ -152,6 +254,17 @@ def test_bad_telemetry_is_rejected_with_its_reason(mutate: object, reason: str) 
     assert reason in codec.FRAME_ERROR_REASONS
     assert isinstance(info.value, ValueError)
     assert reason in str(info.value)
+
+
+def test_state_padding_must_be_zero() -> None:
+    good = codec.encode_telemetry(1, 2, 3, frame_values(3), boot_id=BOOT, state=["on", "off", "warming"])
+    assert good[-4:] == b"\x02\x00\x01\x00"  # 3 states, 1 padding byte
+    with pytest.raises(FrameError, match="padding byte at offset") as info:
+        codec.decode_telemetry(good[:-1] + b"\x01")
+    assert info.value.reason == "bad_header"
+    with pytest.raises(FrameError, match="unit 2 has state code 7") as info:
+        codec.decode_telemetry(good[:-2] + b"\x07\x00")
+    assert info.value.reason == "bad_state"
 
 
 def test_feedback_round_trip() -> None:

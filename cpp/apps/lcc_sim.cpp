@@ -87,7 +87,8 @@ class LccLoop {
   std::vector<std::vector<SentFrame>> history_;
   std::vector<std::vector<lg::FaultLabel>> labels_;
   std::vector<std::vector<double>> last_log_, last_derate_;
-  std::vector<float> values_;
+  std::vector<float> values_, setpoints_;  // setpoints_/states_: wire v3 context (interim, until H2's operating states)
+  std::vector<lg::UnitState> states_;
   std::vector<std::uint8_t> flagged_;
   lg::SampleReservoir latencies_us_, tick_cost_us_, lag_us_;
   std::uint64_t ticks_ = 0, late_ticks_ = 0, stale_ = 0, duplicates_ = 0, unknown_lcc_ = 0, shape_mismatch_ = 0;
@@ -103,8 +104,12 @@ void LccLoop::tick(lg::TelemetryPublisher& pub) {
     const std::uint64_t k = sim.samples_taken();
     lg::FaultLabel* labels = &labels_[i][(k % kHistoryFrames) * o_.units];
     sim.step(values_.data(), labels);
+    setpoints_.resize(o_.units);
+    states_.assign(o_.units, lg::UnitState::kOn);
+    for (std::uint32_t u = 0; u < o_.units; ++u) setpoints_[u] = static_cast<float>(sim.drive_current(u));
     const auto result = pub.publish(sim.config().lcc_id, static_cast<std::int64_t>(wall_ns), o_.units,
-                                    static_cast<std::uint32_t>(lg::kChannelCount), values_.data());
+                                    static_cast<std::uint32_t>(lg::kChannelCount), values_.data(), setpoints_.data(),
+                                    states_.data());
     SentFrame& sent = history_[i][result.seq % kHistoryFrames];
     sent = SentFrame{result.seq, Clock::now(), result.sent, false};
     if (!result.sent) log(LogLevel::kDebug, "lcc %u frame %llu dropped at the high-water mark", sim.config().lcc_id,

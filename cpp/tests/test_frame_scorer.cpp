@@ -54,7 +54,9 @@ std::vector<std::uint8_t> frame(std::uint64_t seq, const std::vector<float>& val
   h.schema_id = 7;  // application-defined: two channels
   h.n_units = static_cast<std::uint32_t>(values.size() / 2);
   h.n_features = 2;
-  return encode_telemetry(h, values.data());
+  const std::vector<float> setpoints(h.n_units, 8.0F);
+  const std::vector<UnitState> states(h.n_units, UnitState::kOn);
+  return encode_telemetry(h, values.data(), setpoints.data(), states.data());
 }
 
 }  // namespace

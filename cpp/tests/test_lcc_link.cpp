@@ -55,10 +55,12 @@ TEST_CASE("publisher numbers frames per LCC and a subscriber decodes them") {
   sub.set_int(ZMQ_RCVTIMEO, 100, "ZMQ_RCVTIMEO");
   sub.connect(pub.endpoint());
   std::vector<float> values(2 * kChannelCount, 1.5F);
+  const std::vector<float> setpoints{8.0F, 6.5F};
+  const std::vector<UnitState> states{UnitState::kOn, UnitState::kDerated};
   // Late joiner handled: wait for the subscription, then not even frame 0 is lost.
   REQUIRE(pub.wait_for_subscriber(5s));
   CHECK(pub.subscriptions() == 1);
-  pub.publish(7, 0, 2, kChannelCount, values.data());
+  pub.publish(7, 0, 2, kChannelCount, values.data(), setpoints.data(), states.data());
   const std::string topic = recv_string(sub.handle());
   const std::string payload = recv_string(sub.handle());
   CHECK(topic == "lcc.7.telemetry");
@@ -66,9 +68,13 @@ TEST_CASE("publisher numbers frames per LCC and a subscriber decodes them") {
   CHECK(view.header.lcc_id == 7);
   CHECK(view.header.boot_id == pub.boot_id());
   CHECK(view.header.seq == 0);
+  CHECK(view.unit_state(1) == UnitState::kDerated);
+  std::vector<float> setpoints_back(2);
+  view.copy_setpoints(setpoints_back.data());
+  CHECK(setpoints_back == setpoints);
   const auto first = view.header.seq;
-  const auto r1 = pub.publish(7, 0, 2, kChannelCount, values.data());
-  const auto r2 = pub.publish(8, 0, 2, kChannelCount, values.data());
+  const auto r1 = pub.publish(7, 0, 2, kChannelCount, values.data(), setpoints.data(), states.data());
+  const auto r2 = pub.publish(8, 0, 2, kChannelCount, values.data(), setpoints.data(), states.data());
   CHECK(r1.sent);
   CHECK(r2.seq == 0);  // sequence numbers are per LCC
   CHECK(r1.seq > first);
@@ -84,12 +90,14 @@ TEST_CASE("sends never block: a stalled subscriber at the HWM makes counted drop
   sub.set_bytes(ZMQ_SUBSCRIBE, "", 0, "ZMQ_SUBSCRIBE");
   sub.connect(pub.endpoint());
   std::vector<float> values(kChannelCount, 0.0F);
+  const float setpoint = 8.0F;
+  const UnitState on = UnitState::kOn;
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (pub.frames_dropped() == 0 && std::chrono::steady_clock::now() < deadline)
-    pub.publish(1, 0, 1, kChannelCount, values.data());
+    pub.publish(1, 0, 1, kChannelCount, values.data(), &setpoint, &on);
   CHECK(pub.frames_dropped() > 0);
   const auto before = pub.frames_sent() + pub.frames_dropped();
-  const auto r = pub.publish(1, 0, 1, kChannelCount, values.data());
+  const auto r = pub.publish(1, 0, 1, kChannelCount, values.data(), &setpoint, &on);
   CHECK(r.seq == before);  // a dropped frame still consumes its sequence number
 }
 

@@ -116,7 +116,8 @@ TelemetryPublisher::TelemetryPublisher(ZmqContext& context, const std::string& e
 
 TelemetryPublisher::Result TelemetryPublisher::publish(std::uint32_t lcc_id, std::int64_t timestamp_ns,
                                                        std::uint32_t n_units, std::uint32_t n_features,
-                                                       const float* values, std::uint16_t schema_id) {
+                                                       const float* values, const float* setpoint_a,
+                                                       const UnitState* state, std::uint16_t schema_id) {
   std::uint64_t& next = next_seq_[lcc_id];
   auto topic_it = topics_.find(lcc_id);
   if (topic_it == topics_.end()) topic_it = topics_.emplace(lcc_id, telemetry_topic(lcc_id)).first;
@@ -128,7 +129,7 @@ TelemetryPublisher::Result TelemetryPublisher::publish(std::uint32_t lcc_id, std
   h.schema_id = schema_id;
   h.n_units = n_units;
   h.n_features = n_features;
-  encode_telemetry(h, values, buffer_);
+  encode_telemetry(h, values, setpoint_a, state, buffer_);
 
   const std::string& topic = topic_it->second;
   if (zmq_send(socket_.handle(), topic.data(), topic.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {

@@ -1,5 +1,6 @@
 #include "laserguard/wire/telemetry_codec.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -28,10 +29,17 @@ constexpr std::size_t kMagic = 0, kVersion = 4, kFeatures = 6, kLcc = 8, kUnits 
 
 std::size_t padded4(std::size_t n) noexcept { return (n + 3U) & ~std::size_t{3}; }
 
-// Shared prefix checks: enough bytes for the magic, the right magic, a known version,
-// then a whole fixed header.
-void check_prefix(const std::uint8_t* data, std::size_t size, const char (&magic)[4], std::size_t header_bytes,
-                  const char* kind) {
+// Why a sender of an older version must be upgraded: what each version added.
+const char* upgrade_hint(std::uint16_t version, std::uint16_t expected) {
+  if (version >= expected) return ")";
+  if (version < 2) return "; the sender predates boot ids and must be upgraded)";
+  return "; the sender predates per-unit setpoint and state and must be upgraded)";
+}
+
+// Shared prefix checks: enough bytes for the magic, the right magic, the version this
+// decoder reads for that kind of message, then a whole fixed header.
+void check_prefix(const std::uint8_t* data, std::size_t size, const char (&magic)[4], std::uint16_t expected_version,
+                  std::size_t header_bytes, const char* kind) {
   if (data == nullptr && size != 0) fail(FrameErrorReason::kTruncated, std::string(kind) + " buffer is null");
   if (size < 4)
     fail(FrameErrorReason::kTruncated,
@@ -46,11 +54,11 @@ void check_prefix(const std::uint8_t* data, std::size_t size, const char (&magic
     fail(FrameErrorReason::kTruncated, std::string(kind) + " payload is " + std::to_string(size) +
                                            " bytes, too short for its version field");
   const auto version = load_le<std::uint16_t>(data + 4);
-  if (version != kProtocolVersion)
-    fail(FrameErrorReason::kUnknownVersion,
-         std::string(kind) + " version " + std::to_string(version) + " is not supported (this decoder reads version " +
-             std::to_string(kProtocolVersion) +
-             (version < kProtocolVersion ? "; the sender predates boot ids and must be upgraded)" : ")"));
+  if (version != expected_version)
+    fail(FrameErrorReason::kUnknownVersion, std::string(kind) + " version " + std::to_string(version) +
+                                                " is not supported (this decoder reads version " +
+                                                std::to_string(expected_version) +
+                                                upgrade_hint(version, expected_version));
   if (size < header_bytes)
     fail(FrameErrorReason::kTruncated, std::string(kind) + " payload is " + std::to_string(size) +
                                            " bytes, shorter than its " + std::to_string(header_bytes) +
@@ -108,19 +116,47 @@ const char* reason_code(FrameErrorReason reason) noexcept {
     case FrameErrorReason::kSchemaMismatch: return "schema_mismatch";
     case FrameErrorReason::kBadIndex: return "bad_index";
     case FrameErrorReason::kBadString: return "bad_string";
+    case FrameErrorReason::kBadState: return "bad_state";
   }
   return "unknown";
 }
 
 // ---------------------------------------------------------------------------- telemetry
 
+namespace {
+
+// Offsets of the per-unit context after the values (docs/protocol.md §3).
+struct TelemetryLayout {
+  std::size_t setpoint, state, padding, end;
+};
+
+TelemetryLayout telemetry_layout(std::size_t n_units, std::size_t n_features) noexcept {
+  TelemetryLayout l{};
+  l.setpoint = kTelemetryHeaderBytes + sizeof(float) * n_units * n_features;
+  l.state = l.setpoint + sizeof(float) * n_units;
+  l.padding = l.state + n_units;
+  l.end = l.state + padded4(n_units);
+  return l;
+}
+
+}  // namespace
+
 std::size_t telemetry_size(std::uint32_t n_units, std::uint32_t n_features) noexcept {
-  return kTelemetryHeaderBytes + sizeof(float) * static_cast<std::size_t>(n_units) * n_features;
+  return telemetry_layout(n_units, n_features).end;
 }
 
 void TelemetryFrameView::copy_values(float* out) const noexcept { load_le_array(out, values_le, value_count()); }
+void TelemetryFrameView::copy_setpoints(float* out) const noexcept { load_le_array(out, setpoint_le, header.n_units); }
+void TelemetryFrameView::copy_states(std::uint8_t* out) const noexcept {
+  if (header.n_units != 0) std::memcpy(out, state, header.n_units);
+}
+void TelemetryFrameView::copy_states(UnitState* out) const noexcept {
+  // UnitState is one byte with std::uint8_t underneath; bytes may be written through any type.
+  if (header.n_units != 0) std::memcpy(out, state, header.n_units);
+}
 
-void encode_telemetry(const TelemetryHeader& h, const float* values, std::vector<std::uint8_t>& out) {
+void encode_telemetry(const TelemetryHeader& h, const float* values, const float* setpoint_a,
+                      const std::uint8_t* state, std::vector<std::uint8_t>& out) {
   try {
     check_units_features(h.n_units, h.n_features, "telemetry frame");
     check_schema(h.schema_id, h.n_features);
@@ -128,10 +164,17 @@ void encode_telemetry(const TelemetryHeader& h, const float* values, std::vector
     throw std::invalid_argument(std::string("cannot encode: ") + e.what());
   }
   check_encodable(values != nullptr, "cannot encode telemetry: values pointer is null");
-  out.resize(telemetry_size(h.n_units, h.n_features));
+  check_encodable(setpoint_a != nullptr, "cannot encode telemetry: setpoint pointer is null");
+  check_encodable(state != nullptr, "cannot encode telemetry: state pointer is null");
+  for (std::uint32_t u = 0; u < h.n_units; ++u)
+    check_encodable(state[u] < kUnitStateCount, "cannot encode telemetry: unit " + std::to_string(u) +
+                                                    " has state code " + std::to_string(state[u]) +
+                                                    ", valid codes are 0..3");
+  const auto l = telemetry_layout(h.n_units, h.n_features);
+  out.resize(l.end);
   std::uint8_t* p = out.data();
   std::memcpy(p + tm::kMagic, kTelemetryMagic, 4);
-  store_le(p + tm::kVersion, kProtocolVersion);
+  store_le(p + tm::kVersion, kTelemetryVersion);
   store_le(p + tm::kSchema, h.schema_id);
   store_le(p + tm::kLcc, h.lcc_id);
   store_le(p + tm::kReserved, std::uint32_t{0});
@@ -141,16 +184,33 @@ void encode_telemetry(const TelemetryHeader& h, const float* values, std::vector
   store_le(p + tm::kUnits, h.n_units);
   store_le(p + tm::kFeatures, h.n_features);
   store_le_array(p + kTelemetryHeaderBytes, values, static_cast<std::size_t>(h.n_units) * h.n_features);
+  store_le_array(p + l.setpoint, setpoint_a, h.n_units);
+  std::memcpy(p + l.state, state, h.n_units);
+  std::fill(p + l.padding, p + l.end, std::uint8_t{0});  // `out` is reused: padding must be rewritten
 }
 
-std::vector<std::uint8_t> encode_telemetry(const TelemetryHeader& header, const float* values) {
+void encode_telemetry(const TelemetryHeader& header, const float* values, const float* setpoint_a,
+                      const UnitState* state, std::vector<std::uint8_t>& out) {
+  // Reading a UnitState array through unsigned char is always allowed (one byte each).
+  encode_telemetry(header, values, setpoint_a, reinterpret_cast<const std::uint8_t*>(state), out);
+}
+
+std::vector<std::uint8_t> encode_telemetry(const TelemetryHeader& header, const float* values,
+                                           const float* setpoint_a, const std::uint8_t* state) {
   std::vector<std::uint8_t> out;
-  encode_telemetry(header, values, out);
+  encode_telemetry(header, values, setpoint_a, state, out);
+  return out;
+}
+
+std::vector<std::uint8_t> encode_telemetry(const TelemetryHeader& header, const float* values,
+                                           const float* setpoint_a, const UnitState* state) {
+  std::vector<std::uint8_t> out;
+  encode_telemetry(header, values, setpoint_a, state, out);
   return out;
 }
 
 TelemetryFrameView decode_telemetry(const std::uint8_t* data, std::size_t size) {
-  check_prefix(data, size, kTelemetryMagic, kTelemetryHeaderBytes, "telemetry frame");
+  check_prefix(data, size, kTelemetryMagic, kTelemetryVersion, kTelemetryHeaderBytes, "telemetry frame");
   const auto reserved = load_le<std::uint32_t>(data + tm::kReserved);
   if (reserved != 0)
     fail(FrameErrorReason::kBadHeader, "telemetry reserved field is " + std::to_string(reserved) + ", must be 0");
@@ -165,8 +225,20 @@ TelemetryFrameView decode_telemetry(const std::uint8_t* data, std::size_t size) 
   h.n_features = load_le<std::uint32_t>(data + tm::kFeatures);
   check_units_features(h.n_units, h.n_features, "telemetry frame");
   check_schema(h.schema_id, h.n_features);
-  check_exact_size(size, telemetry_size(h.n_units, h.n_features), "telemetry frame");
+  const auto l = telemetry_layout(h.n_units, h.n_features);
+  check_exact_size(size, l.end, "telemetry frame");
+  for (std::size_t i = l.padding; i < l.end; ++i)
+    if (data[i] != 0)
+      fail(FrameErrorReason::kBadHeader, "telemetry state padding byte at offset " + std::to_string(i) +
+                                             " is " + std::to_string(data[i]) + ", must be 0");
+  for (std::uint32_t u = 0; u < h.n_units; ++u)
+    if (data[l.state + u] >= kUnitStateCount)
+      fail(FrameErrorReason::kBadState, "unit " + std::to_string(u) + " has state code " +
+                                            std::to_string(data[l.state + u]) +
+                                            ", valid codes are 0 (off), 1 (warming), 2 (on), 3 (derated)");
   view.values_le = data + kTelemetryHeaderBytes;
+  view.setpoint_le = data + l.setpoint;
+  view.state = data + l.state;
   return view;
 }
 
@@ -248,7 +320,7 @@ void encode_feedback(const Feedback& f, std::vector<std::uint8_t>& out) {
   out.assign(l.end, 0);  // zero fill also writes the version string's padding
   std::uint8_t* p = out.data();
   std::memcpy(p + fb::kMagic, kFeedbackMagic, 4);
-  store_le(p + fb::kVersion, kProtocolVersion);
+  store_le(p + fb::kVersion, kFeedbackVersion);
   store_le(p + fb::kFeatures, f.n_features);
   store_le(p + fb::kLcc, f.lcc_id);
   store_le(p + fb::kUnits, f.n_units);
@@ -272,7 +344,7 @@ std::vector<std::uint8_t> encode_feedback(const Feedback& feedback) {
 }
 
 Feedback decode_feedback(const std::uint8_t* data, std::size_t size) {
-  check_prefix(data, size, kFeedbackMagic, kFeedbackHeaderBytes, "feedback");
+  check_prefix(data, size, kFeedbackMagic, kFeedbackVersion, kFeedbackHeaderBytes, "feedback");
   Feedback f;
   f.n_features = load_le<std::uint16_t>(data + fb::kFeatures);
   f.lcc_id = load_le<std::uint32_t>(data + fb::kLcc);

@@ -32,15 +32,23 @@ FRAME_ERROR_REASONS: Final[tuple[str, ...]] = tuple(_core.FRAME_ERROR_REASONS)
 # Column order of schema 1 (design §3); a frame's values[:, i] is channel CHANNELS[i].
 CHANNELS: Final[tuple[str, ...]] = tuple(_core.CHANNELS)
 SCHEMA_LASER_V1: Final = 1
-PROTOCOL_VERSION: Final[int] = int(_core.PROTOCOL_VERSION)
+# Telemetry version 3 carries each unit's setpoint and state; the feedback layout is unchanged.
+TELEMETRY_VERSION: Final[int] = int(_core.TELEMETRY_VERSION)
+FEEDBACK_VERSION: Final[int] = int(_core.FEEDBACK_VERSION)
+# Unit state names by wire code: a frame's state[u] == 2 means UNIT_STATES[2] == "on".
+UNIT_STATES: Final[tuple[str, ...]] = tuple(_core.UNIT_STATES)
+STATE_ON: Final = 2  # what an encoder sends when the caller gives no states
 
 Float32Array = npt.NDArray[np.float32]
 
 __all__ = [
     "CHANNELS",
+    "FEEDBACK_VERSION",
     "FRAME_ERROR_REASONS",
-    "PROTOCOL_VERSION",
     "SCHEMA_LASER_V1",
+    "STATE_ON",
+    "TELEMETRY_VERSION",
+    "UNIT_STATES",
     "Feedback",
     "FrameError",
     "TelemetryFrame",
@@ -50,6 +58,7 @@ __all__ = [
     "encode_telemetry",
     "feedback_topic",
     "new_boot_id",
+    "state_codes",
     "telemetry_topic",
 ]
 
@@ -59,7 +68,8 @@ class TelemetryFrame:
     """One LCC's units at one instant: ``values`` is (n_units, n_features) float32.
 
     ``boot_id`` is chosen by the LCC at each start and ``seq`` restarts at 0 with it, so a frame
-    is named by (lcc_id, boot_id, seq).
+    is named by (lcc_id, boot_id, seq). ``setpoint_a`` (float32 (n_units,), A, NaN = unknown) and
+    ``state`` (uint8 (n_units,), codes into UNIT_STATES) are each unit's operating context.
     """
 
     lcc_id: int
@@ -68,6 +78,8 @@ class TelemetryFrame:
     timestamp_ns: int
     schema_id: int
     values: Float32Array
+    setpoint_a: Float32Array
+    state: npt.NDArray[np.uint8]
 
     @property
     def n_units(self) -> int:
@@ -108,6 +120,31 @@ def _require_boot_id(boot_id: int) -> None:
         raise ValueError(f"boot_id {boot_id} is outside 0..2**64-1")
 
 
+def state_codes(states: npt.ArrayLike, n_units: int) -> npt.NDArray[np.uint8]:
+    """Wire codes (uint8 (n_units,)) for unit states given as names ("on") or codes (2).
+
+    Raises ValueError naming the first unknown name or out-of-range code."""
+    array = np.asarray(states)
+    if array.shape != (n_units,):
+        raise ValueError(f"state must have one entry per unit ({n_units}), got shape {array.shape}")
+    if array.dtype.kind in "USO":
+        codes = np.empty(n_units, dtype=np.uint8)
+        for i, name in enumerate(array.tolist()):
+            if name not in UNIT_STATES:
+                raise ValueError(f"unit {i} has state {name!r}; known states are {', '.join(UNIT_STATES)}")
+            codes[i] = UNIT_STATES.index(name)
+        return codes
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"state must be state names or integer codes, got {array.dtype}")
+    bad = np.flatnonzero((array < 0) | (array >= len(UNIT_STATES)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"unit {i} has state code {int(array[i])}; valid codes are 0..{len(UNIT_STATES) - 1}"
+        )
+    return array.astype(np.uint8)
+
+
 def new_boot_id() -> int:
     """A random 64-bit boot id for one start of a sender (as lcc-sim draws one per start)."""
     return secrets.randbits(64)
@@ -121,20 +158,38 @@ def encode_telemetry(
     schema_id: int = SCHEMA_LASER_V1,
     *,
     boot_id: int,
+    setpoint_a: npt.ArrayLike | None = None,
+    state: npt.ArrayLike | None = None,
 ) -> bytes:
     """Encode one frame; ``values`` is a float32 (n_units, n_features) array. ``boot_id`` (0..2**64-1)
-    names this start of the LCC (required: a sender that restarts its seq must change it)."""
+    names this start of the LCC (required: a sender that restarts its seq must change it).
+
+    ``setpoint_a`` is each unit's commanded drive current in A (any real array of n_units; NaN =
+    unknown) and ``state`` each unit's state as names or codes (see UNIT_STATES). None sends
+    NaN setpoints / every unit "on", which is what a sender that does not know them should say."""
     values = np.asarray(values)
     _require_dtype("values", values, np.float32, 2)
     _require_boot_id(boot_id)
-    payload: bytes = _core.encode_telemetry(lcc_id, boot_id, seq, timestamp_ns, values, schema_id)
+    n_units = values.shape[0]
+    if setpoint_a is None:
+        setpoints = np.full(n_units, np.nan, dtype=np.float32)
+    else:
+        raw = np.asarray(setpoint_a)
+        if raw.dtype.kind not in "fiu":
+            raise TypeError(f"setpoint_a must be real numbers, got {raw.dtype}")
+        if raw.shape != (n_units,):
+            raise ValueError(f"setpoint_a must have one entry per unit ({n_units}), got shape {raw.shape}")
+        setpoints = raw.astype(np.float32)
+    codes = np.full(n_units, STATE_ON, dtype=np.uint8) if state is None else state_codes(state, n_units)
+    payload: bytes = _core.encode_telemetry(
+        lcc_id, boot_id, seq, timestamp_ns, values, setpoints, codes, schema_id
+    )
     return payload
 
 
 def decode_telemetry(payload: bytes | bytearray | memoryview) -> TelemetryFrame:
-    """Validate and decode a telemetry payload (values copied once, into a new array)."""
-    lcc_id, boot_id, seq, timestamp_ns, schema_id, values = _core.decode_telemetry(payload)
-    return TelemetryFrame(lcc_id, boot_id, seq, timestamp_ns, schema_id, values)
+    """Validate and decode a telemetry payload (each array copied once, into a new array)."""
+    return TelemetryFrame(*_core.decode_telemetry(payload))
 
 
 def encode_feedback(

@@ -97,8 +97,9 @@ class TelemetryPublisher {
     std::uint64_t seq;
     bool sent;
   };
+  // `values` is n_units x n_features; `setpoint_a` (A, NaN = unknown) and `state` are per unit.
   Result publish(std::uint32_t lcc_id, std::int64_t timestamp_ns, std::uint32_t n_units, std::uint32_t n_features,
-                 const float* values, std::uint16_t schema_id = 1);
+                 const float* values, const float* setpoint_a, const UnitState* state, std::uint16_t schema_id = 1);
 
   std::uint64_t frames_sent() const noexcept { return sent_; }
   std::uint64_t frames_dropped() const noexcept { return dropped_; }

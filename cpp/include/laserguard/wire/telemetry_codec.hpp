@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "laserguard/wire/telemetry_schema.hpp"
+
 namespace laserguard {
 
 enum class FrameErrorReason {
@@ -23,12 +25,14 @@ enum class FrameErrorReason {
   kSchemaMismatch,  // schema id 0, or feature count does not match a known schema
   kBadIndex,        // unit or feature index out of range / not strictly increasing
   kBadString,       // model version not printable ASCII
+  kBadState,        // a unit state byte outside the UnitState codes
 };
 
 inline constexpr FrameErrorReason kAllFrameErrorReasons[] = {
     FrameErrorReason::kBadMagic,      FrameErrorReason::kUnknownVersion, FrameErrorReason::kTruncated,
     FrameErrorReason::kCountMismatch, FrameErrorReason::kOversized,      FrameErrorReason::kBadHeader,
     FrameErrorReason::kSchemaMismatch, FrameErrorReason::kBadIndex,      FrameErrorReason::kBadString,
+    FrameErrorReason::kBadState,
 };
 
 // Short stable code used in logs and metric labels: "bad_magic", "truncated", ...
@@ -49,7 +53,10 @@ inline constexpr char kTelemetryMagic[4] = {'L', 'G', 'T', 'M'};
 inline constexpr char kFeedbackMagic[4] = {'L', 'G', 'A', 'F'};
 // Version 2 added the LCC boot id (a random 64-bit value chosen at each LCC start) to both
 // headers: sequence numbers restart at 0 on every boot, so (lcc, boot, seq) names a frame.
-inline constexpr std::uint16_t kProtocolVersion = 2;
+// Telemetry version 3 appends each unit's setpoint and state (the operating context); the
+// feedback layout did not change, so it stays at version 2.
+inline constexpr std::uint16_t kTelemetryVersion = 3;
+inline constexpr std::uint16_t kFeedbackVersion = 2;
 inline constexpr std::size_t kTelemetryHeaderBytes = 48;
 inline constexpr std::size_t kFeedbackHeaderBytes = 48;
 // Limits keep every size computation far from overflow and bound a decoder's allocation.
@@ -72,25 +79,45 @@ struct TelemetryHeader {
   std::uint32_t n_features = 0;
 };
 
-// A validated telemetry payload. `values_le` points into the caller's buffer (row-major
-// n_units x n_features little-endian float32) and is valid as long as that buffer is.
+// A validated telemetry payload. The pointers point into the caller's buffer and are valid
+// as long as that buffer is: `values_le` row-major n_units x n_features little-endian
+// float32, `setpoint_le` n_units little-endian float32 (A, NaN = unknown), `state` n_units
+// bytes, each a valid UnitState code (checked by the decoder).
 struct TelemetryFrameView {
   TelemetryHeader header;
   const std::uint8_t* values_le = nullptr;
+  const std::uint8_t* setpoint_le = nullptr;
+  const std::uint8_t* state = nullptr;
 
   std::size_t value_count() const noexcept {
     return static_cast<std::size_t>(header.n_units) * header.n_features;
   }
   // Copies the matrix into `out` (value_count() floats), converting byte order if needed.
   void copy_values(float* out) const noexcept;
+  // Copies the n_units setpoints (A) into `out`.
+  void copy_setpoints(float* out) const noexcept;
+  // Copies the n_units state codes into `out` (std::uint8_t or UnitState).
+  void copy_states(std::uint8_t* out) const noexcept;
+  void copy_states(UnitState* out) const noexcept;
+  UnitState unit_state(std::uint32_t unit) const noexcept { return static_cast<UnitState>(state[unit]); }
 };
 
+// Bytes of a version-3 frame: header, values, setpoints, states padded to 4 bytes.
 std::size_t telemetry_size(std::uint32_t n_units, std::uint32_t n_features) noexcept;
 
 // Encodes into `out` (resized; reuse it across frames to avoid allocating on the hot path).
-// Throws std::invalid_argument naming the offending value when the header is out of limits.
-void encode_telemetry(const TelemetryHeader& header, const float* values, std::vector<std::uint8_t>& out);
-std::vector<std::uint8_t> encode_telemetry(const TelemetryHeader& header, const float* values);
+// `values` is n_units x n_features, `setpoint_a` and `state` n_units each (a setpoint may be
+// NaN: unknown). Throws std::invalid_argument naming the offending value when the header is
+// out of limits, a pointer is null or a state is not a UnitState code.
+void encode_telemetry(const TelemetryHeader& header, const float* values, const float* setpoint_a,
+                      const UnitState* state, std::vector<std::uint8_t>& out);
+std::vector<std::uint8_t> encode_telemetry(const TelemetryHeader& header, const float* values,
+                                           const float* setpoint_a, const UnitState* state);
+// The same with the states as raw wire codes (e.g. a numpy uint8 array).
+void encode_telemetry(const TelemetryHeader& header, const float* values, const float* setpoint_a,
+                      const std::uint8_t* state, std::vector<std::uint8_t>& out);
+std::vector<std::uint8_t> encode_telemetry(const TelemetryHeader& header, const float* values,
+                                           const float* setpoint_a, const std::uint8_t* state);
 
 TelemetryFrameView decode_telemetry(const std::uint8_t* data, std::size_t size);
 

@@ -30,4 +30,19 @@ inline constexpr std::array<const char*, kChannelCount> kChannelNames = {
     "psu_current_a",   "psu_temp_c",        "psu_ripple_mv",
 };
 
+// Operating state of a unit, sent per unit in every telemetry frame (version 3) next to its
+// commanded drive current, so consumers can tell a healthy operating change from a fault.
+// The numeric codes are the wire bytes; the names are used in documents, CSVs and labels.
+enum class UnitState : std::uint8_t { kOff = 0, kWarming = 1, kOn = 2, kDerated = 3 };
+
+inline constexpr std::size_t kUnitStateCount = 4;
+
+inline constexpr std::array<const char*, kUnitStateCount> kUnitStateNames = {"off", "warming", "on", "derated"};
+
+// "off", "warming", "on", "derated"; "invalid" for a code outside the enum (never on a decoded frame).
+constexpr const char* unit_state_name(UnitState state) noexcept {
+  const auto code = static_cast<std::size_t>(state);
+  return code < kUnitStateCount ? kUnitStateNames[code] : "invalid";
+}
+
 }  // namespace laserguard
