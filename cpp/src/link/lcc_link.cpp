@@ -1,5 +1,7 @@
 #include "laserguard/link/lcc_link.hpp"
 
+#include "laserguard/link/link_guard.hpp"
+
 #include <poll.h>
 #include <zmq.h>
 
@@ -102,8 +104,8 @@ std::uint64_t random_boot_id() {
 }
 
 TelemetryPublisher::TelemetryPublisher(ZmqContext& context, const std::string& endpoint, int send_hwm,
-                                       std::uint64_t boot_id)
-    : socket_(context, ZMQ_XPUB), boot_id_(boot_id) {  // XPUB: a PUB that also reports subscriptions
+                                       std::uint64_t boot_id, std::shared_ptr<LinkGuard> guard)
+    : guard_(std::move(guard)), socket_(context, ZMQ_XPUB), boot_id_(boot_id) {  // XPUB: a PUB that also reports subscriptions
   if (send_hwm < 0) throw LinkError("send high-water mark " + std::to_string(send_hwm) + " is negative");
   socket_.set_int(ZMQ_SNDHWM, send_hwm, "ZMQ_SNDHWM");
   // Refuse (EAGAIN) instead of silently dropping at the HWM, so every drop is counted.
@@ -111,6 +113,7 @@ TelemetryPublisher::TelemetryPublisher(ZmqContext& context, const std::string& e
   // Pass every subscription up, not only the first per topic, so waiting for N
   // subscribers works when they all subscribe to the same prefix.
   socket_.set_int(ZMQ_XPUB_VERBOSE, 1, "ZMQ_XPUB_VERBOSE");
+  if (guard_) guard_->secure(socket_, LinkSocketKind::kTelemetry);
   socket_.bind(endpoint);
 }
 
@@ -145,12 +148,20 @@ TelemetryPublisher::Result TelemetryPublisher::publish(std::uint32_t lcc_id, std
 }
 
 bool TelemetryPublisher::read_subscription(int timeout_ms) {
-  zmq_pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq_poll(&item, 1, timeout_ms) < 0) {
+  // The guard's sockets are polled too: a CURVE subscriber's subscription only arrives once
+  // its handshake has been answered.
+  zmq_pollitem_t items[8];
+  int n = 0;
+  items[n++] = {socket_.handle(), 0, ZMQ_POLLIN, 0};
+  if (guard_)
+    for (void* s : guard_->sockets())
+      if (n < 8) items[n++] = {s, 0, ZMQ_POLLIN, 0};
+  if (zmq_poll(items, n, timeout_ms) < 0) {
     if (zmq_errno() == EINTR) return false;
     fail_zmq("polling for subscriptions failed");
   }
-  if (!(item.revents & ZMQ_POLLIN)) return false;
+  if (guard_) guard_->serve();
+  if (!(items[0].revents & ZMQ_POLLIN)) return false;
   Message msg;
   if (zmq_msg_recv(msg.get(), socket_.handle(), ZMQ_DONTWAIT) < 0) return false;
   // Byte 0 is 1 for subscribe, 0 for unsubscribe; the rest is the topic prefix.
@@ -177,8 +188,8 @@ bool TelemetryPublisher::wait_for_subscriber(std::chrono::nanoseconds timeout, s
 // ------------------------------------------------------------------------ subscriber
 
 FeedbackSubscriber::FeedbackSubscriber(ZmqContext& context, const std::string& endpoint, int recv_hwm,
-                                       const std::vector<std::uint32_t>& lcc_ids)
-    : socket_(context, ZMQ_SUB) {
+                                       const std::vector<std::uint32_t>& lcc_ids, std::shared_ptr<LinkGuard> guard)
+    : guard_(std::move(guard)), socket_(context, ZMQ_SUB) {
   if (recv_hwm < 0) throw LinkError("receive high-water mark " + std::to_string(recv_hwm) + " is negative");
   socket_.set_int(ZMQ_RCVHWM, recv_hwm, "ZMQ_RCVHWM");
   if (lcc_ids.empty()) {
@@ -189,9 +200,13 @@ FeedbackSubscriber::FeedbackSubscriber(ZmqContext& context, const std::string& e
       socket_.set_bytes(ZMQ_SUBSCRIBE, topic.data(), topic.size(), "ZMQ_SUBSCRIBE");
     }
   }
+  if (guard_) guard_->secure(socket_, LinkSocketKind::kFeedback);
   socket_.bind(endpoint);
   std::size_t len = sizeof notify_fd_;
   if (zmq_getsockopt(socket_.handle(), ZMQ_FD, &notify_fd_, &len) != 0) fail_zmq("reading ZMQ_FD failed");
+  wait_fds_.push_back(pollfd{notify_fd_, POLLIN, 0});
+  if (guard_)
+    for (const int fd : guard_->notify_fds()) wait_fds_.push_back(pollfd{fd, POLLIN, 0});
 }
 
 bool FeedbackSubscriber::try_receive(Feedback& out) {
@@ -237,6 +252,7 @@ std::optional<Feedback> FeedbackSubscriber::poll(std::chrono::nanoseconds timeou
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   Feedback f;
   for (;;) {
+    if (guard_) guard_->serve();  // handshakes waiting for the ZAP answer (never blocks)
     if (try_receive(f)) return f;
     // ZMQ_FD is edge-triggered: after a wakeup (or before sleeping) ZMQ_EVENTS says whether
     // a message is already queued; only sleep when it is not.
@@ -248,8 +264,7 @@ std::optional<Feedback> FeedbackSubscriber::poll(std::chrono::nanoseconds timeou
     if (remaining <= std::chrono::nanoseconds::zero()) return std::nullopt;
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(remaining).count();
     timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    pollfd pfd{notify_fd_, POLLIN, 0};
-    if (ppoll(&pfd, 1, &ts, nullptr) < 0) {
+    if (ppoll(wait_fds_.data(), wait_fds_.size(), &ts, nullptr) < 0) {
       if (errno == EINTR) return std::nullopt;  // a signal: let the caller check its stop flag
       throw LinkError(std::string("ppoll failed: ") + std::strerror(errno));
     }

@@ -18,9 +18,16 @@
 //    were seen: feedback arrives for some sequence numbers and not others, and lcc-sim
 //    reports "frames_without_feedback" instead of assuming delivery.
 //  * Every socket has linger 0: closing never waits for unsent messages.
+//
+// Security (docs/protocol.md §9): given a LinkGuard (link_guard.hpp), both sockets are CurveZMQ
+// servers that only admit clients on the guard's allow-list (feedback: command keys only).
+// Without one they are plain ZeroMQ, as before: fine on loopback, not on a plant network.
+#include <poll.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -29,6 +36,8 @@
 #include "laserguard/wire/telemetry_codec.hpp"
 
 namespace laserguard {
+
+class LinkGuard;  // link_guard.hpp: server-side CURVE and the ZAP allow-list
 
 class LinkError : public std::runtime_error {
  public:
@@ -86,8 +95,10 @@ std::uint64_t random_boot_id();
 // carries `boot_id` (docs/protocol.md): one publisher is one boot of the LCC.
 class TelemetryPublisher {
  public:
+  // With `guard`, the socket is a CURVE server admitting read and command keys; the guard
+  // lives as long as any socket it secures (its ZAP handler must outlive them).
   TelemetryPublisher(ZmqContext& context, const std::string& endpoint, int send_hwm,
-                     std::uint64_t boot_id = random_boot_id());
+                     std::uint64_t boot_id = random_boot_id(), std::shared_ptr<LinkGuard> guard = nullptr);
   std::uint64_t boot_id() const noexcept { return boot_id_; }
 
   // Encodes and sends one frame with the LCC's next sequence number. Returns the sequence
@@ -114,6 +125,7 @@ class TelemetryPublisher {
 
  private:
   bool read_subscription(int timeout_ms);
+  std::shared_ptr<LinkGuard> guard_;  // before socket_: destroyed after it
   ZmqSocket socket_;
   std::uint64_t boot_id_;
   std::uint64_t subscriptions_ = 0;
@@ -128,8 +140,10 @@ class TelemetryPublisher {
 // LCCs when empty), validates every message and counts rejects by reason.
 class FeedbackSubscriber {
  public:
+  // With `guard`, the socket is a CURVE server admitting command keys only: a frame from any
+  // other client never arrives here. poll() also answers the guard's handshakes.
   FeedbackSubscriber(ZmqContext& context, const std::string& endpoint, int recv_hwm,
-                     const std::vector<std::uint32_t>& lcc_ids = {});
+                     const std::vector<std::uint32_t>& lcc_ids = {}, std::shared_ptr<LinkGuard> guard = nullptr);
 
   // Returns the next valid feedback message, waiting at most `timeout` (0 = just check).
   // Invalid messages are counted in rejects() and skipped. Wakes on the socket's
@@ -144,8 +158,10 @@ class FeedbackSubscriber {
 
  private:
   bool try_receive(Feedback& out);
+  std::shared_ptr<LinkGuard> guard_;  // before socket_: destroyed after it
   ZmqSocket socket_;
   int notify_fd_ = -1;
+  std::vector<pollfd> wait_fds_;  // notify_fd_ then the guard's: reused by every poll()
   std::uint64_t received_ = 0;
   std::map<std::string, std::uint64_t> rejects_;
   std::vector<std::uint8_t> topic_, payload_;
