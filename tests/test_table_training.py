@@ -100,3 +100,31 @@ def test_bad_table_arguments_are_named(tables: dict[str, Path]) -> None:
     assert no_time.returncode == 2 and "--time-column" in no_time.stderr
     both = run("train", "--data", str(tables["nominal"]), "--data-dir", "y", "--out", "x")
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_a_channel_that_is_not_numeric_is_named_with_its_first_bad_value(tables: dict[str, Path]) -> None:
+    frame = pd.read_csv(tables["nominal"])
+    frame["ch3"] = frame["ch3"].astype(object)
+    frame.loc[[7, 9], "ch3"] = ["ERR", "overrange"]  # a logger's error code in a numeric channel
+    bad_cell = tables["folder"] / "bad_cell.csv"
+    frame.to_csv(bad_cell, index=False)
+    for channels in ([], ["--channels", "ch0,ch3"]):  # inferred or named, the same answer
+        result = run(
+            "train", "--data", str(bad_cell), "--unit-column", "card", "--unit-column", "slot",
+            "--time-column", "t", "--out", str(tables["folder"] / "never"), *channels,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert "channel column 'ch3' is not numeric: row 7 has 'ERR'" in result.stderr, result.stderr
+    # Decimal commas (quoted): no column holds a single number, so none is taken for a channel.
+    commas = frame[["card", "slot", "t"]].assign(power="0,5", temp="25,1")
+    comma_table = tables["folder"] / "commas.csv"
+    commas.to_csv(comma_table, index=False)
+    result = run(
+        "train", "--data", str(comma_table), "--unit-column", "card", "--unit-column", "slot",
+        "--time-column", "t", "--out", str(tables["folder"] / "never"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "no numeric channel column: 'power' (first value '0,5'), 'temp' (first value '25,1')" in (
+        result.stderr
+    ), result.stderr
+    assert not (tables["folder"] / "never").exists()

@@ -8,7 +8,7 @@ is each unit's time order, the order in which the baseline stage must see them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +57,40 @@ def time_seconds(column: pd.Series) -> npt.NDArray[np.float64]:
     return since_epoch
 
 
+def first_non_numeric(column: pd.Series) -> tuple[int, object] | None:
+    """Row position and value of the column's first cell that is neither empty nor a number."""
+    if pd.api.types.is_numeric_dtype(column):
+        return None
+    parsed = pd.to_numeric(column, errors="coerce")
+    bad = (parsed.isna() & column.notna()).to_numpy()
+    if not bad.any():
+        return None
+    row = int(np.flatnonzero(bad)[0])
+    return row, column.iloc[row]
+
+
+def infer_channels(frame: pd.DataFrame, reserved: Collection[object]) -> list[str]:
+    """The channels of a table that does not name them: every other column holding numbers.
+
+    A column with some numbers is a channel even where other cells are not (``sensor_table``
+    then names the first bad cell); one without a single number (a serial, a site name) is not.
+    """
+    others = [c for c in frame.columns if c not in reserved]
+    channels = [c for c in others if pd.to_numeric(frame[c], errors="coerce").notna().any()]
+    if not channels:
+        described = ", ".join(
+            f"{c!r} (first value {frame[c].dropna().iloc[0]!r})"
+            if frame[c].notna().any()
+            else f"{c!r} (empty)"
+            for c in others
+        )
+        raise TableError(
+            f"no numeric channel column: {described or 'no column besides the unit, time and label ones'}; "
+            "name the channels with --channels"
+        )
+    return [str(c) for c in channels]
+
+
 def sensor_table(
     frame: pd.DataFrame,
     *,
@@ -72,9 +106,11 @@ def sensor_table(
         raise TableError("at least one unit column is needed")
     if not channels:
         raise TableError("at least one channel is needed")
-    non_numeric = [c for c in channels if not pd.api.types.is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise TableError(f"channel column(s) {non_numeric} are not numeric")
+    for channel in channels:
+        bad = first_non_numeric(frame[channel])
+        if bad is not None:
+            row, value = bad
+            raise TableError(f"channel column {channel!r} is not numeric: row {row} has {value!r}")
     time_s = time_seconds(frame[time_column])
     bad_time = ~np.isfinite(time_s)
     if bad_time.any():

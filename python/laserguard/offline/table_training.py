@@ -22,7 +22,7 @@ import pandas as pd
 
 from laserguard.model.export import hash_training_data
 from laserguard.offline.detector_training import BaselineOptions, export_detector
-from laserguard.offline.sensor_table import SensorTable, TableError, sensor_table
+from laserguard.offline.sensor_table import SensorTable, TableError, infer_channels, sensor_table
 from laserguard.offline.training import MODEL_FILE, TrainingResult, build_pipeline, train_on
 from laserguard.offline.training_data import TrainingData
 
@@ -51,7 +51,7 @@ def read_table(
         raise TableError(f"label column {label_column!r} not in the table (columns: {list(frame.columns)})")
     if channels is None:
         reserved = {*unit_columns, time_column, label_column}
-        channels = [c for c in frame.columns if c not in reserved and pd.api.types.is_numeric_dtype(frame[c])]
+        channels = infer_channels(frame, reserved)
     return frame, sensor_table(frame, unit_columns=unit_columns, time_column=time_column, channels=channels)
 
 
