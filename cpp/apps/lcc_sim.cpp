@@ -51,7 +51,7 @@ constexpr std::size_t kHistoryFrames = 1 << 14;  // feedback older than this is 
 
 class LccLoop {
  public:
-  LccLoop(const Options& o, std::vector<lg::FaultSpec> faults)
+  LccLoop(const Options& o, std::vector<lg::FaultSpec> faults, std::vector<lg::OperatingChange> schedule)
       : o_(o), faults_(faults), tally_(faults), period_(1.0 / o.rate_hz) {
     for (std::uint32_t i = 0; i < o.lccs; ++i) {
       lg::SimulatorConfig c;
@@ -62,6 +62,8 @@ class LccLoop {
       c.seed = o.seed;
       c.faults = faults;
       c.params = o.params;
+      c.profile = o.profile;
+      c.schedule = schedule;
       sims_.emplace_back(std::move(c));
       history_.emplace_back(kHistoryFrames);
       labels_.emplace_back(kHistoryFrames * o.units);
@@ -69,6 +71,9 @@ class LccLoop {
       last_derate_.emplace_back(o.units, -1e300);
     }
     values_.resize(static_cast<std::size_t>(o.units) * lg::kChannelCount);
+    context_.resize(o.units);
+    setpoints_.resize(o.units);
+    states_.resize(o.units);
     flagged_.resize(o.units);
   }
 
@@ -78,6 +83,9 @@ class LccLoop {
   void tick(lg::TelemetryPublisher& pub);
   void on_feedback(const lg::Feedback& fb, Clock::time_point now);
   json summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubscriber& sub, double elapsed_s) const;
+  // The operating changes applied so far (every LCC, in time order), spec form.
+  json schedule_json() const;
+  std::uint64_t schedule_dropped() const;
 
   Options o_;
   std::vector<lg::FaultSpec> faults_;
@@ -87,8 +95,9 @@ class LccLoop {
   std::vector<std::vector<SentFrame>> history_;
   std::vector<std::vector<lg::FaultLabel>> labels_;
   std::vector<std::vector<double>> last_log_, last_derate_;
-  std::vector<float> values_, setpoints_;  // setpoints_/states_: wire v3 context (interim, until H2's operating states)
+  std::vector<float> values_, setpoints_;  // setpoints_/states_: each unit's context on the wire (v3)
   std::vector<lg::UnitState> states_;
+  std::vector<lg::UnitContext> context_;
   std::vector<std::uint8_t> flagged_;
   lg::SampleReservoir latencies_us_, tick_cost_us_, lag_us_;
   std::uint64_t ticks_ = 0, late_ticks_ = 0, stale_ = 0, duplicates_ = 0, unknown_lcc_ = 0, shape_mismatch_ = 0;
@@ -103,10 +112,11 @@ void LccLoop::tick(lg::TelemetryPublisher& pub) {
     lg::LccSimulator& sim = sims_[i];
     const std::uint64_t k = sim.samples_taken();
     lg::FaultLabel* labels = &labels_[i][(k % kHistoryFrames) * o_.units];
-    sim.step(values_.data(), labels);
-    setpoints_.resize(o_.units);
-    states_.assign(o_.units, lg::UnitState::kOn);
-    for (std::uint32_t u = 0; u < o_.units; ++u) setpoints_[u] = static_cast<float>(sim.drive_current(u));
+    sim.step(values_.data(), labels, context_.data());
+    for (std::uint32_t u = 0; u < o_.units; ++u) {
+      setpoints_[u] = context_[u].setpoint_a;
+      states_[u] = context_[u].state;
+    }
     const auto result = pub.publish(sim.config().lcc_id, static_cast<std::int64_t>(wall_ns), o_.units,
                                     static_cast<std::uint32_t>(lg::kChannelCount), values_.data(), setpoints_.data(),
                                     states_.data());
@@ -179,10 +189,11 @@ void LccLoop::on_feedback(const lg::Feedback& fb, Clock::time_point now) {
           fb.model_version.c_str(), lg::fault_type_name(labels[u].type), top.empty() ? "no features" : top.c_str());
     }
     const double floor_a = o_.derate_floor * sim.config().params.nominal_drive_current_a;
-    if (o_.derate && frame_time - last_derate_[i][u] >= 1.0 && sim.drive_current(u) > floor_a) {
+    // Through the unit's setpoint: the next frames say `derated`, and later setpoint changes
+    // keep the derating (UnitOperation::derate).
+    const double before = sim.drive_current(u);
+    if (o_.derate && frame_time - last_derate_[i][u] >= 1.0 && sim.derate(u, o_.derate_factor, floor_a)) {
       last_derate_[i][u] = frame_time;
-      const double before = sim.drive_current(u);
-      sim.set_drive_current(u, std::max(before * o_.derate_factor, floor_a));
       ++derated_;
       log(LogLevel::kInfo, "lcc %u unit %u derated: drive current %.3f A -> %.3f A", fb.lcc_id, u, before,
           sim.drive_current(u));
@@ -241,6 +252,8 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
         {"seed", o_.seed},
         {"fault_mix", o_.fault_mix},
         {"faults_file", o_.faults_path},
+        {"profile", o_.profile.name},
+        {"schedule_file", o_.schedule_path},
         {"derate_on_anomaly", o_.derate},
         {"telemetry_endpoint", pub.endpoint()},
         {"feedback_endpoint", sub.endpoint()}}},
@@ -273,7 +286,23 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
           {"false_positive_rate",
            d.healthy_frames ? static_cast<double>(d.false_positives) / static_cast<double>(d.healthy_frames) : 0.0},
           {"units_ever_flagged", d.healthy_units_flagged}}}}},
-      {"faults", json::parse(lg::fault_spec_to_json(faults_))["faults"]}};
+      {"faults", json::parse(lg::fault_spec_to_json(faults_))["faults"]},
+      {"schedule", schedule_json()},
+      {"schedule_dropped", schedule_dropped()}};
+}
+
+json LccLoop::schedule_json() const {
+  std::vector<lg::OperatingChange> applied;
+  for (const auto& sim : sims_) applied.insert(applied.end(), sim.schedule_log().begin(), sim.schedule_log().end());
+  std::stable_sort(applied.begin(), applied.end(),
+                   [](const lg::OperatingChange& a, const lg::OperatingChange& b) { return a.at_s < b.at_s; });
+  return json::parse(lg::schedule_to_json(applied))["changes"];
+}
+
+std::uint64_t LccLoop::schedule_dropped() const {
+  std::uint64_t n = 0;
+  for (const auto& sim : sims_) n += sim.schedule_log_dropped();
+  return n;
 }
 
 int LccLoop::run() {
@@ -283,9 +312,10 @@ int LccLoop::run() {
   std::vector<std::uint32_t> ids;
   for (const auto& s : sims_) ids.push_back(s.config().lcc_id);
   lg::FeedbackSubscriber sub(context, o_.feedback_endpoint, o_.hwm, ids);
-  log(LogLevel::kInfo, "boot %016llx: telemetry on %s, feedback on %s: %u LCC(s) x %u units at %.1f Hz, %zu fault(s)",
+  log(LogLevel::kInfo, "boot %016llx: telemetry on %s, feedback on %s: %u LCC(s) x %u units at %.1f Hz, %zu fault(s), "
+      "operating profile %s",
       static_cast<unsigned long long>(boot_id_), pub.endpoint().c_str(), sub.endpoint().c_str(), o_.lccs, o_.units,
-      o_.rate_hz, faults_.size());
+      o_.rate_hz, faults_.size(), o_.profile.name.c_str());
 
   if (o_.wait_for_subscriber_s > 0) {
     // In short slices, so SIGINT/SIGTERM still stop a long wait promptly.
@@ -357,6 +387,13 @@ std::vector<lg::FaultSpec> build_faults(const Options& o) {
                              horizon);
 }
 
+std::vector<lg::OperatingChange> build_schedule(const Options& o) {
+  if (o.schedule_path.empty()) return {};
+  auto schedule = lg::read_schedule_file(o.schedule_path);
+  lg::check_schedule(schedule, o.profile, o.params, o.first_lcc_id, o.lccs, o.units);
+  return schedule;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -368,7 +405,7 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
   try {
-    LccLoop loop(options, build_faults(options));
+    LccLoop loop(options, build_faults(options), build_schedule(options));
     return loop.run();
   } catch (const std::invalid_argument& e) {  // bad fault spec / configuration
     std::fprintf(stderr, "lcc-sim: error: %s\n", e.what());

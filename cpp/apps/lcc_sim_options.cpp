@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "laserguard/wire/telemetry_codec.hpp"
 
@@ -25,6 +27,9 @@ Simulates laser control computers (LCCs) with laser units, publishes telemetry f
   --faults SPEC.json       declarative fault spec (docs/simulator.md)
   --fault-mix NAME         random seeded fault mix: none, default, all (default none)
   --fault-horizon-s S      time span the fault mix is spread over when --duration-s is 0 (600)
+  --profile NAME           operating profile: steady, lab, production (default steady;
+                           docs/simulator.md): setpoint changes, power cycles, rack air
+  --schedule FILE.json     scheduled operating changes for an exact scenario (docs/simulator.md)
   --telemetry-endpoint E   PUB bind endpoint (default tcp://127.0.0.1:5556)
   --feedback-endpoint E    SUB bind endpoint (default tcp://127.0.0.1:5555)
   --hwm N                  high-water mark of both sockets, in messages (default 1000)
@@ -36,7 +41,8 @@ Simulates laser control computers (LCCs) with laser units, publishes telemetry f
                            so its first frames are not lost to the late-joiner gap (default 0)
   --subscriptions N        with --wait-for-subscriber: wait for N topic subscriptions, e.g. 2
                            for detect and store (default 1)
-  --param NAME=VALUE       override a physics parameter (repeatable; names in laser_physics.hpp)
+  --param NAME=VALUE       override a physics or operating-profile parameter (repeatable; names in
+                           laser_physics.hpp and operating_schedule.hpp)
   --summary-json PATH      also write the JSON summary to PATH
   --log-level LEVEL        debug, info, warning or error (default info)
   -h, --help               show this help
@@ -79,6 +85,8 @@ std::uint64_t parse_uint(const std::string& flag, const std::string& text, std::
 
 Options parse_args(int argc, char** argv) {
   Options o;
+  std::string profile_name = "steady";
+  std::vector<std::pair<std::string, double>> overrides;  // applied on top of the profile, in order
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     const auto value = [&]() -> std::string {
@@ -108,6 +116,10 @@ Options parse_args(int argc, char** argv) {
       o.fault_mix = value();
     } else if (flag == "--fault-horizon-s") {
       o.fault_horizon_s = parse_double(flag, value(), 1e-3, 1e9);
+    } else if (flag == "--profile") {
+      profile_name = value();
+    } else if (flag == "--schedule") {
+      o.schedule_path = value();
     } else if (flag == "--telemetry-endpoint") {
       o.telemetry_endpoint = value();
     } else if (flag == "--feedback-endpoint") {
@@ -131,11 +143,7 @@ Options parse_args(int argc, char** argv) {
       const auto eq = assignment.find('=');
       if (eq == std::string::npos) usage_error("--param expects NAME=VALUE, got '" + assignment + "'");
       const std::string name = assignment.substr(0, eq);
-      try {
-        lg::set_laser_param(o.params, name, parse_double("--param " + name, assignment.substr(eq + 1), -1e12, 1e12));
-      } catch (const std::invalid_argument& e) {
-        usage_error(e.what());
-      }
+      overrides.emplace_back(name, parse_double("--param " + name, assignment.substr(eq + 1), -1e12, 1e12));
     } else if (flag == "--summary-json") {
       o.summary_json = value();
     } else if (flag == "--log-level") {
@@ -148,6 +156,13 @@ Options parse_args(int argc, char** argv) {
     } else {
       usage_error("unknown option '" + flag + "'");
     }
+  }
+  try {
+    o.profile = lg::operating_profile(profile_name);
+    for (const auto& [name, v] : overrides) lg::set_sim_param(o.params, o.profile, name, v);
+    lg::validate_operating_profile(o.profile);
+  } catch (const std::invalid_argument& e) {
+    usage_error(e.what());
   }
   return o;
 }

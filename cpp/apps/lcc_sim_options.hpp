@@ -4,6 +4,7 @@
 #include <string>
 
 #include "laserguard/sim/laser_physics.hpp"
+#include "laserguard/sim/operating_schedule.hpp"
 #include "lcc_sim_log.hpp"
 
 namespace lcc_sim {
@@ -21,6 +22,8 @@ struct Options {
   std::string faults_path;
   std::string fault_mix = "none";
   double fault_horizon_s = 600.0;
+  std::string schedule_path;  // --schedule: scheduled operating changes
+  lg::OperatingProfile profile;  // --profile (default steady), then --param overrides
   std::string telemetry_endpoint = "tcp://127.0.0.1:5556";
   std::string feedback_endpoint = "tcp://127.0.0.1:5555";
   std::string summary_json;
@@ -31,7 +34,7 @@ struct Options {
   double drain_s = 0.5;
   double wait_for_subscriber_s = 0.0;
   std::uint32_t wait_for_subscriptions = 1;
-  lg::LaserParams params;  // --param overrides
+  lg::LaserParams params;  // --param overrides (physics or profile parameters)
   LogLevel log_level = LogLevel::kInfo;
 };
 

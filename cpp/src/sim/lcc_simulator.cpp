@@ -11,7 +11,8 @@ namespace {
 
 constexpr double kTwoPi = 6.283185307179586;
 // Stream purposes (the fourth RandomStream key).
-constexpr std::uint64_t kStreamConstants = 1, kStreamNoise = 2, kStreamFaults = 3, kStreamPsu = 4;
+constexpr std::uint64_t kStreamConstants = 1, kStreamNoise = 2, kStreamFaults = 3, kStreamPsu = 4,
+                        kStreamOperation = 5, kStreamRackAir = 6;
 
 // How hard each fault hits at severity 1 (docs/simulator.md, "Fault effects").
 constexpr double kDegradationAgeing = 0.30;      // +30 % constant-power current (3x end of life)
@@ -23,28 +24,54 @@ constexpr double kPsuRippleMaxMv = 250.0;
 constexpr double kOscillationDepth = 0.15, kOscillationHz = 1.7;
 constexpr double kOvershoot = 0.25;
 
+// This LCC's scheduled changes: the rack air's (unit < 0 as key) or one unit's, by time.
+std::vector<OperatingChange> scheduled_for(const SimulatorConfig& c, bool rack_air, std::uint32_t unit) {
+  std::vector<OperatingChange> out;
+  for (const OperatingChange& change : c.schedule) {
+    if (change.lcc != c.lcc_id || (change.type == OpEvent::kAmbientStep) != rack_air) continue;
+    if (rack_air || change.unit == unit) out.push_back(change);
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const OperatingChange& a, const OperatingChange& b) { return a.at_s < b.at_s; });
+  return out;
+}
+
 }  // namespace
 
-LccSimulator::LccSimulator(SimulatorConfig config) : config_(std::move(config)) {
+LccSimulator::LccSimulator(SimulatorConfig config)
+    : config_(std::move(config)),
+      rack_(config_.profile, RandomStream(config_.seed, config_.lcc_id, 0, kStreamRackAir),
+            scheduled_for(config_, true, 0)) {
   const auto& p = config_.params;
   validate_laser_params(p);
+  validate_operating_profile(config_.profile);
   if (config_.n_units == 0 || config_.n_units > 4096)
     throw std::invalid_argument("n_units " + std::to_string(config_.n_units) + " is outside 1..4096");
   if (config_.units_per_psu == 0) throw std::invalid_argument("units_per_psu must be at least 1");
   if (!(config_.sample_period_s > 0.0) || !std::isfinite(config_.sample_period_s))
     throw std::invalid_argument("sample period " + std::to_string(config_.sample_period_s) + " s is not positive");
 
+  for (std::size_t i = 0; i < config_.schedule.size(); ++i) {
+    const OperatingChange& c = config_.schedule[i];
+    if (c.lcc == config_.lcc_id && c.type != OpEvent::kAmbientStep && c.unit >= config_.n_units)
+      throw std::invalid_argument("change " + std::to_string(i) + " (" + op_event_name(c.type) + "): unit " +
+                                  std::to_string(c.unit) + " is not below " + std::to_string(config_.n_units));
+  }
+
   const std::uint32_t n_psus = (config_.n_units + config_.units_per_psu - 1) / config_.units_per_psu;
   units_.reserve(config_.n_units);
   for (std::uint32_t u = 0; u < config_.n_units; ++u) {
     RandomStream constants_rng(config_.seed, config_.lcc_id, u, kStreamConstants);
-    UnitState s{draw_unit_constants(p, constants_rng),
-                RandomStream(config_.seed, config_.lcc_id, u, kStreamNoise),
-                RandomStream(config_.seed, config_.lcc_id, u, kStreamFaults),
-                p.nominal_drive_current_a,
-                p.heatsink_setpoint_c,
-                constants_rng.uniform(0.0, kTwoPi),
-                {}};
+    const UnitConstants constants = draw_unit_constants(p, constants_rng);
+    UnitRuntime s{constants,
+                  RandomStream(config_.seed, config_.lcc_id, u, kStreamNoise),
+                  RandomStream(config_.seed, config_.lcc_id, u, kStreamFaults),
+                  UnitOperation(p, config_.profile, RandomStream(config_.seed, config_.lcc_id, u, kStreamOperation),
+                                scheduled_for(config_, false, u)),
+                  p.heatsink_setpoint_c,
+                  constants_rng.uniform(0.0, kTwoPi),
+                  false,
+                  {}};
     units_.push_back(std::move(s));
   }
   for (std::uint32_t q = 0; q < n_psus; ++q) {
@@ -52,8 +79,8 @@ LccSimulator::LccSimulator(SimulatorConfig config) : config_(std::move(config)) 
     const std::uint32_t count = std::min(config_.units_per_psu, config_.n_units - first);
     const double load = count * (p.nominal_drive_current_a + p.driver_quiescent_a);
     const double loss = p.psu_nominal_v * load * (1.0 / p.psu_efficiency - 1.0);
-    psus_.push_back({RandomStream(config_.seed, config_.lcc_id, q, kStreamPsu), p.ambient_c + p.psu_thermal_k_per_w * loss,
-                     load, {}});
+    psus_.push_back({RandomStream(config_.seed, config_.lcc_id, q, kStreamPsu),
+                     rack_.ambient_c(0.0, p, config_.profile) + p.psu_thermal_k_per_w * loss, load, {}});
   }
   for (std::size_t i = 0; i < config_.faults.size(); ++i) {
     const FaultSpec& f = config_.faults[i];
@@ -77,15 +104,15 @@ LccSimulator::LccSimulator(SimulatorConfig config) : config_(std::move(config)) 
   stuck_captured_.assign(config_.faults.size(), 0);
 }
 
-void LccSimulator::set_drive_current(std::uint32_t unit, double amps) {
+bool LccSimulator::derate(std::uint32_t unit, double factor, double floor_a) {
   if (unit >= config_.n_units)
     throw std::out_of_range("unit " + std::to_string(unit) + " is not below " + std::to_string(config_.n_units));
-  if (!(amps >= 0.0) || !std::isfinite(amps))
-    throw std::invalid_argument("drive current " + std::to_string(amps) + " A is not a finite non-negative value");
-  units_[unit].setpoint_a = amps;
+  if (!(factor > 0.0 && factor <= 1.0))
+    throw std::invalid_argument("derate factor " + std::to_string(factor) + " is outside (0, 1]");
+  return units_[unit].operation.derate(time_s(), factor, floor_a);
 }
 
-void LccSimulator::apply_sensor_faults(UnitState& unit, double t, float* row) {
+void LccSimulator::apply_sensor_faults(UnitRuntime& unit, double t, float* row) {
   for (const std::size_t i : unit.own_faults) {
     const FaultSpec& f = config_.faults[i];
     if (!is_sensor_fault(f.type) || !f.active_at(t)) continue;
@@ -117,9 +144,12 @@ void LccSimulator::apply_sensor_faults(UnitState& unit, double t, float* row) {
   }
 }
 
-void LccSimulator::step(float* values, FaultLabel* labels) {
+void LccSimulator::step(float* values, FaultLabel* labels, UnitContext* context) {
   const LaserParams& p = config_.params;
+  const OperatingProfile& profile = config_.profile;
   const double t = time_s();
+  const bool air_stepped = rack_.advance(t, profile, config_.lcc_id, schedule_log_);
+  const double air_c = rack_.ambient_c(t, p, profile);  // exactly ambient_c under `steady`
   const double dt = config_.sample_period_s;
   const double hs_alpha = 1.0 - std::exp(-dt / p.heatsink_time_constant_s);
   const double psu_alpha = 1.0 - std::exp(-dt / p.psu_time_constant_s);
@@ -144,13 +174,21 @@ void LccSimulator::step(float* values, FaultLabel* labels) {
   }
 
   for (std::uint32_t u = 0; u < config_.n_units; ++u) {
-    UnitState& unit = units_[u];
+    UnitRuntime& unit = units_[u];
     const std::uint32_t q = psu_of(u);
     PsuState& rail = psus_[q];
 
+    OpEvent event = unit.operation.advance(t, p, profile, config_.lcc_id, u, schedule_log_);
+    if (event == OpEvent::kNone && air_stepped) event = OpEvent::kAmbientStep;
+    if (event == OpEvent::kPowerOn) unit.warming = true;
+    const bool powered = unit.operation.powered();
+    const double setpoint_a = unit.operation.setpoint_a(t);  // 0 when off
+
     DiodeModifiers mods;
     double cooling_loss = 0.0;
-    double current = unit.setpoint_a;
+    // Faults act on the current the driver is asked for and on the diode's constants, so
+    // they keep their physics at any setpoint (a degraded diode stays degraded).
+    double current = setpoint_a;
     for (const std::size_t i : unit.own_faults) {
       const FaultSpec& f = config_.faults[i];
       const double s = f.effective_severity(t);
@@ -179,13 +217,39 @@ void LccSimulator::step(float* values, FaultLabel* labels) {
     const OperatingPoint op = solve_operating_point(unit.constants, p, mods, age_h, current, unit.heatsink_c);
 
     // TEC loop: current follows the heat load; a cooling loss makes each watt cost more
-    // current, and heat the saturated TEC cannot pump raises the heatsink.
-    const double amps_per_watt = p.tec_a_per_w / (1.0 - cooling_loss);
-    const double tec_a = std::min(p.tec_max_current_a, p.tec_idle_current_a + amps_per_watt * op.heat_w);
-    const double pumped_w = (tec_a - p.tec_idle_current_a) / amps_per_watt;
-    const double excess_w = std::max(op.heat_w - pumped_w, 0.0);
+    // current, and heat the saturated TEC cannot pump raises the heatsink. The idle current
+    // holds the default setpoint against the default rack air; warmer air or a colder
+    // setpoint leak more heat in through heatsink_to_ambient_k_per_w (0 W under `steady`).
+    // Switched off, the TEC is off and the heatsink relaxes to the rack air.
     const double heatsink_now = unit.heatsink_c;
-    unit.heatsink_c += (p.heatsink_setpoint_c + p.heatsink_to_ambient_k_per_w * excess_w - unit.heatsink_c) * hs_alpha;
+    double tec_a = 0.0;
+    if (powered) {
+      const double tec_setpoint_c = unit.operation.tec_setpoint_c();
+      const double leak_w = ((air_c - tec_setpoint_c) - (p.ambient_c - p.heatsink_setpoint_c)) /
+                            p.heatsink_to_ambient_k_per_w;
+      const double load_w = op.heat_w + leak_w;
+      const double amps_per_watt = p.tec_a_per_w / (1.0 - cooling_loss);
+      tec_a = std::min(p.tec_max_current_a, p.tec_idle_current_a + amps_per_watt * load_w);
+      const double pumped_w = (tec_a - p.tec_idle_current_a) / amps_per_watt;
+      const double excess_w = std::max(load_w - pumped_w, 0.0);
+      const double settled_c = tec_setpoint_c + p.heatsink_to_ambient_k_per_w * excess_w;
+      if (unit.warming) {
+        // Warming ends once the heatsink is within warm_band_k of the value it settles at
+        // (the setpoint, or above it when the TEC saturates): the thermal transient is over.
+        // Until then the TEC also pumps the heat stored in the mount, C·dT/dt with
+        // C = τ / heatsink_to_ambient_k_per_w.
+        if (std::fabs(heatsink_now - settled_c) <= profile.warm_band_k) {
+          unit.warming = false;
+        } else {
+          const double stored_w = (heatsink_now - settled_c) / p.heatsink_to_ambient_k_per_w;
+          tec_a = std::clamp(tec_a + amps_per_watt * stored_w, -p.tec_max_current_a, p.tec_max_current_a);
+        }
+      }
+      unit.heatsink_c += (settled_c - unit.heatsink_c) * hs_alpha;
+    } else {
+      unit.warming = false;
+      unit.heatsink_c += (air_c - unit.heatsink_c) * hs_alpha;
+    }
     rail.next_load_a += op.current_a + p.driver_quiescent_a;
 
     float* row = values + static_cast<std::size_t>(u) * kChannelCount;
@@ -216,12 +280,23 @@ void LccSimulator::step(float* values, FaultLabel* labels) {
     for (const std::size_t i : unit.own_faults) consider(i);
     for (const std::size_t i : psus_[q].faults) consider(i);
     labels[u] = label;
+    if (context) {
+      const UnitState state = !powered          ? UnitState::kOff
+                              : unit.warming    ? UnitState::kWarming
+                              : unit.operation.derated() ? UnitState::kDerated
+                                                         : UnitState::kOn;
+      context[u] = UnitContext{static_cast<float>(setpoint_a), state, event};
+    }
+  }
+  if (schedule_log_.size() > kMaxScheduleLog) {
+    schedule_log_dropped_ += schedule_log_.size() - kMaxScheduleLog;
+    schedule_log_.resize(kMaxScheduleLog);
   }
 
   for (PsuState& psu : psus_) {
     psu.load_a = psu.next_load_a;
     const double loss_w = psu.volts * psu.load_a * (1.0 / p.psu_efficiency - 1.0);
-    psu.temp_c += (p.ambient_c + p.psu_thermal_k_per_w * loss_w - psu.temp_c) * psu_alpha;
+    psu.temp_c += (air_c + p.psu_thermal_k_per_w * loss_w - psu.temp_c) * psu_alpha;
   }
   ++samples_;
 }

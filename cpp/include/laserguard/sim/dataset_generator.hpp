@@ -8,6 +8,7 @@
 
 #include "laserguard/sim/fault_injection.hpp"
 #include "laserguard/sim/laser_physics.hpp"
+#include "laserguard/sim/operating_schedule.hpp"
 
 namespace laserguard {
 
@@ -21,6 +22,8 @@ struct DatasetSpec {
   std::uint64_t seed = 0;
   LaserParams params;
   std::vector<FaultSpec> faults;
+  OperatingProfile profile;
+  std::vector<OperatingChange> schedule;
 };
 
 // Row-major by time, then LCC, then unit; `values` has rows x kChannelCount floats.
@@ -32,10 +35,14 @@ struct DatasetColumns {
   std::uint32_t* psu;
   std::uint8_t* fault_type;
   float* severity;
+  float* setpoint_a;
+  std::uint8_t* state;     // UnitState codes
+  std::uint8_t* op_event;  // OpEvent codes
 };
 
 std::size_t dataset_rows(const DatasetSpec& spec) noexcept;
-// Throws std::invalid_argument for a bad spec (before writing anything).
-void generate_dataset(const DatasetSpec& spec, const DatasetColumns& out);
+// Throws std::invalid_argument for a bad spec (before writing anything). Returns the
+// operating changes the run applied (every LCC, in time order).
+std::vector<OperatingChange> generate_dataset(const DatasetSpec& spec, const DatasetColumns& out);
 
 }  // namespace laserguard

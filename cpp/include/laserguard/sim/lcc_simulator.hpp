@@ -3,6 +3,10 @@
 // power supplies, with injected faults (fault_injection.hpp) and exact ground truth.
 // Used by lcc-sim (live) and laserguard.sim.generate (historical): one physics for both.
 //
+// Operation (operating_schedule.hpp, unit_operation.hpp): setpoint changes, power cycles with
+// their thermal warm-up, TEC setpoint changes and the rack air act through the same physics;
+// the `steady` profile changes nothing and gives the samples it gave before profiles existed.
+//
 // Determinism: every random draw comes from RandomStreams keyed by (seed, lcc, unit,
 // purpose), so the same config gives the same samples bit for bit, and one unit's
 // numbers do not change when other units or faults are added.
@@ -11,7 +15,9 @@
 
 #include "laserguard/sim/fault_injection.hpp"
 #include "laserguard/sim/laser_physics.hpp"
+#include "laserguard/sim/operating_schedule.hpp"
 #include "laserguard/sim/random_stream.hpp"
+#include "laserguard/sim/unit_operation.hpp"
 #include "laserguard/wire/telemetry_schema.hpp"
 
 namespace laserguard {
@@ -24,16 +30,27 @@ struct SimulatorConfig {
   std::uint64_t seed = 0;
   LaserParams params;
   std::vector<FaultSpec> faults;  // entries for other LCCs are ignored
+  OperatingProfile profile;       // default: steady
+  std::vector<OperatingChange> schedule;  // scheduled changes; entries for other LCCs are ignored
+};
+
+// A unit's operating context at one sample (what its LCC knows besides the channels).
+struct UnitContext {
+  float setpoint_a = 0.0F;  // commanded drive current after ramps and derating; 0 when off
+  UnitState state = UnitState::kOn;
+  OpEvent op_event = OpEvent::kNone;  // the change applied at this sample
 };
 
 class LccSimulator {
  public:
-  // Throws std::invalid_argument naming a bad count, period, or fault unit/psu index.
+  // Throws std::invalid_argument naming a bad count, period, profile parameter, or fault or
+  // schedule unit/psu index.
   explicit LccSimulator(SimulatorConfig config);
 
   // Produces the sample at time_s() and advances one period. `values` receives
-  // n_units × kChannelCount floats in frame order, `labels` n_units ground-truth labels.
-  void step(float* values, FaultLabel* labels);
+  // n_units × kChannelCount floats in frame order, `labels` n_units ground-truth labels,
+  // `context` (if given) n_units operating contexts.
+  void step(float* values, FaultLabel* labels, UnitContext* context = nullptr);
 
   double time_s() const noexcept { return static_cast<double>(samples_) * config_.sample_period_s; }
   std::uint64_t samples_taken() const noexcept { return samples_; }
@@ -43,18 +60,27 @@ class LccSimulator {
   const SimulatorConfig& config() const noexcept { return config_; }
   const UnitConstants& unit_constants(std::uint32_t unit) const { return units_.at(unit).constants; }
 
-  // Drive-current set point (the hardware loop's actuator: derating a flagged unit).
-  void set_drive_current(std::uint32_t unit, double amps);
-  double drive_current(std::uint32_t unit) const { return units_.at(unit).setpoint_a; }
+  // The hardware loop's actuator: lowers a flagged unit's setpoint from the next sample on
+  // (UnitOperation::derate). Returns false when nothing changed (off, or at the floor).
+  bool derate(std::uint32_t unit, double factor, double floor_a);
+  // Commanded drive current of the next sample.
+  double drive_current(std::uint32_t unit) const { return units_.at(unit).operation.setpoint_a(time_s()); }
+
+  // Every operating change applied so far (spec form, at_s = the sample that applied it), in
+  // order; at most kMaxScheduleLog entries are kept, the rest only counted.
+  static constexpr std::size_t kMaxScheduleLog = std::size_t{1} << 17;
+  const std::vector<OperatingChange>& schedule_log() const noexcept { return schedule_log_; }
+  std::uint64_t schedule_log_dropped() const noexcept { return schedule_log_dropped_; }
 
  private:
-  struct UnitState {
+  struct UnitRuntime {
     UnitConstants constants;
     RandomStream noise;   // sensor noise and ripple phase
     RandomStream faults;  // intermittent sensor-fault draws
-    double setpoint_a;
+    UnitOperation operation;
     double heatsink_c;
     double oscillation_phase;
+    bool warming = false;  // since power-on, until the heatsink has settled (warm_band_k)
     std::vector<std::size_t> own_faults;  // indices into config_.faults
   };
   struct PsuState {
@@ -67,14 +93,17 @@ class LccSimulator {
     float reading[4] = {};  // psu_voltage_v, psu_current_a, psu_temp_c, psu_ripple_mv
   };
 
-  void apply_sensor_faults(UnitState& unit, double t, float* row);
+  void apply_sensor_faults(UnitRuntime& unit, double t, float* row);
 
   SimulatorConfig config_;
-  std::vector<UnitState> units_;
+  RackAir rack_;
+  std::vector<UnitRuntime> units_;
   std::vector<PsuState> psus_;
   std::vector<float> stuck_values_;  // per fault: value frozen at onset (NaN until captured)
   std::vector<unsigned char> stuck_captured_;
   std::uint64_t samples_ = 0;
+  std::vector<OperatingChange> schedule_log_;
+  std::uint64_t schedule_log_dropped_ = 0;
 };
 
 }  // namespace laserguard
