@@ -448,3 +448,98 @@ def test_unreachable_database_gives_503_naming_it_and_a_busy_port_is_refused(tmp
     finally:
         status = stop(process)
     assert status == 0
+
+
+# --- operating context: each unit's setpoint and state, in the grid and in its history ----------
+
+
+def _context_documents(db: Any) -> None:
+    """LCC 5: four units in four situations, and unit 1's history through off and warming.
+
+    Unit 3's documents and unit 1's first samples have no setpoint/state: stored before units
+    reported them (they show as unknown, not as an error).
+    """
+    import datetime as dt
+
+    from laserguard.storage.schema import boot_key, latest_state_id, telemetry_id
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    values = dict.fromkeys(codec.CHANNELS, 1.0)
+    latest = {0: (8.0, "on"), 1: (8.0, "warming"), 2: (6.5, "derated"), 3: None}
+    for unit, context in latest.items():
+        doc = {"_id": latest_state_id(5, unit), "lcc": 5, "unit": unit, "boot": boot_key(7), "seq": 39,
+               "score_seq": 39, "ts": t0 + dt.timedelta(seconds=39), "values": values, "score": 0.1,
+               "anomalous": False}  # fmt: skip
+        if context is not None:
+            doc.update(setpoint_a=context[0], state=context[1])
+        db.latest_state.insert_one(doc)
+    history = []
+    for seq in range(40):
+        doc = {"_id": telemetry_id(5, seq, 1, boot_id=7), "lcc": 5, "unit": 1, "boot": boot_key(7), "seq": seq,
+               "ts": t0 + dt.timedelta(seconds=seq), "values": values, "score": 0.1, "anomalous": False}  # fmt: skip
+        if seq >= 5:
+            state = "on" if seq < 15 else "off" if seq < 25 else "warming"
+            doc.update(setpoint_a=0.0 if state == "off" else 8.0, state=state)
+        history.append(doc)
+    db.telemetry.insert_many(history)
+
+
+def test_grid_and_history_show_each_units_setpoint_and_state(
+    mongo_server: EmbeddedMongo, db: Any, browser: Any, tmp_path: Path
+) -> None:
+    _context_documents(db)
+    port = free_port()
+    process = laserguard_process(
+        "dashboard", "--port", str(port), "--mongo-uri", mongo_server.uri, "--db", db.name, "--lccs", "5",
+        "--units", "4", "--observer-endpoint", "none", "--telemetry-endpoint", "none", log=tmp_path / "dashboard.log",
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: http_get(url + "/casa_lcc_data")[0] == 200 or process.poll() is not None, 60, "up")
+        (lcc,) = json.loads(http_get(url + "/casa_lcc_data")[1])["lccs"]
+        assert [(u["setpoint_a"], u["state"]) for u in lcc["units"]] == [
+            (8.0, "on"), (8.0, "warming"), (6.5, "derated"), (None, "unknown")
+        ]  # fmt: skip
+
+        view = open_page(browser, url + "/")
+        page = view.page
+        page.wait_for_selector(".unit:not(.nodata)", timeout=20_000)
+
+        def cell(unit: int) -> Any:
+            return page.locator(f'[id=\'{{"lcc":5,"type":"unit-cell","unit":{unit}}}\']')
+
+        shown = ["8.00 A on", "8.00 A warming", "6.50 A derated", "- A unknown"]
+        for unit, text in enumerate(shown):
+            context = cell(unit).locator(".unit-context")
+            wait_for(lambda c=context, t=text: c.inner_text() == t, 10, f"unit {unit} shows {text!r}")
+        assert "state-warming" in (cell(1).get_attribute("class") or "")
+        assert "state-derated" in (cell(2).get_attribute("class") or "")
+        assert "setpoint 6.500 A, state derated" in (cell(2).get_attribute("title") or "")
+
+        cell(1).click()
+        page.wait_for_function(
+            "() => document.querySelector('#detail-context').innerText === 'setpoint 8.000 A, state warming'",
+            timeout=10_000,
+        )
+        page.wait_for_selector("#setpoint-graph .scatterlayer .trace path.js-line", timeout=10_000)
+        # What plotly drew: the setpoint trace (a gap where unknown), shaded off and warming runs.
+        figure = page.evaluate(
+            "() => { const g = document.querySelector('#setpoint-graph .js-plotly-plot');"
+            " return {y: g.data[0].y, shape: g.data[0].line.shape,"
+            " bands: (g.layout.shapes || []).map(s => [s.name, s.x0, s.x1])}; }"
+        )
+        assert figure["y"] == [None] * 5 + [8.0] * 10 + [0.0] * 10 + [8.0] * 15
+        assert figure["shape"] == "hv"
+        assert [(name, x0[11:19], x1[11:19]) for name, x0, x1 in figure["bands"]] == [
+            ("state-off", "00:00:15", "00:00:25"),
+            ("state-warming", "00:00:25", "00:00:39"),
+        ]
+        # The same bands behind the score and the channel history, drawn as shapes.
+        for graph in ("#score-graph", "#channel-graph", "#setpoint-graph"):
+            page.wait_for_selector(f"{graph} .shapelayer path", state="attached", timeout=10_000)
+        assert page.locator("#channel-graph .layer-below .shapelayer path").count() == 2
+        assert view.console_errors == []
+        page.close()
+    finally:
+        status = stop(process)
+    assert status == 0, (tmp_path / "dashboard.log").read_text()[-3000:]

@@ -1,5 +1,9 @@
 """The Dash page: unit grid, anomalies with their top features, alarms, and one unit's history.
 
+Every unit shows its setpoint and state (off / warming / on / derated) in the grid, and its
+history plots shade the stretches it was not simply on, so a step in a reading can be told
+apart from a change of operating point.
+
 Every browser polls the server once a second (``dcc.Interval``); the callbacks only read the
 shared ``DashboardState`` snapshot, so the database load does not grow with the number of tabs.
 The grid cells are fixed (``--lccs`` x ``--units``) so a click is never lost to a re-render.
@@ -17,11 +21,12 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 
 from laserguard.dashboard.feedback_monitor import FeedbackMonitor, UnitBaseline, describe
 from laserguard.dashboard.http_limits import RejectCounter, install
-from laserguard.dashboard.state import DashboardState, UnitState
+from laserguard.dashboard.state import DashboardState, UnitState, setpoint_of, state_of
 from laserguard.dashboard.write_guard import WriteGuard
 from laserguard.wire.codec import CHANNELS
 
 HISTORY_SAMPLES = 300
+SETPOINT_TITLE = "setpoint (A)"
 NO_PAYLOAD = "No payload available: nothing has been stored in the latest-state collection yet"
 
 STYLE = """
@@ -35,6 +40,10 @@ h1 { font-size: 20px; margin: 0 0 8px 0; } h2 { font-size: 15px; margin: 14px 0 
 .unit.nodata { background: #eceef1; color: #8a939e; }
 .unit.learning { background: #e8eef7; border-style: dashed; }
 .unit-baseline { color: #5d6d7e; font-size: 10px; }
+.unit-context { color: #3d4b5c; font-size: 10px; }
+.unit.state-off { background: #dde1e6; color: #56606b; }
+.unit.state-warming { background: #fcefd2; }
+.unit.state-derated { background: #ece3f5; }
 .unit.anomalous { background: #f8d0cc; border-color: #c0392b; border-width: 2px; }
 .unit.alarm-active { box-shadow: inset 0 0 0 2px #c0392b; }
 .unit.alarm-acknowledged { box-shadow: inset 0 0 0 2px #d68910; }
@@ -43,6 +52,7 @@ h1 { font-size: 20px; margin: 0 0 8px 0; } h2 { font-size: 15px; margin: 14px 0 
 table { border-collapse: collapse; font-size: 12px; background: white; }
 td, th { border: 1px solid #d5dae0; padding: 3px 6px; text-align: left; }
 .columns { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+.graphs { display: grid; grid-template-columns: 1fr 1fr 1fr; gap: 8px; }
 .message { font-size: 12px; color: #1f618d; min-height: 16px; }
 """
 
@@ -51,8 +61,17 @@ def cell_id(lcc: int, unit: int) -> dict[str, Any]:
     return {"type": "unit-cell", "lcc": lcc, "unit": unit}
 
 
+# Shading of the history plots per state; "on" (the normal case) and unknown are not shaded.
+STATE_BAND_COLOURS = {"off": "#8a939e", "warming": "#e69b00", "derated": "#8e44ad"}
+
+
 def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
     return pattern.format(value) if value is not None else missing
+
+
+def context_text(state: UnitState) -> str:
+    """Setpoint and state as the grid cell shows them, e.g. ``8.00 A on``."""
+    return f"{_fmt(state.setpoint_a, '{:.2f}')} A {state.state}"
 
 
 def baseline_text(baseline: UnitBaseline | None) -> str:
@@ -77,6 +96,8 @@ def cell_view(
     classes = ["unit"]
     if baseline is not None and baseline.learning:
         classes.append("learning")
+    if state.state in STATE_BAND_COLOURS:
+        classes.append(f"state-{state.state}")
     if state.anomalous:
         classes.append("anomalous")
     if state.alarm_state == "active":
@@ -86,6 +107,7 @@ def cell_view(
     children: list[Any] = [
         html.Span(f"{state.unit}", className="unit-id"),
         html.Span(_fmt(state.score, "{:+.3f}")),
+        html.Span(context_text(state), className="unit-context"),
     ]
     if state.anomalous and state.top_features:
         children.append(html.Span(", ".join(state.top_features[:2]), className="unit-top"))
@@ -95,6 +117,7 @@ def cell_view(
         children.append(html.Span(f"dev {baseline.deviation:.2f}", className="unit-baseline"))
     tooltip = (
         f"LCC {state.lcc} unit {state.unit}, seq {state.seq}, score {_fmt(state.score, '{:+.4f}')}"
+        + f", setpoint {_fmt(state.setpoint_a, '{:.3f}')} A, state {state.state}"
         + (f", top features {', '.join(state.top_features)}" if state.top_features else "")
         + f", alarm {state.alarm_state}, {baseline_text(baseline)}"
     )
@@ -137,6 +160,7 @@ def _layout(lccs: Sequence[int], units: int, token_required: bool) -> html.Div:
                 className="columns",
             ),
             html.H2("Select a unit", id="detail-title"),
+            html.Div(id="detail-context", className="message"),
             html.Div(id="detail-features", className="message"),
             html.Div(
                 [
@@ -153,8 +177,8 @@ def _layout(lccs: Sequence[int], units: int, token_required: bool) -> html.Div:
                 style={"maxWidth": "320px"},
             ),
             html.Div(
-                [dcc.Graph(id="score-graph"), dcc.Graph(id="channel-graph")],
-                className="columns",
+                [dcc.Graph(id="score-graph"), dcc.Graph(id="channel-graph"), dcc.Graph(id="setpoint-graph")],
+                className="graphs",
             ),
             dcc.Store(id="selected-unit", data=None),
             dcc.Store(id="alarm-signature", data=""),
@@ -244,8 +268,55 @@ def _alarm_table(state: DashboardState) -> Any:
     return html.Table([header, *rows])
 
 
-def _figure(x: list[Any], y: list[Any], title: str, flagged: list[bool] | None = None) -> dict[str, Any]:
-    data: list[dict[str, Any]] = [{"x": x, "y": y, "type": "scatter", "mode": "lines", "name": title}]
+def state_bands(times: list[Any], states: list[str]) -> list[dict[str, Any]]:
+    """Background rectangles over each run of samples in a shaded state (off, warming, derated).
+
+    A run lasts from its first sample to the first sample of the next run, so consecutive bands
+    touch and a one-sample run is still visible.
+    """
+    bands: list[dict[str, Any]] = []
+    start = 0
+    for i in range(1, len(states) + 1):
+        if i < len(states) and states[i] == states[start]:
+            continue
+        colour = STATE_BAND_COLOURS.get(states[start])
+        if colour is not None:
+            bands.append(
+                {
+                    "type": "rect",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": times[start],
+                    "x1": times[min(i, len(times) - 1)],
+                    "y0": 0,
+                    "y1": 1,
+                    "fillcolor": colour,
+                    "opacity": 0.22,
+                    "line": {"width": 0},
+                    "layer": "below",
+                    "name": f"state-{states[start]}",
+                }
+            )
+        start = i
+    return bands
+
+
+def _band_legend() -> str:
+    return " ".join(f'<span style="color:{c}">■ {s}</span>' for s, c in STATE_BAND_COLOURS.items())
+
+
+def _figure(
+    x: list[Any],
+    y: list[Any],
+    title: str,
+    flagged: list[bool] | None = None,
+    bands: list[dict[str, Any]] | None = None,
+    step: bool = False,
+) -> dict[str, Any]:
+    line: dict[str, Any] = {"shape": "hv"} if step else {}
+    data: list[dict[str, Any]] = [
+        {"x": x, "y": y, "type": "scatter", "mode": "lines", "name": title, "line": line}
+    ]
     if flagged is not None:
         data.append(
             {
@@ -263,10 +334,13 @@ def _figure(x: list[Any], y: list[Any], title: str, flagged: list[bool] | None =
         "margin": {"l": 50, "r": 10, "t": 30, "b": 30},
         "showlegend": False,
     }
+    shapes: list[dict[str, Any]] = list(bands or [])
     if flagged is not None:
-        layout["shapes"] = [
+        shapes.append(
             {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0, "line": {"dash": "dot"}}
-        ]
+        )
+    if shapes:
+        layout["shapes"] = shapes
     return {"data": data, "layout": layout}
 
 
@@ -417,9 +491,11 @@ def create_app(
 
     @app.callback(
         Output("detail-title", "children"),
+        Output("detail-context", "children"),
         Output("detail-features", "children"),
         Output("score-graph", "figure"),
         Output("channel-graph", "figure"),
+        Output("setpoint-graph", "figure"),
         Input("selected-unit", "data"),
         Input("channel-select", "value"),
         Input("tick", "n_intervals"),
@@ -427,14 +503,28 @@ def create_app(
     def unit_detail(selected: dict[str, int] | None, channel: str, _n: int | None) -> tuple[Any, ...]:
         if not selected:
             empty = _figure([], [], "score")
-            return "Select a unit", "click a unit for its recent history", empty, _figure([], [], channel)
+            return (
+                "Select a unit",
+                "",
+                "click a unit for its recent history",
+                empty,
+                _figure([], [], channel),
+                _figure([], [], SETPOINT_TITLE),
+            )
         lcc, unit = selected["lcc"], selected["unit"]
         docs = state.history(lcc, unit, HISTORY_SAMPLES)
         times = [d.get("ts") for d in docs]
         scores = [d.get("score") for d in docs]
         flagged = [bool(d.get("anomalous")) for d in docs]
         values = [(d.get("values") or {}).get(channel) for d in docs]
+        bands = state_bands(times, [state_of(d) for d in docs])
+        setpoints = [setpoint_of(d) for d in docs]
         current = state.snapshot.units.get((lcc, unit))
+        context = (
+            f"setpoint {_fmt(current.setpoint_a, '{:.3f}')} A, state {current.state}"
+            if current is not None
+            else ""
+        )
         features = (
             f"top features: {', '.join(current.top_features)}"
             if current is not None and current.top_features
@@ -443,9 +533,11 @@ def create_app(
         title = f"LCC {lcc} unit {unit}: last {len(docs)} samples"
         return (
             title,
+            context,
             features,
-            _figure(times, scores, "anomaly score (< 0 anomalous)", flagged),
-            _figure(times, values, channel),
+            _figure(times, scores, "anomaly score (< 0 anomalous)", flagged, bands),
+            _figure(times, values, channel, bands=bands),
+            _figure(times, setpoints, SETPOINT_TITLE + "  " + _band_legend(), bands=bands, step=True),
         )
 
     return app

@@ -23,9 +23,12 @@ from laserguard.storage.schema import (
     CollectionNames,
     unit_history_filter,
 )
-from laserguard.wire.codec import CHANNELS
+from laserguard.wire.codec import CHANNELS, UNIT_STATES
 
 RECENT_CLEARED_ALARMS = 10
+# Shown for a document without a state (stored before units reported one) or with a name this
+# version does not know.
+UNKNOWN_STATE = "unknown"
 
 
 def finite_or_none(value: Any) -> Any:
@@ -44,6 +47,18 @@ def iso(value: Any) -> str | None:
     return text.replace("+00:00", "Z")
 
 
+def setpoint_of(doc: dict[str, Any]) -> float | None:
+    """The document's setpoint in A; None when unknown (absent, null or NaN)."""
+    value = doc.get("setpoint_a")
+    return finite_or_none(float(value)) if isinstance(value, int | float) else None
+
+
+def state_of(doc: dict[str, Any]) -> str:
+    """The document's state name; UNKNOWN_STATE when absent or not a known name."""
+    value = doc.get("state")
+    return value if isinstance(value, str) and value in UNIT_STATES else UNKNOWN_STATE
+
+
 def feature_names(indices: list[int] | None) -> list[str]:
     """Explanation codes as names: a channel (fleet stage) or ``channel:kind`` (the unit's own baseline)."""
     return [explanation_name(i, CHANNELS) for i in indices or [] if i >= 0]
@@ -57,6 +72,8 @@ class UnitState:
     seq: int
     ts: str | None
     values: dict[str, float | None]
+    setpoint_a: float | None  # commanded drive current, A; None unknown
+    state: str  # one of UNIT_STATES, or UNKNOWN_STATE
     score: float | None
     anomalous: bool
     top_features: list[str]
@@ -81,6 +98,8 @@ class UnitState:
             seq=int(doc.get("seq", -1)),
             ts=iso(doc.get("ts")),
             values={k: finite_or_none(v) for k, v in (doc.get("values") or {}).items()},
+            setpoint_a=setpoint_of(doc),
+            state=state_of(doc),
             score=finite_or_none(float(score)) if score is not None else None,
             anomalous=bool(doc.get("anomalous", False)),
             top_features=[name for name, _ in kept],
@@ -98,6 +117,8 @@ class UnitState:
             "seq": self.seq,
             "ts": self.ts,
             "values": self.values,
+            "setpoint_a": self.setpoint_a,
+            "state": self.state,
             "score": self.score,
             "anomalous": self.anomalous,
             "top_features": [
