@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from laserguard.wire.codec import UNIT_STATES
 
 REPO = Path(__file__).resolve().parents[1]
 GRAFANA = REPO / "deploy" / "grafana"
@@ -103,6 +109,71 @@ def test_dashboard_has_the_required_views() -> None:
         "storage throughput": "laserguard_store_unit_samples_written_total",
         "storage backlog": "laserguard_store_spool_backlog_unit_samples",
         "model version": "laserguard_detect_model_info",
+        "unit setpoint": 'laserguard_unit_setpoint_amperes{lcc="$lcc",unit="$unit"}',
+        "unit state": 'laserguard_unit_state{lcc="$lcc",unit="$unit",state=',
+        "fleet states": "laserguard_unit_state == 1",
     }
     for view, metric in required.items():
         assert any(metric in expr for expr in exprs.values()), view
+
+
+def panel_titled(prefix: str) -> dict[str, Any]:
+    (panel,) = [p for p in dashboard()["panels"] if p["title"].startswith(prefix)]
+    return panel
+
+
+def test_state_panel_names_every_state_by_its_wire_code() -> None:
+    panel = panel_titled("State: LCC $lcc unit $unit")
+    assert panel["type"] == "state-timeline"
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    names = {int(code): option["text"] for code, option in mapping["options"].items()}
+    assert names == dict(enumerate(UNIT_STATES))
+    expr = panel["targets"][0]["expr"]
+    assert all(f'state="{name}"' in expr for name in UNIT_STATES if name != "off"), expr
+    setpoint = panel_titled("Setpoint and drive current")
+    (override,) = setpoint["fieldConfig"]["overrides"]
+    assert override["matcher"]["options"] == setpoint["targets"][0]["legendFormat"] == "setpoint"
+    # A setpoint is a step, not a slope between two scrapes.
+    assert {"id": "custom.lineInterpolation", "value": "stepAfter"} in override["properties"]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (Debian 'prometheus')")
+def test_state_panel_query_gives_the_wire_code_of_the_current_state(tmp_path: Path) -> None:
+    """Evaluated by Prometheus itself (promtool's PromQL unit tests) on a unit going through every
+    state the way the exporter reports it: 1 for the current state, 0 for the others."""
+    expr = panel_titled("State: LCC $lcc unit $unit")["targets"][0]["expr"]
+    expr = expr.replace("$lcc", "1").replace("$unit", "3")
+    walk = ["off", "warming", "on", "derated", "on", "off"]  # one state per minute
+    series = [
+        {
+            "series": f'laserguard_unit_state{{job="laserguard-exporter",lcc="1",unit="3",state="{name}"}}',
+            "values": " ".join("1" if now == name else "0" for now in walk),
+        }
+        for name in UNIT_STATES
+    ]
+    # Another unit in another state must not leak into this unit's row.
+    series.append({"series": 'laserguard_unit_state{lcc="1",unit="4",state="derated"}', "values": "1x5"})
+    checks = [
+        {"expr": expr, "eval_time": f"{minute}m", "exp_samples": [
+            {"labels": '{lcc="1",unit="3"}', "value": UNIT_STATES.index(name)}
+        ]}
+        for minute, name in enumerate(walk)
+    ]  # fmt: skip
+    spec = {
+        "rule_files": [],
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}],
+    }
+    test_file = tmp_path / "state_panel_test.yml"
+    test_file.write_text(json.dumps(spec))  # JSON is YAML
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Not vacuous: the same checks with the codes shifted by one fail.
+    for check in checks:
+        check["exp_samples"][0]["value"] += 1  # type: ignore[index, operator]
+    test_file.write_text(json.dumps(spec))
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
