@@ -128,6 +128,7 @@ def test_help_lists_every_flag() -> None:
     for flag in (
         "--lccs", "--units", "--rate-hz", "--duration-s", "--seed", "--faults", "--fault-mix",
         "--telemetry-endpoint", "--feedback-endpoint", "--summary-json", "--log-level", "--derate-on-anomaly",
+        "--profile", "--schedule",
     ):  # fmt: skip
         assert flag in out.stdout
 
@@ -140,7 +141,9 @@ def test_help_lists_every_flag() -> None:
         (["--fault-mix", "chaos"], "unknown fault mix 'chaos'"),
         (["--log-level", "loud"], "--log-level expects debug, info, warning or error, got 'loud'"),
         (["--bogus"], "unknown option '--bogus'"),
-        (["--param", "warp=9"], "unknown laser parameter 'warp'"),
+        (["--param", "warp=9"], "unknown parameter 'warp'"),
+        (["--profile", "factory"], "unknown operating profile 'factory'"),
+        (["--param", "ramp_share=2"], "ramp_share = 2.000000 is above 1"),
         (["--param", "ambient_c"], "--param expects NAME=VALUE, got 'ambient_c'"),
     ],
 )
@@ -156,6 +159,25 @@ def test_bad_fault_spec_names_the_entry(tmp_path: Path) -> None:
     out = run_sim("--faults", str(spec), "--duration-s", "0.1", *Endpoints().args())
     assert out.returncode == 2
     assert "fault 0: unit 40 is not below the unit count 32" in out.stderr
+
+
+def test_bad_schedule_names_the_entry_and_value(tmp_path: Path) -> None:
+    schedule = tmp_path / "s.json"
+    schedule.write_text(
+        json.dumps({"changes": [{"lcc": 1, "unit": 2, "type": "power_off", "at_s": 1, "ramp_s": 3}]})
+    )
+    out = run_sim("--schedule", str(schedule), "--duration-s", "0.1", *Endpoints().args())
+    assert out.returncode == 2
+    assert "change 0 (power_off): unknown key 'ramp_s'" in out.stderr
+    schedule.write_text(
+        json.dumps([{"lcc": 1, "unit": 2, "type": "setpoint_step", "at_s": 1, "setpoint_a": 20}])
+    )
+    out = run_sim("--schedule", str(schedule), "--duration-s", "0.1", *Endpoints().args())
+    assert out.returncode == 2
+    assert (
+        "change 0 (setpoint_step): setpoint_a 20.000000 A is outside the range 4.000000..8.800000 A"
+        in out.stderr
+    )
 
 
 def test_python_subscriber_gets_contiguous_frames_at_the_requested_rate() -> None:
@@ -242,6 +264,19 @@ def test_closed_loop_detection_latency_and_derating(tmp_path: Path) -> None:
     assert "lcc 1 unit 3 flagged" in out.stderr and "truth facet_damage" in out.stderr
     assert "unit 3 derated: drive current 8.000 A -> 6.400 A" in out.stderr
     assert "unit 3 derated: drive current 6.400 A -> 6.000 A" in out.stderr
+    # The derating acts through the unit's setpoint: its frames say so from the next one on.
+    derates = [c for c in summary["schedule"] if c["type"] == "derate"]
+    assert [(c["unit"], c["setpoint_a"]) for c in derates] == [
+        (3, pytest.approx(6.4)),
+        (3, pytest.approx(6.0)),
+    ]
+    by_seq = {f.seq: f for f in detector.frames}
+    first = by_seq[round(derates[0]["at_s"] * 100)]
+    assert codec.UNIT_STATES[first.state[3]] == "derated" and first.setpoint_a[3] == pytest.approx(6.4)
+    assert by_seq[first.seq - 1].state[3] == codec.UNIT_STATES.index("on")
+    assert all(codec.UNIT_STATES[s] == "on" for s in first.state[:3])
+    last = by_seq[max(by_seq)]
+    assert last.setpoint_a[3] == pytest.approx(6.0) and last.values[3, 0] == pytest.approx(6.0, abs=0.05)
 
 
 def test_bad_feedback_is_counted_by_reason_and_the_sim_keeps_running() -> None:
@@ -336,3 +371,52 @@ def test_fault_mix_run_reports_every_injected_type(tmp_path: Path) -> None:
     assert set(per_type) <= injected and len(per_type) > 0
     for stats in per_type.values():
         assert stats["true_positives"] == 0 and stats["false_negatives"] == stats["events"]
+
+
+def test_lab_profile_over_real_sockets_sends_each_units_setpoint_and_state(tmp_path: Path) -> None:
+    """lcc-sim --profile lab (sped up so a few seconds hold many changes): every frame carries the
+    setpoint and state sim.generate computes for the same seed, and the summary lists the schedule."""
+    ep = Endpoints()
+    fast = {
+        "setpoint_changes_per_hour": 1800,
+        "power_cycles_per_hour": 600,
+        "tec_changes_per_hour": 300,
+        "hvac_steps_per_hour": 600,
+        "off_min_s": 0.5,
+        "off_max_s": 1.5,
+        "ramp_min_s": 0.5,
+        "ramp_max_s": 2,
+    }
+    detector = Detector(ep, lambda v: np.zeros(len(v), dtype=bool))
+    detector.start()
+    summary_path = tmp_path / "summary.json"
+    try:
+        out = run_sim(
+            *("--lccs", "1", "--units", "6", "--rate-hz", "50", "--duration-s", "6", "--seed", "4"),
+            *("--profile", "lab", *(a for k, v in fast.items() for a in ("--param", f"{k}={v}"))),
+            *("--wait-for-subscriber", "20", "--summary-json", str(summary_path), *ep.args()),
+        )
+    finally:
+        detector.close()
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(summary_path.read_text())
+    assert summary["config"]["profile"] == "lab"
+    assert [f.seq for f in detector.frames] == list(range(300))
+    table = sim.generate(
+        6 / 3600, rate_hz=50, lccs=1, units=6, seed=4, fault_mix="none", profile="lab", params=fast
+    )
+    assert summary["schedule"] == table.attrs["schedule"]
+    kinds = {c["type"] for c in summary["schedule"]}
+    assert {"setpoint_step", "setpoint_ramp", "power_off", "power_on", "ambient_step"} <= kinds
+    values = table[list(codec.CHANNELS)].to_numpy().reshape(-1, 6, 11)
+    setpoints = table.setpoint_a.to_numpy().reshape(-1, 6)
+    states = table.state.cat.codes.to_numpy().reshape(-1, 6)
+    assert list(table.state.cat.categories) == list(codec.UNIT_STATES)
+    for frame in detector.frames:
+        assert frame.values.tobytes() == values[frame.seq].tobytes()
+        assert frame.setpoint_a.tobytes() == setpoints[frame.seq].tobytes()
+        assert frame.state.tolist() == states[frame.seq].tolist()
+    seen = {codec.UNIT_STATES[s] for f in detector.frames for s in f.state}
+    assert {"on", "off", "warming"} <= seen
+    # Every change is healthy: no fault, no labelled frame.
+    assert summary["faults"] == [] and summary["detection"]["per_fault_type"] == {}

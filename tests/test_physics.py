@@ -202,7 +202,7 @@ def test_fault_spec_errors_name_the_offending_value() -> None:
         small_run([{"lcc": 7, "unit": 0, "type": "facet_damage"}])
     with pytest.raises(ValueError, match=r"'lcc' .* is required"):
         small_run([{"unit": 0, "type": "facet_damage"}])
-    with pytest.raises(ValueError, match="unknown laser parameter 'nope'"):
+    with pytest.raises(ValueError, match="unknown parameter 'nope' \\(neither a laser parameter"):
         small_run(params={"nope": 1.0})
     with pytest.raises(ValueError, match="psu_efficiency"):
         small_run(params={"psu_efficiency": 1.5})
@@ -223,7 +223,10 @@ def test_fault_mixes_are_seeded_and_all_covers_every_type() -> None:
 
 def test_dataframe_layout() -> None:
     df = small_run()
-    assert list(df.columns) == ["time_s", "lcc", "unit", "psu", *CHANNELS, "fault_type", "severity", "label"]
+    assert list(df.columns) == [
+        *("time_s", "lcc", "unit", "psu", *CHANNELS),
+        *("setpoint_a", "state", "op_event", "fault_type", "severity", "label"),
+    ]
     assert len(df) == 180 * 4
     assert df.drive_current_a.dtype == np.float32
     assert df.time_s.iloc[-1] == pytest.approx(179.0)
@@ -245,8 +248,45 @@ def test_simulate_command_writes_dataset(tmp_path: Path) -> None:
     meta = json.loads((out / "dataset.json").read_text())
     assert len(df) == meta["rows"] == 72 * 4
     assert meta["anomalous_rows"] == int(df.label.sum()) == 42
+    assert meta["profile"] == "steady" and meta["schedule"] == []
+    assert (df.setpoint_a == 8.0).all() and (df.state == "on").all() and df.op_event.isna().all()
     assert cli.main(["simulate", "--hours", "0.01", "--out", str(out), "--fault-mix", "bogus"]) == 2
     assert cli.main(["simulate", "--hours", "0.01", "--out", str(out), "--param", "nope=1"]) == 2
     hot = tmp_path / "hot"
     assert cli.main(["simulate", "--hours", "0.01", "--out", str(hot), "--param", "ambient_c=45"]) == 0
     assert pd.read_csv(hot / "telemetry.csv").psu_temp_c.mean() > df.psu_temp_c.mean() + 10
+
+
+def test_a_unit_switched_on_warms_up_with_the_heatsink_time_constant() -> None:
+    """Off for 20 min, the heatsink sits at the rack air; switched on, the TEC pulls it to its
+    setpoint as exp(-t/tau) and the junction follows it (state `warming` until it has settled)."""
+    tau = 45.0
+    quiet = {name: 0.0 for name in sim.laser_param_defaults() if name.startswith("noise_")}
+    params = {**quiet, "driver_ripple_rejection": 0.0, "heatsink_time_constant_s": tau}
+    schedule = [
+        {"lcc": 1, "unit": 1, "type": "power_off", "at_s": 60},
+        {"lcc": 1, "unit": 1, "type": "power_on", "at_s": 1260},
+    ]
+    df = sim.generate(
+        0.5, lccs=1, units=2, units_per_psu=2, fault_mix="none", params=params, schedule=schedule
+    )
+    unit = df[df.unit == 1].set_index("time_s")
+    air, setpoint = sim.laser_param_defaults()["ambient_c"], sim.laser_param_defaults()["heatsink_setpoint_c"]
+    assert unit.loc[1259.0, "heatsink_temp_c"] == pytest.approx(air, abs=1e-4)  # 26 tau off: at the air
+    assert unit.loc[1259.0, "state"] == "off" and unit.loc[1259.0, "setpoint_a"] == 0.0
+    t = np.arange(0.0, 400.0)
+    measured = unit.loc[1260.0 + t, "heatsink_temp_c"].to_numpy(np.float64)
+    start = measured[0]
+    expected = setpoint + (start - setpoint) * np.exp(-t / tau)
+    np.testing.assert_allclose(measured, expected, rtol=1e-6)
+    # Fitted time constant of the excess temperature: log-linear slope.
+    slope = np.polyfit(t[:200], np.log(measured[:200] - setpoint), 1)[0]
+    assert -1.0 / slope == pytest.approx(tau, rel=1e-4)
+    states = unit.loc[1260.0 + t, "state"].to_numpy()
+    settled = int(np.ceil(tau * np.log((start - setpoint) / sim.operating_profile_defaults()["warm_band_k"])))
+    assert (states[:settled] == "warming").all() and (states[settled:] == "on").all()
+    assert unit.loc[1260.0, "op_event"] == "power_on"
+    # Warm again, it is the unit it was before the power cycle; its healthy twin never moved.
+    before, after = unit.loc[59.0, list(CHANNELS)], unit.loc[1799.0, list(CHANNELS)]
+    np.testing.assert_allclose(after.to_numpy(np.float64), before.to_numpy(np.float64), rtol=2e-3)
+    assert (df[df.unit == 0].state == "on").all()

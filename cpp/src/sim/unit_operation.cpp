@@ -17,8 +17,12 @@ double exponential_s(RandomStream& rng, double per_hour) {
 }
 
 // Operators type round numbers: setpoints to 10 mA, TEC setpoints and air offsets to 0.1 K,
-// durations to whole seconds.
-double round_to(double v, double step) { return std::round(v / step) * step; }
+// durations to whole seconds. Dividing by the integer `per_unit` (100 for 0.01) gives the
+// double nearest the decimal (4.85, not 4.8500000000000005).
+double round_to(double v, double step) {
+  const double per_unit = std::round(1.0 / step);
+  return std::round(v * per_unit) / per_unit;
+}
 
 }  // namespace
 

@@ -28,6 +28,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fault-mix", default="default", help="lcc-sim fault mix: none, default, all")
     p.add_argument("--faults", default=None, metavar="SPEC.json", help="lcc-sim declarative fault spec")
+    p.add_argument(
+        "--profile", default="steady", help="lcc-sim operating profile: steady, lab, production (default steady)"
+    )
     p.add_argument("--model", default=None, help="model file (default: the shipped default model)")
     p.add_argument("--telemetry-endpoint", default="tcp://127.0.0.1:5556")
     p.add_argument("--feedback-endpoint", default="tcp://127.0.0.1:5555")
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 units=args.units,
                 seed=args.seed,
                 fault_mix=args.fault_mix,
+                profile=args.profile,
                 mongo_uri=uri,
                 db=args.db,
                 telemetry_endpoint=args.telemetry_endpoint,

@@ -23,11 +23,22 @@ def register(subparsers: Any) -> None:
     p.add_argument("--faults", metavar="SPEC.json", help="declarative fault spec (docs/simulator.md)")
     p.add_argument("--fault-mix", default="default", help="random fault mix: none, default, all")
     p.add_argument(
+        "--profile",
+        default="steady",
+        help="operating profile: steady (no changes), lab, production (docs/simulator.md; default steady)",
+    )
+    p.add_argument(
+        "--schedule",
+        metavar="SCHEDULE.json",
+        help="scheduled operating changes for an exact scenario (docs/simulator.md)",
+    )
+    p.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a physics parameter (repeatable; see laserguard.sim.laser_param_defaults)",
+        help="override a physics or operating-profile parameter (repeatable; see laserguard.sim."
+        "laser_param_defaults and operating_profile_defaults)",
     )
     p.add_argument(
         "--raw-out",
@@ -67,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
             fault_mix=args.fault_mix,
             first_lcc_id=args.first_lcc_id,
             params=params,
+            profile=args.profile,
+            schedule=args.schedule,
         )
     except (OSError, ValueError) as exc:
         print(f"laserguard simulate: error: {exc}", file=sys.stderr)
@@ -84,10 +97,16 @@ def run(args: argparse.Namespace) -> int:
         "fault_mix": args.fault_mix,
         "faults": frame.attrs["faults"],
         "anomalous_rows": int(frame["label"].sum()),
+        "profile": args.profile,
+        "schedule_file": args.schedule,
+        "schedule": frame.attrs["schedule"],
     }
     with open(os.path.join(args.out, "dataset.json"), "w", encoding="utf-8") as fh:
         json.dump(meta, fh, indent=2)
-    print(f"wrote {data_path}: {len(frame)} rows, {meta['anomalous_rows']} labelled anomalous")
+    print(
+        f"wrote {data_path}: {len(frame)} rows, {meta['anomalous_rows']} labelled anomalous, "
+        f"{len(meta['schedule'])} operating changes ({args.profile})"
+    )
     if args.raw_out and start is not None:
         _write_raw(frame, args.raw_out, start, args.seed)
     return 0

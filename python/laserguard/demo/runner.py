@@ -53,6 +53,7 @@ class DemoConfig:
     extra_sim_args: list[str] = field(default_factory=list)
     dashboard_port: int = 0  # 0: no dashboard
     roundtrip_port: int = 0  # 0: no round-trip probe
+    profile: str = "steady"  # lcc-sim operating profile
 
 
 def lcc_sim_executable() -> str:
@@ -199,6 +200,7 @@ class Demo:
                 lcc_sim_executable(),
                 "--lccs", str(c.lccs), "--units", str(c.units), "--rate-hz", str(c.rate_hz),
                 "--duration-s", str(c.duration_s), "--seed", str(c.seed), "--fault-mix", c.fault_mix,
+                "--profile", c.profile,
                 "--telemetry-endpoint", c.telemetry_endpoint, "--feedback-endpoint", c.feedback_endpoint,
                 "--summary-json", str(self.sim_summary_path), "--log-level", "warning",
                 "--wait-for-subscriber", "10", "--subscriptions", str(subscribers),
@@ -344,6 +346,7 @@ def build_summary(
             "units": c.units,
             "seed": c.seed,
             "fault_mix": c.fault_mix,
+            "profile": c.profile,
             "db": c.db,
         },
         "logs": str(c.workdir),

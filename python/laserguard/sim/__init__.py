@@ -7,6 +7,26 @@ May import: ``laserguard.model``, ``laserguard.wire``, ``laserguard._core``, pan
 Never ``live``, ``commands`` or ``dashboard``.
 """
 
-from laserguard.sim.dataset import FAULT_MIXES, FAULT_TYPES, FaultsArg, generate, laser_param_defaults
+from laserguard.sim.dataset import (
+    FAULT_MIXES,
+    FAULT_TYPES,
+    OP_EVENTS,
+    OPERATING_PROFILES,
+    FaultsArg,
+    ScheduleArg,
+    generate,
+    laser_param_defaults,
+    operating_profile_defaults,
+)
 
-__all__ = ["FAULT_MIXES", "FAULT_TYPES", "FaultsArg", "generate", "laser_param_defaults"]
+__all__ = [
+    "FAULT_MIXES",
+    "FAULT_TYPES",
+    "OPERATING_PROFILES",
+    "OP_EVENTS",
+    "FaultsArg",
+    "ScheduleArg",
+    "generate",
+    "laser_param_defaults",
+    "operating_profile_defaults",
+]
