@@ -20,6 +20,7 @@ from laserguard.model.default_model import default_model_path
 from laserguard.model.unit_scoring import UnitScorer, explanation_names
 from laserguard.wire import codec
 from service_support import endpoint, labelled_metric, metrics, wait_for
+from wire_v2 import encode_telemetry_v2
 
 
 def unit_values(seed: int = 0, n_units: int = 32) -> np.ndarray:
@@ -147,6 +148,38 @@ def test_an_lcc_restart_is_counted_and_logged_never_a_gap_storm(lcc: FakeLcc, de
     log = detector.log.read_text()
     assert f"lcc 1 restarted: boot {BOOT:016x} -> {new_boot:016x}" in log
     assert "version 1 is not supported" in log
+
+
+def test_a_version_2_lcc_is_refused_counted_and_named_once(lcc: FakeLcc, detector: Detector) -> None:
+    values = unit_values()
+    seq = connect(lcc, values)
+    # A sender that was not upgraded: genuine version-2 frames (no setpoint/state), at its pace.
+    for s in range(seq, seq + 5):
+        lcc.send(encode_telemetry_v2(1, BOOT, s, time.time_ns(), values))
+    assert lcc.receive(300) is None  # refused: never scored, never answered
+    wait_for(
+        lambda: (
+            labelled_metric(
+                detector.metrics_port, "laserguard_detect_frames_invalid_total", "reason", "unknown_version"
+            )
+            == 5
+        ),
+        5,
+        "the 5 version-2 frames counted",
+    )
+    # The same LCC upgraded (version 3, with its units' context) is scored again at once.
+    lcc.send(
+        codec.encode_telemetry(
+            1, seq + 5, time.time_ns(), values, boot_id=BOOT, setpoint_a=np.full(32, 7.5), state=["on"] * 32
+        )
+    )
+    answer = lcc.receive()
+    assert answer is not None and answer.seq == seq + 5
+    assert detector.process.poll() is None
+    log = detector.log.read_text()
+    refusal = "telemetry frame version 2 is not supported (this decoder reads version 3"
+    assert log.count(refusal) == 1, log  # named once, not once per frame
+    assert "refusing every frame on b'lcc.1.telemetry' until its sender is upgraded" in log
 
 
 def _export_small_model(path: Path, seed: int) -> str:

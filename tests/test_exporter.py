@@ -177,3 +177,31 @@ def test_top_features_of_flagged_units_are_exported_by_name(
         tuple(sorted((*unit_labels(1, 1), ("rank", "0"), ("feature", CHANNELS[4])))): 0.75,
         tuple(sorted((*unit_labels(1, 1), ("rank", "1"), ("feature", CHANNELS[2])))): 0.125,
     }
+
+
+def test_setpoint_and_state_of_each_unit_are_exported(db: Any, tmp_path: Path, exporter_port: int) -> None:
+    store = TelemetryStore(CHANNELS, latest_interval_s=0.0)
+    writer = BatchWriter(db, WriteSpool(tmp_path / "spool"))
+    values = np.ones((N_UNITS, len(CHANNELS)), dtype=np.float32)
+    setpoints = np.array([8.0, 6.5, 0.0, np.nan], dtype=np.float32)  # unit 3: setpoint unknown
+    states = ["on", "derated", "off", "warming"]
+    store.add_telemetry(1, 5, 5_000_000_000, values, setpoint_a=setpoints, state=states)
+    batch = store.take_batch(flush_all=True)
+    assert batch is not None
+    writer.write(batch)
+    # A unit whose latest state an older store wrote (no setpoint, no state): no context series.
+    db.latest_state.insert_one({"_id": "2:0", "lcc": 2, "unit": 0, "seq": 1, "ts_ns": 1, "values": {}})
+    metrics = scrape(exporter_port)
+    setpoint = {
+        labels: value
+        for (name, labels), value in metrics.items()
+        if name == "laserguard_unit_setpoint_amperes"
+    }
+    assert setpoint == {unit_labels(1, 0): 8.0, unit_labels(1, 1): 6.5, unit_labels(1, 2): 0.0}
+    state = {labels: value for (name, labels), value in metrics.items() if name == "laserguard_unit_state"}
+    expected = {
+        tuple(sorted((*unit_labels(1, unit), ("state", name)))): 1.0 if name == states[unit] else 0.0
+        for unit in range(N_UNITS)
+        for name in ("off", "warming", "on", "derated")
+    }
+    assert state == expected

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,8 @@ def good_table() -> pd.DataFrame:
         (lambda t: t.assign(lcc="one"), "'one'"),
         (lambda t: t.assign(diode_temp_c="hot"), "'hot'"),
         (lambda t: pd.concat([t, t]), "two rows for time 0.0, lcc 1, unit 0"),
+        (lambda t: t.assign(state="standby"), "'standby', not a unit state"),
+        (lambda t: t.assign(setpoint_a="eight"), "'setpoint_a' has a value that is not a number: 'eight'"),
     ],
 )
 def test_bad_recordings_are_refused_naming_the_offending_value(change: Any, message: str) -> None:
@@ -299,3 +302,142 @@ def test_cli_reports_a_bad_file_and_bad_flags(tmp_path: Path) -> None:
         )
         assert result.returncode == 2, (argv, result.stderr)
         assert expected in result.stderr, (argv, result.stderr)
+
+
+def context_table() -> pd.DataFrame:
+    """1 LCC x 4 units x 5 steps; each unit's setpoint and state change over time, with gaps."""
+    states = ("off", "warming", "on", "derated")
+    rows = []
+    for step in range(5):
+        for unit in range(4):
+            rows.append(
+                {
+                    "time_s": 0.5 * step,
+                    "lcc": 3,
+                    "unit": unit,
+                    **{c: step + unit / 10 for c in codec.CHANNELS},
+                    # unit 3 at step 2: an empty cell (unknown setpoint, state not recorded)
+                    "setpoint_a": np.nan if (step, unit) == (2, 3) else 8.0 - 0.5 * unit - 0.125 * step,
+                    "state": "" if (step, unit) == (2, 3) else states[(step + unit) % 4],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def expected_context(table: pd.DataFrame) -> list[tuple[list[float], list[int]]]:
+    """(setpoints, state codes) per frame: empty cells are NaN / "on"."""
+    out = []
+    for _, rows in table.groupby("time_s", sort=True):
+        rows = rows.sort_values("unit")
+        states = [codec.UNIT_STATES.index(s) if s else codec.STATE_ON for s in rows["state"]]
+        out.append((rows["setpoint_a"].astype(np.float32).tolist(), states))
+    return out
+
+
+def replay_into_subscriber(*source: str) -> list[codec.TelemetryFrame]:
+    """Run `laserguard replay` of ``source`` into a real SUB socket; the decoded frames in order."""
+    telemetry = endpoint()
+    ctx = zmq.Context()
+    replay = subprocess.Popen(
+        [
+            sys.executable, "-m", "laserguard.cli", "replay", *source, "--speed", "20",
+            "--telemetry-endpoint", telemetry, "--feedback-endpoint", "none", "--wait-subscribers", "1",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"lcc.")
+        sub.connect(telemetry)
+        messages = drain(sub, quiet_ms=3000)
+        sub.close(0)
+        _, err = replay.communicate(timeout=60)
+    finally:
+        if replay.poll() is None:
+            replay.kill()
+            replay.wait()
+        ctx.destroy(linger=0)
+    assert replay.returncode == 0, err
+    return [codec.decode_telemetry(payload) for _, payload in messages]
+
+
+def assert_context(frames: list[codec.TelemetryFrame], table: pd.DataFrame) -> None:
+    expected = expected_context(table)
+    assert [f.seq for f in frames] == list(range(len(expected)))
+    for frame, (setpoints, states) in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(
+            frame.setpoint_a, np.array(setpoints, dtype=np.float32)
+        )  # NaN == NaN here
+        assert frame.state.tolist() == states
+
+
+def test_replay_carries_setpoint_and_state_from_csv_to_mongo_and_back(
+    tmp_path: Path, mongo_server: EmbeddedMongo
+) -> None:
+    import pymongo
+
+    table = context_table()
+    path = tmp_path / "context.csv"
+    table.to_csv(path, index=False)
+    # CSV -> the wire: every unit's context as recorded.
+    assert_context(replay_into_subscriber(str(path)), table)
+
+    # CSV -> a collection (--to-mongo) -> the wire: the documents carry it the way the store writes it.
+    db_name = f"lgreplay_{uuid.uuid4().hex[:10]}"
+    client: Any = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=5000)
+    try:
+        db_args = ["--mongo-uri", mongo_server.uri, "--db", db_name]
+        run_replay(str(path), "--speed", "20", "--to-mongo", "rows", *db_args)
+        doc = client[db_name]["rows"].find_one({"lcc": 3, "unit": 3, "time_s": 1.0})
+        assert doc is not None and (doc["setpoint_a"], doc["state"]) == (None, "on")
+        doc = client[db_name]["rows"].find_one({"lcc": 3, "unit": 1, "time_s": 0.5})
+        assert doc is not None and (doc["setpoint_a"], doc["state"]) == (7.375, "on")
+        assert_context(replay_into_subscriber("--mongo-collection", "rows", *db_args), table)
+    finally:
+        client.drop_database(db_name)
+        client.close()
+
+
+def test_a_recording_without_context_replays_as_unknown_setpoint_and_on() -> None:
+    table = context_table().drop(columns=["setpoint_a", "state"])
+    frames = list(Recording(table).frames())
+    assert len(frames) == 5
+    for frame in frames:
+        assert np.isnan(frame.setpoint_a).all() and frame.setpoint_a.dtype == np.float32
+        assert frame.state.tolist() == [codec.STATE_ON] * 4
+
+
+def test_the_store_telemetry_collection_replays_with_its_context(mongo_server: EmbeddedMongo) -> None:
+    import pymongo
+
+    from laserguard.sim.recording import read_collection
+    from laserguard.storage.batch_writer import BatchWriter
+    from laserguard.storage.spool import WriteSpool
+    from laserguard.storage.telemetry_store import TelemetryStore
+
+    db_name = f"lgreplay_{uuid.uuid4().hex[:10]}"
+    client: Any = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=5000)
+    try:
+        store = TelemetryStore(codec.CHANNELS)
+        with tempfile.TemporaryDirectory() as spool:
+            writer = BatchWriter(client[db_name], WriteSpool(Path(spool)))
+            values = np.ones((3, len(codec.CHANNELS)), dtype=np.float32)
+            for seq in range(2):
+                setpoints = np.array([8.0, np.nan, 6.0 + seq], dtype=np.float32)
+                store.add_telemetry(
+                    4, seq, (seq + 1) * 10**9, values, setpoint_a=setpoints, state=["on", "off", "derated"]
+                )
+            batch = store.take_batch(flush_all=True)
+            assert batch is not None
+            writer.write(batch)
+        frames = list(read_collection(client[db_name]["telemetry"]).frames())
+        assert len(frames) == 2
+        for seq, frame in enumerate(frames):
+            np.testing.assert_array_equal(
+                frame.setpoint_a, np.array([8.0, np.nan, 6.0 + seq], dtype=np.float32)
+            )
+            assert frame.state.tolist() == [2, 0, 3]
+    finally:
+        client.drop_database(db_name)
+        client.close()

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from laserguard.storage.embedded_server import EmbeddedMongo, free_tcp_port
 from laserguard.wire import codec
 from mongo_fixtures import db, mongo_client, mongo_server
+from wire_v2 import encode_telemetry_v2
 
 BOOT = 0x5EED_B007_0000_0001  # boot id of the frames this file sends (one LCC start)
 
@@ -79,6 +80,12 @@ def feedback_payload(lcc: int, seq: int) -> bytes:
     )
 
 
+def unit_context(seq: int) -> tuple[np.ndarray, list[str]]:
+    """Each unit's setpoint (unit 0's unknown: NaN) and a state that changes with seq."""
+    setpoints = np.array([np.nan] + [8.0 - 0.25 * u for u in range(1, N_UNITS)], dtype=np.float32)
+    return setpoints + np.float32(0.01 * seq), [codec.UNIT_STATES[(u + seq) % 4] for u in range(N_UNITS)]
+
+
 def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
     mongo_server: EmbeddedMongo, db: Any, tmp_path: Path
 ) -> None:
@@ -130,10 +137,13 @@ def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
         for seq in range(N_FRAMES):
             values = rng.normal(1.0, 0.1, size=(N_UNITS, len(codec.CHANNELS))).astype(np.float32)
             sent.append(values)
+            setpoints, states = unit_context(seq)
             telemetry.send_multipart(
                 [
                     codec.telemetry_topic(LCC),
-                    codec.encode_telemetry(LCC, seq, seq * 1_000_000, values, boot_id=BOOT),
+                    codec.encode_telemetry(
+                        LCC, seq, seq * 1_000_000, values, boot_id=BOOT, setpoint_a=setpoints, state=states
+                    ),
                 ]
             )
             feedback.send_multipart([codec.feedback_topic(LCC), feedback_payload(LCC, seq)])
@@ -142,18 +152,28 @@ def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
         telemetry.send_multipart([codec.telemetry_topic(LCC), good[: len(good) // 2]])
         telemetry.send_multipart([codec.telemetry_topic(LCC), good, b"extra part"])
         telemetry.send_multipart([codec.telemetry_topic(LCC), good + b"\x00" * 4096])
+        # An LCC that was not upgraded: genuine version-2 frames, refused (not half-decoded) and counted.
+        for seq in (1000, 1001, 1002):
+            v2 = encode_telemetry_v2(LCC, BOOT, seq, 0, sent[0])
+            telemetry.send_multipart([codec.telemetry_topic(LCC), v2])
 
         def bad_frames_counted() -> bool:
             m = scrape(metrics_port)
             return (
-                sum(v for (name, _), v in m.items() if name == "laserguard_store_invalid_frames_total") >= 4
+                sum(v for (name, _), v in m.items() if name == "laserguard_store_invalid_frames_total") >= 7
             )
 
         wait_for(bad_frames_counted, "invalid frames to be counted", process)
         metrics = scrape(metrics_port)
         invalid = {dict(labels)["reason"]: v for (name, labels), v in metrics.items()
                    if name == "laserguard_store_invalid_frames_total"}  # fmt: skip
-        assert invalid == {"bad_magic": 1, "truncated": 1, "multipart": 1, "count_mismatch": 1}
+        assert invalid == {
+            "bad_magic": 1,
+            "truncated": 1,
+            "multipart": 1,
+            "count_mismatch": 1,
+            "unknown_version": 3,
+        }
         assert process.poll() is None  # bad input does not stop the service
     finally:
         process.send_signal(signal.SIGTERM)
@@ -163,6 +183,10 @@ def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
         context.term()
     stderr = process.stderr.read().decode() if process.stderr else ""
     assert status == 0, stderr
+    # The old sender is named once (with both versions), not once per frame.
+    assert stderr.count("telemetry frame version 2 is not supported (this decoder reads version 3") == 1, (
+        stderr
+    )
     # Everything received was flushed on SIGTERM: every unit-sample once, with its scores.
     lcc_docs = list(db.telemetry.find({"lcc": LCC}))
     assert len(lcc_docs) == N_FRAMES * N_UNITS
@@ -172,8 +196,18 @@ def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
         for unit in range(N_UNITS):
             doc = by_key[(seq, unit)]
             assert [doc["values"][c] for c in codec.CHANNELS] == sent[seq][unit].tolist()
+            setpoints, states = unit_context(seq)
+            # The unit's context at the top level next to values: an unknown setpoint is None.
+            assert doc["setpoint_a"] == (None if unit == 0 else float(setpoints[unit]))
+            assert doc["state"] == states[unit]
             assert doc["model_version"] == "model-x"
             assert doc["anomalous"] is (unit == ANOMALOUS_UNIT)
+    last_setpoints, last_states = unit_context(N_FRAMES - 1)
+    for unit in range(N_UNITS):
+        state_doc = db.latest_state.find_one({"_id": f"{LCC}:{unit}"})
+        assert state_doc is not None
+        assert state_doc["setpoint_a"] == (None if unit == 0 else float(last_setpoints[unit]))
+        assert state_doc["state"] == last_states[unit]
     latest = db.latest_state.find_one({"_id": f"{LCC}:{ANOMALOUS_UNIT}"})
     assert latest is not None
     assert (latest["seq"], latest["score_seq"], latest["alarm_state"]) == (

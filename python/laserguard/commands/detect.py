@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.live.model_holder import ModelHolder
     from laserguard.model.default_model import default_model_path
     from laserguard.wire import codec
+    from laserguard.wire.refusal_log import RefusalLog
     from laserguard.wire.sequence_tracker import SequenceTracker
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s detect %(levelname)s %(message)s")
@@ -145,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, on_hup)
 
     sequences = SequenceTracker()
+    refusals = RefusalLog()
     forecast = ArrivalForecast()
     last_payload: dict[int, bytes] = {}  # per LCC, for the warm-up before its next frame
     next_gauge_update: dict[int, float] = {}
@@ -171,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             result = score_frame(baselines, parts[1])
         except codec.FrameError as exc:
             metrics.invalid.labels(exc.reason).inc()
-            log.warning("rejected frame on %r: %s", parts[0][:40], exc)
+            _log_refusal(refusals, parts[0], exc)
             return None
         except ValueError as exc:  # a valid frame the model cannot score (other channel count)
             metrics.invalid.labels("model_mismatch").inc()
@@ -309,6 +311,27 @@ def run(args: argparse.Namespace) -> int:
             sequences.total_restarts,
         )
     return 0
+
+
+def _log_refusal(refusals: Any, topic: bytes, exc: Any) -> None:
+    """Name the first refusal of each kind per topic; every one is counted in the metric anyway."""
+    if not refusals.first(topic, exc.reason):
+        log.debug("rejected frame on %r: %s", topic[:40], exc)
+    elif exc.reason == "unknown_version":
+        # An LCC that was not upgraded with this detector: nothing it sends will be scored.
+        log.error(
+            "refusing every frame on %r until its sender is upgraded: %s "
+            '(counted in laserguard_detect_frames_invalid_total{reason="unknown_version"}; logged once)',
+            topic[:40],
+            exc,
+        )
+    else:
+        log.warning(
+            "rejected frame on %r: %s (further %s rejects on this topic are counted, not logged)",
+            topic[:40],
+            exc,
+            exc.reason,
+        )
 
 
 def _count_baseline_events(metrics: Any, baselines: Any) -> None:

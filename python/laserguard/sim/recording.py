@@ -6,6 +6,11 @@ an ISO-8601 timestamp), ``lcc``, ``unit`` and every channel of ``codec.CHANNELS`
 channels nested under ``values`` and ``ts_ns`` as the time) the store's ``telemetry`` collection.
 Rows of one LCC at one time become one frame; a unit missing from a frame is sent as NaN (a
 dropout is data, not an error) and counted.
+
+Each unit's operating context rides along when the recording has it: ``setpoint_a`` (A) and
+``state`` (a name of ``codec.UNIT_STATES``). A recording made before they existed (no such
+columns, or empty cells) replays as an unknown setpoint (NaN) and state "on", which is what
+such a unit was doing.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from laserguard.wire.codec import CHANNELS
+from laserguard.wire.codec import CHANNELS, STATE_ON, UNIT_STATES
 
 
 class RecordingError(ValueError):
@@ -33,6 +38,8 @@ class RecordedFrame:
     lcc_id: int
     values: npt.NDArray[np.float32]  # (n_units, len(CHANNELS)); NaN rows for missing units
     present: npt.NDArray[np.bool_]  # (n_units,) which units had a row
+    setpoint_a: npt.NDArray[np.float32]  # (n_units,) A; NaN = unknown (also for missing units)
+    state: npt.NDArray[np.uint8]  # (n_units,) codes into UNIT_STATES; "on" for missing units
 
 
 class Recording:
@@ -63,6 +70,8 @@ class Recording:
         lccs = self.table["lcc"].to_numpy()
         units = self.table["unit"].to_numpy()
         values = self.table[list(self.channels)].to_numpy(dtype=np.float32)
+        setpoints = self.table["setpoint_a"].to_numpy(dtype=np.float32)
+        states = self.table["state"].to_numpy(dtype=np.uint8)
         change = np.flatnonzero((times[1:] != times[:-1]) | (lccs[1:] != lccs[:-1])) + 1
         bounds = np.concatenate([[0], change, [len(times)]])
         for begin, end in itertools.pairwise(bounds.tolist()):
@@ -70,9 +79,14 @@ class Recording:
             n_units = self.units_per_lcc[lcc]
             frame = np.full((n_units, len(self.channels)), np.nan, dtype=np.float32)
             present = np.zeros(n_units, dtype=bool)
-            frame[units[begin:end]] = values[begin:end]
-            present[units[begin:end]] = True
-            yield RecordedFrame(float(times[begin]), lcc, frame, present)
+            setpoint = np.full(n_units, np.nan, dtype=np.float32)
+            state = np.full(n_units, STATE_ON, dtype=np.uint8)
+            rows = units[begin:end]
+            frame[rows] = values[begin:end]
+            present[rows] = True
+            setpoint[rows] = setpoints[begin:end]
+            state[rows] = states[begin:end]
+            yield RecordedFrame(float(times[begin]), lcc, frame, present, setpoint, state)
 
 
 def _show(value: Any) -> str:
@@ -117,8 +131,46 @@ def _integer_column(table: pd.DataFrame, column: str, upper: int) -> pd.Series:
     return numeric.astype(np.int64)
 
 
+def _blank(column: pd.Series) -> pd.Series:
+    """Cells that hold nothing: NaN/None, or empty text."""
+    return column.isna() | (column.astype(str).str.strip() == "")
+
+
+def _setpoint_column(table: pd.DataFrame) -> pd.Series:
+    """Setpoints in A; NaN where unknown (no column, empty cell, None from a store document)."""
+    if "setpoint_a" not in table.columns:
+        return pd.Series(np.nan, index=table.index, dtype=np.float64)
+    raw = table["setpoint_a"]
+    numeric = pd.to_numeric(raw, errors="coerce")
+    bad = numeric.isna() & ~_blank(raw) & ~raw.astype(str).str.strip().str.lower().isin(["nan"])
+    if bad.any():
+        raise RecordingError(
+            f"column 'setpoint_a' has a value that is not a number: {_show(raw[bad].iloc[0])} "
+            f"(row {int(np.flatnonzero(bad.to_numpy())[0])})"
+        )
+    return numeric.astype(np.float64)
+
+
+def _state_column(table: pd.DataFrame) -> pd.Series:
+    """State codes (uint8); "on" where unknown (no column, empty cell)."""
+    if "state" not in table.columns:
+        return pd.Series(STATE_ON, index=table.index, dtype=np.uint8)
+    raw = table["state"]
+    blank = _blank(raw)
+    names = raw.astype(str).str.strip()
+    bad = ~blank & ~names.isin(UNIT_STATES)
+    if bad.any():
+        raise RecordingError(
+            f"column 'state' has {_show(raw[bad].iloc[0])}, not a unit state "
+            f"(row {int(np.flatnonzero(bad.to_numpy())[0])}); known states are {', '.join(UNIT_STATES)}"
+        )
+    codes = names.map({name: code for code, name in enumerate(UNIT_STATES)})
+    return codes.where(~blank, STATE_ON).astype(np.uint8)
+
+
 def normalise(table: pd.DataFrame, channels: Sequence[str] = CHANNELS) -> pd.DataFrame:
-    """Columns time_s, lcc, unit, channels...; sorted; raises RecordingError on bad input."""
+    """Columns time_s, lcc, unit, channels..., setpoint_a (A, NaN = unknown), state (uint8 codes into
+    UNIT_STATES); sorted; raises RecordingError on bad input."""
     missing = [c for c in channels if c not in table.columns]
     if missing:
         raise RecordingError(
@@ -143,6 +195,8 @@ def normalise(table: pd.DataFrame, channels: Sequence[str] = CHANNELS) -> pd.Dat
                 f"(row {int(np.flatnonzero(bad.to_numpy())[0])})"
             )
         out[channel] = numeric.astype(np.float64)
+    out["setpoint_a"] = _setpoint_column(table)
+    out["state"] = _state_column(table)
     out = out.sort_values(["time_s", "lcc", "unit"], kind="stable").reset_index(drop=True)
     duplicated = out.duplicated(["time_s", "lcc", "unit"])
     if duplicated.any():
@@ -156,7 +210,8 @@ def normalise(table: pd.DataFrame, channels: Sequence[str] = CHANNELS) -> pd.Dat
 
 
 def read_csv(path: str | Path) -> Recording:
-    """A CSV recording; channels as in codec.CHANNELS, extra columns (labels, psu) are ignored."""
+    """A CSV recording; channels as in codec.CHANNELS, setpoint_a and state when present, extra
+    columns (labels, psu, op_event) are ignored."""
     try:
         table = pd.read_csv(path, low_memory=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -209,7 +209,13 @@ class TelemetryReplay:
         seq = self._next_seq.get(frame.lcc_id, 0)
         self._next_seq[frame.lcc_id] = seq + 1  # a dropped frame still uses its number: a visible gap
         payload = codec.encode_telemetry(
-            frame.lcc_id, seq, time.time_ns(), frame.values, boot_id=self.boot_id
+            frame.lcc_id,
+            seq,
+            time.time_ns(),
+            frame.values,
+            boot_id=self.boot_id,
+            setpoint_a=frame.setpoint_a,
+            state=frame.state,
         )
         self.stats.missing_unit_samples += int((~frame.present).sum())
         try:
@@ -247,15 +253,19 @@ class TelemetryReplay:
 def mongo_rows(
     frame: RecordedFrame, step: int, channels: tuple[str, ...], written_at: dt.datetime
 ) -> list[dict[str, Any]]:
-    """The documents for one frame's units that had a row (deterministic ``_id``: a retry is a no-op)."""
+    """The documents for one frame's units that had a row (deterministic ``_id``: a retry is a no-op).
+    The unit's context as the store writes it: ``setpoint_a`` (None when unknown), ``state`` (name)."""
     rows = []
     for unit in np.flatnonzero(frame.present).tolist():
+        setpoint = float(frame.setpoint_a[unit])
         doc: dict[str, Any] = {
             "_id": f"{frame.lcc_id}:{unit}:{step:012d}",
             "time_s": frame.time_s,
             "lcc": frame.lcc_id,
             "unit": unit,
             "written_at": written_at,
+            "setpoint_a": None if setpoint != setpoint else setpoint,
+            "state": codec.UNIT_STATES[int(frame.state[unit])],
         }
         doc.update(zip(channels, frame.values[unit].tolist(), strict=True))
         rows.append(doc)

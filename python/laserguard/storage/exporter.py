@@ -14,6 +14,11 @@ suffix becomes the base unit, with milli-units scaled: ``drive_current_a`` ->
 ``laserguard_unit_top_feature_weight`` (labels ``lcc``, ``unit``, ``rank``, ``feature``) carries the
 detector's attribution of a flagged unit's latest sample (rank 0 = the feature that contributed
 most), so an alert can name the feature; units whose latest sample was normal have no series.
+
+The unit's operating context: ``laserguard_unit_setpoint_amperes`` (the commanded drive current;
+no series while unknown) and ``laserguard_unit_state`` (labels ``lcc``, ``unit``, ``state``; enum
+style: 1 for the unit's current state, 0 for the others, so ``laserguard_unit_state{state="off"} == 1``
+selects the units that are off).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from prometheus_client.registry import Collector
 
 from laserguard.model.baseline import explanation_name
 from laserguard.storage.schema import ALARM_ACTIVE, LATEST_STATE
+from laserguard.wire.codec import UNIT_STATES
 
 # Channel-name unit suffix -> (Prometheus base unit, scale to it). Longest suffixes first.
 UNIT_SUFFIXES = (
@@ -124,9 +130,20 @@ class LatestStateCollector(Collector):
             "Attribution of a feature to the unit's latest flagged sample (rank 0 contributed most)",
             labels=(*LABELS, "rank", "feature"),
         )
+        setpoint = GaugeMetricFamily(
+            "laserguard_unit_setpoint_amperes",
+            "Drive current the LCC commands for the unit (after derating; 0 when off)",
+            labels=LABELS,
+        )
+        state = GaugeMetricFamily(
+            "laserguard_unit_state",
+            "1 for the unit's current operating state (off, warming, on, derated), 0 for the others",
+            labels=(*LABELS, "state"),
+        )
         active_total = 0
         for doc in documents:
             labels = [str(doc.get("lcc")), str(doc.get("unit"))]
+            self._add_context(setpoint, state, labels, doc)
             for channel, value in (doc.get("values") or {}).items():
                 if channel not in channels:
                     name, _ = channel_metric(channel)
@@ -148,10 +165,24 @@ class LatestStateCollector(Collector):
                 last_sample.add_metric(labels, int(doc["ts_ns"]) / 1e9)
         yield from channels.values()
         yield from (score, anomalous, alarm_active, alarm_acknowledged, last_sample, model_info, top_feature)
+        yield from (setpoint, state)
         yield GaugeMetricFamily("laserguard_alarms_active", "Units with a raised alarm", value=active_total)
         yield GaugeMetricFamily(
             "laserguard_units_reporting", "Units in the latest-state collection", value=len(documents)
         )
+
+    @staticmethod
+    def _add_context(
+        setpoint: GaugeMetricFamily, state: GaugeMetricFamily, labels: list[str], doc: dict[str, Any]
+    ) -> None:
+        """Setpoint and state of a unit whose latest telemetry carried them (older documents do not)."""
+        value = doc.get("setpoint_a")
+        if isinstance(value, int | float) and value == value:  # None / NaN: unknown, no sample
+            setpoint.add_metric(labels, float(value))
+        current = doc.get("state")
+        if current in UNIT_STATES:
+            for name in UNIT_STATES:
+                state.add_metric([*labels, name], 1.0 if name == current else 0.0)
 
     def _add_top_features(self, family: GaugeMetricFamily, labels: list[str], doc: dict[str, Any]) -> None:
         features = doc.get("top_features") or []

@@ -33,6 +33,7 @@ from laserguard.storage.schema import CollectionNames, ensure_indexes
 from laserguard.storage.spool import WriteSpool
 from laserguard.storage.telemetry_store import TelemetryStore
 from laserguard.storage.write_concern import write_concern_from_uri
+from laserguard.wire.refusal_log import RefusalLog
 from laserguard.wire.sequence_tracker import SequenceTracker
 
 DEFAULT_TELEMETRY_ENDPOINT = "tcp://127.0.0.1:5556"
@@ -146,6 +147,7 @@ class StoreService:
         self.started = time.monotonic()
         self._codec: Any = None
         self.sequences = SequenceTracker()
+        self.refusals = RefusalLog()
 
     def _prepare_database(self) -> None:
         """Create the indexes and load the active alarms, retrying until the database answers."""
@@ -214,6 +216,8 @@ class StoreService:
                     frame.values,
                     int(frame.schema_id),
                     boot_id=int(frame.boot_id),
+                    setpoint_a=frame.setpoint_a,
+                    state=frame.state,
                 )
             else:
                 fb = codec.decode_feedback(parts[1])
@@ -230,6 +234,14 @@ class StoreService:
                 )
         except codec.FrameError as exc:
             self.metrics.invalid_frames.labels(kind=kind, reason=str(exc.reason)).inc()
+            if self.refusals.first(parts[0], str(exc.reason)):  # once per topic and reason: counted anyway
+                print(
+                    f"laserguard store: {kind} frame on {bytes(parts[0][:40])!r} refused: {exc} "
+                    f'(counted in laserguard_store_invalid_frames_total{{kind="{kind}",reason="{exc.reason}"}}; '
+                    "further ones from this topic are not logged)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return
         except ValueError as exc:
             # Decodable but inconsistent (channel count, unit count, unit index): named on stderr.

@@ -33,6 +33,7 @@ from laserguard.storage.schema import (
     latest_state_id,
     telemetry_id,
 )
+from laserguard.wire.codec import STATE_ON, UNIT_STATES, state_codes
 
 if TYPE_CHECKING:
     from laserguard.storage.metrics import StoreMetrics
@@ -79,7 +80,16 @@ class PendingFrame:
     schema_id: int
     values: npt.NDArray[np.float32]
     received: float
+    setpoint_a: npt.NDArray[np.float32]  # (n_units,) A, NaN = unknown
+    state: npt.NDArray[np.uint8]  # (n_units,) codes into UNIT_STATES
     feedback: FeedbackScores | None = None
+
+    def context_fields(self) -> list[dict[str, Any]]:
+        """Per unit: ``setpoint_a`` (float, None when unknown) and ``state`` (name), as documents carry them."""
+        return [
+            {"setpoint_a": None if setpoint != setpoint else setpoint, "state": UNIT_STATES[code]}
+            for setpoint, code in zip(self.setpoint_a.tolist(), self.state.tolist(), strict=True)
+        ]
 
 
 @dataclass
@@ -134,18 +144,42 @@ class TelemetryStore:
         now: float | None = None,
         *,
         boot_id: int = 0,
+        setpoint_a: npt.ArrayLike | None = None,
+        state: npt.ArrayLike | None = None,
     ) -> None:
-        """Queue one frame (``values``: float32, units x channels); raises ValueError on a bad shape."""
+        """Queue one frame (``values``: float32, units x channels; ``setpoint_a`` and ``state``, names
+        or codes, one per unit, None = unknown setpoints / every unit "on"); raises ValueError on a
+        bad shape or an unknown state."""
         if values.ndim != 2 or values.shape[1] != len(self.channel_names):
             raise ValueError(
                 f"telemetry frame lcc {lcc_id} seq {seq}: values shape {values.shape} does not match "
                 f"(n_units, {len(self.channel_names)} channels)"
             )
+        n_units = values.shape[0]
+        setpoints = (
+            np.full(n_units, np.nan, dtype=np.float32)
+            if setpoint_a is None
+            else np.asarray(setpoint_a, dtype=np.float32)
+        )
+        if setpoints.shape != (n_units,):
+            raise ValueError(
+                f"telemetry frame lcc {lcc_id} seq {seq}: setpoint_a shape {setpoints.shape} does not match "
+                f"its {n_units} units"
+            )
+        codes = np.full(n_units, STATE_ON, dtype=np.uint8) if state is None else state_codes(state, n_units)
         key = (lcc_id, boot_id, seq)
         if key in self._pending or key in self._written:
             return  # a re-delivered frame; the deterministic _id would make it a no-op anyway
         frame = PendingFrame(
-            lcc_id, boot_id, seq, timestamp_ns, schema_id, values, time.monotonic() if now is None else now
+            lcc_id,
+            boot_id,
+            seq,
+            timestamp_ns,
+            schema_id,
+            values,
+            time.monotonic() if now is None else now,
+            setpoints,
+            codes,
         )
         orphan = self._orphans.pop(key, None)
         if orphan is not None and len(orphan[0].scores) == values.shape[0]:
@@ -289,6 +323,7 @@ class TelemetryStore:
     def _telemetry_documents(self, frame: PendingFrame) -> list[WriteOp]:
         ts = ns_to_datetime(frame.timestamp_ns)
         rows = frame.values.tolist()  # float32 -> Python floats (BSON doubles); NaN stays NaN
+        context = frame.context_fields()
         ops = []
         for unit, row in enumerate(rows):
             doc: dict[str, Any] = {
@@ -300,6 +335,7 @@ class TelemetryStore:
                 "ts": ts,
                 "ts_ns": frame.timestamp_ns,
                 "values": dict(zip(self.channel_names, row, strict=True)),
+                **context[unit],
             }
             if frame.feedback is not None:
                 doc.update(frame.feedback.unit_fields(unit, history=True))
@@ -311,6 +347,7 @@ class TelemetryStore:
                 "ts": ts,
                 "ts_ns": frame.timestamp_ns,
                 "values": dict(zip(self.channel_names, row, strict=True)),
+                **context[unit],
             }
             position = (frame.boot_id, frame.seq, frame.timestamp_ns)
             self._set_latest(frame.lcc_id, unit, "seq", position, fields, {"score_seq": -1})
