@@ -102,7 +102,7 @@ def false_alarms(profile: str, workdir: Path) -> dict[str, Any]:
         "units_ever_flagged": int(healthy[flagged == 1].groupby(["lcc", "unit"]).ngroups),
         "units": int(healthy.groupby(["lcc", "unit"]).ngroups),
         "by_state": {
-            state: {"rows": int(len(rows)), "fpr": float(rows.is_anomaly.mean())}
+            state: {"rows": len(rows), "fpr": float(rows.is_anomaly.mean())}
             for state, rows in healthy.groupby("state")
         },
         "by_time_since_change": {},

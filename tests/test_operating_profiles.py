@@ -88,7 +88,7 @@ def test_profiles_and_their_parameters_are_listed() -> None:
 
 
 def changes_per_unit_hour(frame: pd.DataFrame, hours: float) -> float:
-    units = frame.groupby(["lcc", "unit"]).ngroups
+    units = int(frame.groupby(["lcc", "unit"]).ngroups)
     return float((frame.op_event != "").sum()) / (units * hours)
 
 
