@@ -1,4 +1,5 @@
-"""A small raw-log dataset for the clean/analyze tests: 2 LCCs x 4 units, 30 min across midnight.
+"""A small raw-log dataset for the clean/analyze tests: 2 LCCs x 4 units, 30 min across midnight,
+operated under the lab profile.
 
 Defect rates are raised above the defaults so every rule has something to find in few rows.
 """
@@ -28,7 +29,8 @@ RATES = DefectRates(
 
 
 def simulated_frame(seed: int = 5) -> pd.DataFrame:
-    return generate(0.5, lccs=2, units=4, units_per_psu=2, seed=seed, fault_mix="all")
+    # The lab profile, so the logs carry setpoint changes and units switched off and warming up.
+    return generate(0.5, lccs=2, units=4, units_per_psu=2, seed=seed, fault_mix="all", profile="lab")
 
 
 def write_dataset(out: Path, seed: int = 5) -> tuple[pd.DataFrame, dict[str, Any]]:

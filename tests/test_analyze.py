@@ -15,11 +15,20 @@ import pytest
 
 from laserguard import cli
 from laserguard.model.forest import ForestModel
-from laserguard.offline.clean_store import CLEAN_SAMPLES, read_clean_rows
+from laserguard.offline.clean_store import CLEAN_SAMPLES, read_clean_rows, upload_clean_rows
+from laserguard.offline.cleaning import clean_files, raw_log_files
 from laserguard.offline.training import train
-from laserguard.offline.training_data import FEATURE_COLUMNS, LXX_COLUMNS, load_training_data
+from laserguard.offline.training_data import (
+    FEATURE_COLUMNS,
+    LXX_COLUMNS,
+    LXX_EXPORT_COLUMNS,
+    UNKNOWN_STATE,
+    SchemaError,
+    load_training_data,
+)
 from laserguard.offline.training_export import PSU_EXPORT_COLUMNS, apply_missing_policy
 from laserguard.sim import FAULT_TYPES
+from laserguard.wire.codec import UNIT_STATES
 from mongo_fixtures import CHANNELS, mongo_server
 from raw_pipeline_support import write_dataset
 
@@ -68,7 +77,10 @@ def analyzed(
 def test_csvs_follow_the_data_contract(analyzed: Path, cleaned_db: tuple[str, Any]) -> None:
     lxx = pd.read_csv(analyzed / "lxx_data.csv", dtype={"time": str})
     psu = pd.read_csv(analyzed / "psu_data.csv", dtype={"time": str})
-    assert tuple(lxx.columns) == LXX_COLUMNS
+    assert tuple(lxx.columns) == LXX_EXPORT_COLUMNS
+    # The lab profile's states; empty cells where the raw log had an unknown state or setpoint.
+    assert {"off", "warming", "on"} <= set(lxx["state"].dropna()) <= set(UNIT_STATES)
+    assert lxx["state"].isna().any() and lxx["setpoint_a"].isna().any()
     assert tuple(psu.columns) == PSU_EXPORT_COLUMNS
     assert lxx["time"].str.match(TIME_TEXT).all() and psu["time"].str.match(TIME_TEXT).all()
     assert list(lxx["time"]) == sorted(lxx["time"])  # fixed-width text sorts in time order
@@ -92,6 +104,12 @@ def test_csv_values_are_the_stored_values(analyzed: Path, cleaned_db: tuple[str,
     assert np.array_equal(data.X, stored[list(FEATURE_COLUMNS)].to_numpy(np.float64), equal_nan=True)
     assert np.array_equal(data.label, stored["label"].to_numpy(np.int64))
     assert np.array_equal(data.severity, stored["severity"].to_numpy(np.float64))
+    # The context columns: carried through the CSV, empty (NaN / "") where unknown.
+    assert data.setpoint_a is not None and data.state is not None
+    assert np.array_equal(data.setpoint_a, stored["setpoint_a"].to_numpy(np.float64), equal_nan=True)
+    assert data.state.tolist() == stored["state"].fillna(UNKNOWN_STATE).tolist()
+    assert (data.state == UNKNOWN_STATE).sum() == stored["state"].isna().sum() > 0
+    assert np.isfinite(data.setpoint_a).any() and set(data.state) - {UNKNOWN_STATE} <= set(UNIT_STATES)
 
 
 def test_drop_leaves_out_rows_with_a_missing_reading(
@@ -123,6 +141,69 @@ def test_forward_fill_uses_the_units_own_last_reading() -> None:
     assert dropped == 2 and len(kept) == 4
     with pytest.raises(ValueError, match="unknown missing-value policy 'mean'"):
         apply_missing_policy(rows, "mean")  # type: ignore[arg-type]
+
+
+def test_documents_stored_before_the_context_fields_export_as_unknown(
+    mongo_server: Any, tmp_path: Path
+) -> None:
+    """clean_samples documents without setpoint_a / state (stored by an older `clean`)."""
+    import pymongo
+
+    raw = tmp_path / "raw"
+    write_dataset(raw)
+    rows = clean_files(raw_log_files(raw)[:1]).rows.iloc[:40]
+    name = f"lgtest_{uuid.uuid4().hex[:12]}"
+    client: Any = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+    try:
+        upload_clean_rows(client[name], rows)
+        older = {"_id": {"$lt": _first_ids(rows, 20)}}
+        client[name][CLEAN_SAMPLES].update_many(older, {"$unset": {"setpoint_a": "", "state": ""}})
+        assert client[name][CLEAN_SAMPLES].count_documents({"state": {"$exists": False}}) == 20
+        assert _analyze(mongo_server.uri, name, tmp_path / "out", "--no-figures") == 0
+    finally:
+        client.drop_database(name)
+        client.close()
+    lxx = pd.read_csv(tmp_path / "out" / "lxx_data.csv", dtype={"time": str})
+    assert tuple(lxx.columns) == LXX_EXPORT_COLUMNS and len(lxx) == 40
+    data = load_training_data(tmp_path / "out")
+    assert data.state is not None and data.setpoint_a is not None
+    assert (data.state == UNKNOWN_STATE).sum() >= 20 and np.isnan(data.setpoint_a).sum() >= 20
+    assert not np.isnan(data.X).all(axis=1).any()  # the readings of those rows are all there
+
+
+def _first_ids(rows: pd.DataFrame, n: int) -> str:
+    """The _id after the first ``n`` of ``rows``' documents (ids sort by lcc, unit, time)."""
+    from laserguard.offline.clean_store import clean_sample_id
+
+    ids = sorted(
+        clean_sample_id(int(r.lcc), int(r.unit), int(r.epoch_ms)) for r in rows.itertuples(index=False)
+    )
+    return ids[n]
+
+
+def test_training_csv_context_columns_are_optional_and_checked(analyzed: Path, tmp_path: Path) -> None:
+    lxx = pd.read_csv(analyzed / "lxx_data.csv", dtype=str, keep_default_na=False)
+    psu = (analyzed / "psu_data.csv").read_text()
+    old = tmp_path / "old"
+    old.mkdir()
+    lxx[list(LXX_COLUMNS)].to_csv(old / "lxx_data.csv", index=False)
+    (old / "psu_data.csv").write_text(psu)
+    data = load_training_data(old)
+    assert data.setpoint_a is None and data.state is None
+    assert np.array_equal(data.X, load_training_data(analyzed).X, equal_nan=True)  # same features
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    lxx.loc[3, "state"] = "standby"
+    lxx.to_csv(bad / "lxx_data.csv", index=False)
+    (bad / "psu_data.csv").write_text(psu)
+    with pytest.raises(SchemaError, match=r"column 'state' has unknown state 'standby' \(data row 4\)"):
+        load_training_data(bad)
+    lxx.loc[3, "state"] = "on"
+    lxx.loc[5, "setpoint_a"] = "high"
+    lxx.to_csv(bad / "lxx_data.csv", index=False)
+    with pytest.raises(SchemaError, match="column 'setpoint_a' has non-numeric value 'high'"):
+        load_training_data(bad)
 
 
 def test_eda_figures_are_written(analyzed: Path) -> None:

@@ -16,11 +16,15 @@ from laserguard.offline.clean_store import CLEAN_SAMPLES, clean_sample_id
 from laserguard.offline.cleaning import RULE_NAMES, CleanResult, clean_files, raw_log_files
 from laserguard.offline.raw_format import (
     COLUMNS,
+    COLUMNS_V1,
     GROUND_TRUTH_FILE,
     MAGIC,
+    MAGIC_V1,
     canonical_unit_name,
+    state_name,
     unit_index_from_name,
 )
+from laserguard.wire.codec import UNIT_STATES
 from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server
 from raw_pipeline_support import START, write_dataset
 
@@ -64,7 +68,7 @@ def test_files_are_per_lcc_and_day_and_gaps_are_measured(
     assert cleaned.gap_missing_samples == truth["totals"]["gap_missing_samples"] > 0
     assert cleaned.rejected_files == []
     assert [d["reason"] for d in cleaned.dropped_lines] == [
-        d["reason"] for d in cleaned.dropped_lines if "fields, expected 17" in d["reason"]
+        d["reason"] for d in cleaned.dropped_lines if f"fields, expected {len(COLUMNS)}" in d["reason"]
     ]
 
 
@@ -93,6 +97,15 @@ def test_clean_rows_are_the_simulated_rows(
         assert np.array_equal(clean[both].astype(np.float32), original[both])
         assert not (~np.isnan(clean) & np.isnan(original)).any()
         repaired_cells += int((np.isnan(clean) & ~np.isnan(original)).sum())
+    # The context: the setpoint bit for bit where both are known, the state by name.
+    clean_setpoint, sim_setpoint = merged["setpoint_a"].to_numpy(), merged["setpoint_a_sim"].to_numpy()
+    both = ~np.isnan(clean_setpoint) & ~np.isnan(sim_setpoint)
+    assert np.array_equal(clean_setpoint[both].astype(np.float32), sim_setpoint[both].astype(np.float32))
+    assert not (~np.isnan(clean_setpoint) & np.isnan(sim_setpoint)).any()
+    repaired_cells += int((np.isnan(clean_setpoint) & ~np.isnan(sim_setpoint)).sum())
+    known = merged["state"].notna().to_numpy()
+    assert (merged["state"][known] == merged["state_sim"][known].astype(str)).all()
+    assert {"off", "warming", "on"} <= set(merged["state"][known]) <= set(UNIT_STATES)  # lab profile
     injected = truth["totals"]
     assert (
         repaired_cells
@@ -100,6 +113,7 @@ def test_clean_rows_are_the_simulated_rows(
         - injected["simulator_missing_cells"]
         + injected["glitch_to_missing"]
     )
+    assert int((~known).sum()) == injected["unknown_state_to_missing"]
 
 
 def test_raw_files_are_deterministic_from_the_seed(
@@ -130,15 +144,26 @@ def test_unit_name_spellings() -> None:
             unit_index_from_name(bad)
 
 
-def _row(timestamp: str, unit: str, power: str = "7.5", label: str = "0") -> str:
-    values = {c: "1.0" for c in COLUMNS}
+def _row(
+    timestamp: str,
+    unit: str,
+    power: str = "7.5",
+    label: str = "0",
+    setpoint: str = "7.5",
+    state: str = "on",
+    columns: tuple[str, ...] = COLUMNS,
+) -> str:
+    values = {c: "1.0" for c in columns}
     values.update(timestamp=timestamp, unit=unit, psu="0", optical_power_w=power, fault_type="none")
     values.update(severity="0", label=label)
-    return ",".join(values[c] for c in COLUMNS)
+    if "state" in columns:
+        values.update(setpoint_a=setpoint, state=state)
+    return ",".join(values[c] for c in columns)
 
 
-def _write_log(path: Path, rows: list[str], lcc: int = 1) -> Path:
-    header = [MAGIC, f"# lcc: {lcc}", "# date: 2026-01-01", "# rate_hz: 1", ",".join(COLUMNS)]
+def _write_log(path: Path, rows: list[str], lcc: int = 1, version: int = 2) -> Path:
+    magic, columns = (MAGIC, COLUMNS) if version == 2 else (MAGIC_V1, COLUMNS_V1)
+    header = [magic, f"# lcc: {lcc}", "# date: 2026-01-01", "# rate_hz: 1", ",".join(columns)]
     path.write_text("\n".join(header + rows) + "\n", encoding="utf-8")
     return path
 
@@ -168,6 +193,8 @@ def test_hand_written_file_every_spelling_and_defect(tmp_path: Path) -> None:
         "normalize_timestamps": 4,
         "sentinel_to_missing": 2,
         "glitch_to_missing": 1,
+        "normalize_states": 0,
+        "unknown_state_to_missing": 0,
         "drop_conflicting_duplicates": 1,
         "sort_late_rows": 1,
         "gaps": 1,
@@ -185,10 +212,67 @@ def test_hand_written_file_every_spelling_and_defect(tmp_path: Path) -> None:
     assert result.rows[result.rows["unit"] == 1]["epoch_ms"].tolist() == [1767225608000, 1767225609000]
 
 
+def test_hand_written_file_setpoint_and_state_spellings(tmp_path: Path) -> None:
+    t = "2026-01-01T00:00:{:02d}.000Z"
+    rows = [
+        _row(t.format(0), "L01", setpoint="8", state="on"),
+        _row(t.format(1), "L01", setpoint="6.5", state="DERATED"),  # capitals
+        _row(t.format(2), "L01", setpoint="0", state="0"),  # the wire code of off
+        _row(t.format(3), "L01", setpoint="-999", state=" Warming "),  # sentinel setpoint
+        _row(t.format(4), "L01", setpoint="65535", state="standby"),  # glitch, no such state
+        _row(t.format(5), "L01", setpoint="", state=""),  # both unknown
+        _row(t.format(6), "L01", setpoint="7", state="4"),  # no wire code 4
+        _row(t.format(7), "L01", setpoint="lots"),  # a setpoint that is no number: line dropped
+    ]
+    result = clean_files([_write_log(tmp_path / "lcc01_2026-01-01.log", rows)])
+    assert {k: v for k, v in result.counts.items() if v} == {
+        "drop_malformed_lines": 1,
+        "sentinel_to_missing": 2,
+        "glitch_to_missing": 1,
+        "normalize_states": 3,
+        "unknown_state_to_missing": 3,
+    }
+    assert result.dropped_lines == [
+        {
+            "file": "lcc01_2026-01-01.log",
+            "line": 13,
+            "reason": "column 'setpoint_a' has unparsable value 'lots'",
+        }
+    ]
+    clean = result.rows
+    assert clean["state"].tolist() == ["on", "derated", "off", "warming", None, None, None]
+    assert np.array_equal(
+        clean["setpoint_a"].to_numpy(), [8.0, 6.5, 0.0, np.nan, np.nan, np.nan, 7.0], equal_nan=True
+    )
+    assert not clean[list(CHANNELS)].isna().to_numpy().any()  # an unknown state keeps the readings
+    assert [state_name(code) for code in "0123"] == list(UNIT_STATES)
+
+
+def test_version_1_log_without_context_still_cleans(tmp_path: Path) -> None:
+    t = "2026-01-01T00:00:{:02d}.000Z"
+    rows = [_row(t.format(s), u, columns=COLUMNS_V1) for s in range(3) for u in ("L01", "l2")]
+    old = _write_log(tmp_path / "lcc01_2026-01-01.log", rows, version=1)
+    assert "setpoint_a" not in old.read_text()
+    new = _write_log(tmp_path / "lcc02_2026-01-01.log", [_row(t.format(0), "L01")], lcc=2)
+    result = clean_files([old, new])
+    assert result.rejected_files == [] and result.dropped_lines == []
+    assert result.counts["normalize_unit_names"] == 3 and result.counts["unknown_state_to_missing"] == 0
+    v1 = result.rows[result.rows["lcc"] == 1]
+    assert len(v1) == 6 and v1["state"].isna().all() and v1["setpoint_a"].isna().all()
+    assert (v1["optical_power_w"] == 7.5).all()
+    v2 = result.rows[result.rows["lcc"] == 2]
+    assert v2["state"].tolist() == ["on"] and v2["setpoint_a"].tolist() == [7.5]
+    # The magic line decides the column line: a v1 header over v2 columns is refused.
+    mixed = tmp_path / "lcc03_2026-01-01.log"
+    mixed.write_text(new.read_text().replace(MAGIC, MAGIC_V1), encoding="utf-8")
+    (rejected,) = clean_files([mixed]).rejected_files
+    assert rejected["line"] == 5 and ",".join(COLUMNS_V1) in rejected["reason"]
+
+
 @pytest.mark.parametrize(
     ("content", "line", "reason"),
     [
-        (b"timestamp,unit\n1,2\n", 1, "expected '# laserguard raw LCC log v1'"),
+        (b"timestamp,unit\n1,2\n", 1, "expected '# laserguard raw LCC log v2' (or an older version)"),
         (MAGIC.encode() + b"\n# date: 2026-01-01\nx\n", 3, "header has no '# lcc:' line"),
         (MAGIC.encode() + b"\n# lcc: 1\ntime,unit,power\n", 3, "expected the column line"),
         (None, 7, "not UTF-8 text (byte 0xff)"),
@@ -241,6 +325,11 @@ def test_clean_twice_stores_nothing_twice(
     assert doc["time"].replace(tzinfo=START.tzinfo) == START
     assert set(CHANNELS) <= set(doc) and doc["source"] == "lcc01_2026-01-01.log"
     assert db[CLEAN_SAMPLES].count_documents({"optical_power_w": None}) > 0
+    # The context: a float and a name, or null when unknown.
+    assert isinstance(doc["setpoint_a"], float) and doc["state"] in UNIT_STATES
+    assert (
+        db[CLEAN_SAMPLES].count_documents({"state": None}) == truth["totals"]["unknown_state_to_missing"] > 0
+    )
 
 
 def test_corrupt_file_is_reported_and_the_rest_loads(

@@ -70,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.psu_path}: {summary.rows_written} rows ({summary.rows_dropped_missing} dropped for a "
         f"missing reading, {summary.cells_filled} cells forward-filled)"
     )
+    # Rows cleaned from version-1 raw logs (or stored before) have no operating context.
+    states = rows["state"].fillna("unknown").value_counts()
+    print(
+        f"unit states: {', '.join(f'{name} {count}' for name, count in states.items())}; "
+        f"setpoint known on {int(rows['setpoint_a'].notna().sum())} of {len(rows)} rows"
+    )
     if not args.no_figures:
         figures = write_eda_figures(rows, out)
         print(f"wrote {', '.join(str(p) for p in figures)}")

@@ -4,7 +4,9 @@ Kept apart from the live ``telemetry`` collection (different source, different k
 ``_id`` is "<lcc>:<unit:03>:<epoch ms:013>", so uploading the same rows again inserts nothing
 (duplicate-key errors mean "already stored") and one unit's history is one ``_id`` range.
 Documents are flat: ``lcc, unit, psu, time`` (BSON date), every channel by name (null when
-missing), ``fault_type, severity, label`` and ``source`` (the raw file).
+missing), ``setpoint_a`` (A) and ``state`` (name; both null when unknown), ``fault_type,
+severity, label`` and ``source`` (the raw file). Documents stored before the context fields
+existed read back with both unknown.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ DOCUMENT_FIELDS: Final = (
     "psu",
     "time",
     *CHANNELS,
+    "setpoint_a",
+    "state",
     "fault_type",
     "severity",
     "label",
@@ -55,8 +59,10 @@ def _documents(rows: pd.DataFrame) -> Iterator[dict[str, Any]]:
     epoch_ms = rows["epoch_ms"].to_numpy(dtype=np.int64).tolist()
     # NaN (missing reading) is stored as null.
     channels = {
-        c: [None if math.isnan(v) else v for v in rows[c].to_numpy(np.float64).tolist()] for c in CHANNELS
+        c: [None if math.isnan(v) else v for v in rows[c].to_numpy(np.float64).tolist()]
+        for c in (*CHANNELS, "setpoint_a")
     }
+    state = [s if isinstance(s, str) else None for s in rows["state"].tolist()]
     fault_type = rows["fault_type"].astype(str).tolist()
     severity = rows["severity"].to_numpy(dtype=np.float64).tolist()
     label = rows["label"].to_numpy(dtype=np.int64).tolist()
@@ -69,8 +75,9 @@ def _documents(rows: pd.DataFrame) -> Iterator[dict[str, Any]]:
             "psu": psu[i],
             "time": UNIX_EPOCH + timedelta(milliseconds=epoch_ms[i]),  # exact, no float rounding
         }
-        for c in CHANNELS:
-            document[c] = channels[c][i]
+        for c, column in channels.items():
+            document[c] = column[i]
+        document["state"] = state[i]
         document.update(fault_type=fault_type[i], severity=severity[i], label=label[i], source=source[i])
         yield document
 
@@ -115,6 +122,10 @@ def read_clean_rows(db: Any) -> pd.DataFrame:
     """Every stored clean row as a frame with DOCUMENT_FIELDS columns (in no particular order)."""
     cursor = db[CLEAN_SAMPLES].find({}, {f: 1 for f in DOCUMENT_FIELDS}).batch_size(10_000)
     frame = pd.DataFrame(list(cursor), columns=["_id", *DOCUMENT_FIELDS])
-    for c in CHANNELS:
+    for c in (*CHANNELS, "setpoint_a"):
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(np.float64)
+    # null, or absent in a document stored before states were recorded: unknown (None).
+    frame["state"] = (
+        frame["state"].astype(object).where(frame["state"].map(lambda s: isinstance(s, str)), None)
+    )
     return frame.drop(columns="_id")

@@ -3,7 +3,8 @@
 Each rule repairs or drops one kind of field-log defect and counts what it did; the counts go
 into the clean report. Rules run in the order of ``RULES``. A file that cannot be read at all
 (bad encoding, missing header) is rejected with its name and line; a single bad line is dropped
-and listed with its file and line, and the rest of the file still loads.
+and listed with its file and line, and the rest of the file still loads. A version-1 log (no
+``setpoint_a`` / ``state`` columns) loads with both unknown: NaN and None.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from laserguard.offline.raw_format import (
     CANONICAL_TIME_FORMAT,
     CANONICAL_TIME_PATTERN,
     CANONICAL_UNIT_PATTERN,
-    CHANNELS,
-    COLUMNS,
+    COLUMNS_BY_MAGIC,
     EPOCH_PATTERN,
     FILE_GLOB,
     MAGIC,
+    NUMERIC_FIELDS,
     SENTINEL_TEXT,
     TIME_FORMATS,
+    state_name,
     unit_index_from_name,
 )
 
@@ -37,8 +39,13 @@ RULES: Final[tuple[tuple[str, str], ...]] = (
     ("drop_malformed_lines", "rows dropped: wrong field count or a field that cannot be parsed"),
     ("normalize_unit_names", "rows changed: unit name such as l1 or LU-1 rewritten as L01"),
     ("normalize_timestamps", "rows changed: timestamp in another format rewritten as ISO-8601 UTC"),
-    ("sentinel_to_missing", "cells changed: -999 or empty reading set to missing"),
+    ("sentinel_to_missing", "cells changed: -999 or empty reading or setpoint set to missing"),
     ("glitch_to_missing", "cells changed: physically impossible reading (ADC glitch) set to missing"),
+    ("normalize_states", "rows changed: state spelled otherwise (ON, wire code 2) rewritten as its name"),
+    (
+        "unknown_state_to_missing",
+        "cells changed: empty or unknown state (not off/warming/on/derated) set to missing",
+    ),
     ("drop_conflicting_duplicates", "rows dropped: same LCC, unit and time as an earlier, different row"),
     ("sort_late_rows", "rows moved: written after a later sample of the same file, put back in order"),
     ("gaps", "gaps found: missing stretches in a unit's series (reported, not filled)"),
@@ -59,6 +66,7 @@ PLAUSIBLE_RANGE: Final[dict[str, tuple[float, float]]] = {
     "psu_current_a": (-1.0, 1000.0),
     "psu_temp_c": (-60.0, 300.0),
     "psu_ripple_mv": (-1.0, 10000.0),
+    "setpoint_a": (-1.0, 100.0),  # commanded, so within the drive current's range
 }
 # Timestamp spellings tried after the canonical one (all read as UTC); ISO8601 catches the
 # remaining ISO variants (no milliseconds, no Z, an explicit offset).
@@ -93,6 +101,7 @@ class CleanResult:
 class _FileRows:
     lcc: int
     rate_hz: float | None
+    columns: tuple[str, ...]  # COLUMNS, or COLUMNS_V1 for a version-1 log
     fields: list[list[str]]
     line_numbers: list[int]
     duplicates: int
@@ -116,8 +125,9 @@ def read_raw_file(path: Path) -> _FileRows:
         bad_line = data.count(b"\n", 0, exc.start) + 1
         raise RawFileError(name, bad_line, f"not UTF-8 text (byte {data[exc.start]:#04x})") from None
     lines = text.split("\n")
-    if not lines or lines[0].strip() != MAGIC:
-        raise RawFileError(name, 1, f"expected {MAGIC!r}, found {lines[0][:60]!r}")
+    columns = COLUMNS_BY_MAGIC.get(lines[0].strip()) if lines else None
+    if columns is None:
+        raise RawFileError(name, 1, f"expected {MAGIC!r} (or an older version), found {lines[0][:60]!r}")
     headers: dict[str, str] = {}
     index = 1
     while index < len(lines) and lines[index].startswith("#"):
@@ -131,10 +141,10 @@ def read_raw_file(path: Path) -> _FileRows:
         rate_hz = float(headers["rate_hz"]) if "rate_hz" in headers else None
     except ValueError:
         raise RawFileError(name, column_line, f"header value is not a number: {headers}") from None
-    if index >= len(lines) or tuple(lines[index].strip().split(",")) != COLUMNS:
+    if index >= len(lines) or tuple(lines[index].strip().split(",")) != columns:
         found = lines[index][:80] if index < len(lines) else "end of file"
         raise RawFileError(
-            name, column_line, f"expected the column line {','.join(COLUMNS)!r}, found {found!r}"
+            name, column_line, f"expected the column line {','.join(columns)!r}, found {found!r}"
         )
 
     seen: set[str] = set()
@@ -142,7 +152,7 @@ def read_raw_file(path: Path) -> _FileRows:
     line_numbers: list[int] = []
     malformed: list[tuple[int, str]] = []
     duplicates = read = 0
-    width = len(COLUMNS)
+    width = len(columns)
     for number, line in enumerate(lines[index + 1 :], start=index + 2):
         if not line.strip():
             continue
@@ -157,7 +167,7 @@ def read_raw_file(path: Path) -> _FileRows:
             continue
         fields.append(parts)
         line_numbers.append(number)
-    return _FileRows(lcc, rate_hz, fields, line_numbers, duplicates, malformed, read)
+    return _FileRows(lcc, rate_hz, columns, fields, line_numbers, duplicates, malformed, read)
 
 
 def normalize_timestamps(
@@ -212,6 +222,19 @@ def glitch_to_missing(values: npt.NDArray[np.float64], channel: str) -> npt.NDAr
     return ~np.isnan(values) & ((values < lo) | (values > hi))
 
 
+def normalize_states(text: pd.Series) -> tuple[pd.Series, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Rules normalize_states and unknown_state_to_missing: the state name (None when unknown),
+    'was spelled otherwise' and 'unknown' per row."""
+    codes, distinct = pd.factorize(text)
+    names = [state_name(str(spelled)) for spelled in distinct]
+    canonical = np.asarray(
+        [n == str(spelled) for n, spelled in zip(names, distinct, strict=True)], dtype=bool
+    )
+    unknown = np.asarray([n is None for n in names], dtype=bool)
+    states = pd.Series(np.asarray(names, dtype=object)[codes], index=text.index, dtype=object)
+    return states, ~canonical[codes] & ~unknown[codes], unknown[codes]
+
+
 def drop_conflicting_duplicates(clean: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Rule drop_conflicting_duplicates: keep the first row of each (unit, time) of a file."""
     conflicting = clean.duplicated(subset=["unit", "epoch_ms"], keep="first").to_numpy()
@@ -228,7 +251,7 @@ def sort_late_rows(clean: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame:
     counts = dict.fromkeys(RULE_NAMES, 0)
     counts["drop_duplicate_lines"] = rows.duplicates
-    table = pd.DataFrame(rows.fields, columns=list(COLUMNS), dtype=object)
+    table = pd.DataFrame(rows.fields, columns=list(rows.columns), dtype=object)
     lines = np.asarray(rows.line_numbers, dtype=np.int64)
     reasons: list[tuple[int, str]] = list(rows.malformed)
     bad = np.zeros(len(table), dtype=bool)
@@ -255,15 +278,22 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
     clean["severity"] = severity.fillna(0.0).astype(np.float64)
     clean["fault_type"] = table["fault_type"].replace("", "none")
 
-    sentinel = np.zeros((len(table), len(CHANNELS)), dtype=bool)
+    numeric = [c for c in NUMERIC_FIELDS if c in table.columns]
+    sentinel = np.zeros((len(table), len(numeric)), dtype=bool)
     glitch = np.zeros_like(sentinel)
-    for j, column in enumerate(CHANNELS):
+    for j, column in enumerate(numeric):
         text = table[column]
         sentinel[:, j] = sentinel_to_missing(text)
         values = pd.to_numeric(text.where(~sentinel[:, j]), errors="coerce").to_numpy(dtype=np.float64)
         reject(np.isnan(values) & ~sentinel[:, j], column)
         glitch[:, j] = glitch_to_missing(values, column)
         clean[column] = np.where(sentinel[:, j] | glitch[:, j], np.nan, values)
+    if "state" in table.columns:
+        clean["state"], state_respelled, state_unknown = normalize_states(table["state"])
+    else:  # a version-1 log: the setpoint and state were not recorded
+        clean["setpoint_a"] = np.nan
+        clean["state"] = pd.Series([None] * len(table), dtype=object)
+        state_respelled = state_unknown = np.zeros(len(table), dtype=bool)
 
     good = ~bad
     counts["drop_malformed_lines"] = len(reasons)
@@ -271,6 +301,8 @@ def _clean_file(rows: _FileRows, name: str, result: CleanResult) -> pd.DataFrame
     counts["normalize_timestamps"] = int((~time_canonical & good).sum())
     counts["sentinel_to_missing"] = int(sentinel[good].sum())
     counts["glitch_to_missing"] = int(glitch[good].sum())
+    counts["normalize_states"] = int((state_respelled & good).sum())
+    counts["unknown_state_to_missing"] = int((state_unknown & good).sum())
     clean = clean[good].reset_index(drop=True)
 
     clean, counts["drop_conflicting_duplicates"] = drop_conflicting_duplicates(clean)

@@ -13,6 +13,8 @@ from laserguard.offline.training_data import FEATURE_COLUMNS
 # Large datasets are sampled (deterministically) for the distribution and correlation figures.
 MAX_PLOTTED_ROWS: Final = 200_000
 TIMESERIES_CHANNELS: Final = ("optical_power_w", "drive_current_a", "diode_temp_c", "psu_voltage_v")
+# Plotted under the channels, so a step in a reading can be matched to a change of setpoint.
+TIMESERIES_CONTEXT: Final = ("setpoint_a",)
 
 
 def _sample(rows: pd.DataFrame) -> pd.DataFrame:
@@ -70,21 +72,30 @@ def correlation_matrix(rows: pd.DataFrame, path: Path) -> Path:
 
 
 def unit_timeseries(rows: pd.DataFrame, path: Path, n_units: int = 4) -> Path:
-    """A few units (those with the most fault samples) over time, fault samples shaded."""
+    """A few units (those with the most fault samples) over time, fault samples shaded, with
+    their setpoint (a row without data when the setpoint is unknown)."""
     from matplotlib.figure import Figure
 
     faults = rows.groupby(["lcc", "unit"])["label"].sum().sort_values(ascending=False, kind="stable")
     chosen = list(faults.index[:n_units])
     t0 = rows["time"].min()
-    fig = Figure(figsize=(14, 3 * len(TIMESERIES_CHANNELS)), dpi=80)
-    axes = [fig.add_subplot(len(TIMESERIES_CHANNELS), 1, i + 1) for i in range(len(TIMESERIES_CHANNELS))]
+    plotted = TIMESERIES_CHANNELS + tuple(c for c in TIMESERIES_CONTEXT if c in rows.columns)
+    fig = Figure(figsize=(14, 3 * len(plotted)), dpi=80)
+    axes = [fig.add_subplot(len(plotted), 1, i + 1) for i in range(len(plotted))]
     for lcc, unit in chosen:
         series = rows[(rows["lcc"] == lcc) & (rows["unit"] == unit)].sort_values("time")
         hours = (series["time"] - t0).dt.total_seconds().to_numpy() / 3600.0
         anomalous = series["label"].to_numpy() == 1
         kinds = sorted(set(series.loc[series["label"] == 1, "fault_type"].astype(str)))
-        for ax, channel in zip(axes, TIMESERIES_CHANNELS, strict=True):
-            line = ax.plot(hours, series[channel].to_numpy(), linewidth=0.7, label=f"{lcc}:{unit} {kinds}")
+        for ax, channel in zip(axes, plotted, strict=True):
+            step = "steps-post" if channel in TIMESERIES_CONTEXT else "default"
+            line = ax.plot(
+                hours,
+                series[channel].to_numpy(dtype=float),
+                linewidth=0.7,
+                drawstyle=step,
+                label=f"{lcc}:{unit} {kinds}",
+            )
             ax.fill_between(
                 hours,
                 0,
@@ -95,7 +106,7 @@ def unit_timeseries(rows: pd.DataFrame, path: Path, n_units: int = 4) -> Path:
                 transform=ax.get_xaxis_transform(),
                 linewidth=0,
             )
-    for ax, channel in zip(axes, TIMESERIES_CHANNELS, strict=True):
+    for ax, channel in zip(axes, plotted, strict=True):
         ax.set_ylabel(channel, fontsize=8)
     axes[0].legend(fontsize=7, loc="upper right")
     axes[-1].set_xlabel("hours since the first sample (shaded: labelled fault)")

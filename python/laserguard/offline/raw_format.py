@@ -2,7 +2,8 @@
 
 One file per LCC and UTC day, ``lcc<NN>_<YYYY-MM-DD>.log``: a few ``# key: value`` header lines,
 a CSV column line, then one line per unit and sample. Field logs bend every rule below; the
-cleaner (laserguard.offline.cleaning) knows each way they do.
+cleaner (laserguard.offline.cleaning) knows each way they do. Version 2 added each unit's
+context (``setpoint_a``, ``state``); version-1 logs, written before, are still read.
 """
 
 from __future__ import annotations
@@ -10,15 +11,23 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from laserguard.offline.training_data import PSU_CHANNELS, UNIT_CHANNELS
+from laserguard.offline.training_data import CONTEXT_COLUMNS, PSU_CHANNELS, UNIT_CHANNELS
+from laserguard.wire.codec import UNIT_STATES
 
-MAGIC: Final = "# laserguard raw LCC log v1"
+MAGIC: Final = "# laserguard raw LCC log v2"
+MAGIC_V1: Final = "# laserguard raw LCC log v1"  # no setpoint_a / state columns
 FILE_GLOB: Final = "lcc*_*.log"
 GROUND_TRUTH_FILE: Final = "injected_defects.json"
 
 CHANNELS: Final[tuple[str, ...]] = UNIT_CHANNELS + PSU_CHANNELS
+CONTEXT_FIELDS: Final[tuple[str, ...]] = CONTEXT_COLUMNS  # the unit's setpoint (A) and state name
 LABEL_FIELDS: Final = ("fault_type", "severity", "label")
-COLUMNS: Final[tuple[str, ...]] = ("timestamp", "unit", "psu", *CHANNELS, *LABEL_FIELDS)
+COLUMNS: Final[tuple[str, ...]] = ("timestamp", "unit", "psu", *CHANNELS, *CONTEXT_FIELDS, *LABEL_FIELDS)
+COLUMNS_V1: Final[tuple[str, ...]] = ("timestamp", "unit", "psu", *CHANNELS, *LABEL_FIELDS)
+# The column line each magic line promises.
+COLUMNS_BY_MAGIC: Final[dict[str, tuple[str, ...]]] = {MAGIC: COLUMNS, MAGIC_V1: COLUMNS_V1}
+# Numeric cells: the sentinel and glitch rules apply to the channels and the setpoint alike.
+NUMERIC_FIELDS: Final[tuple[str, ...]] = (*CHANNELS, "setpoint_a")
 
 # The canonical spellings; everything else the cleaner accepts is counted as a repair.
 CANONICAL_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"  # written with milliseconds
@@ -51,3 +60,13 @@ def unit_index_from_name(name: str) -> int:
 
 def log_file_name(lcc: int, day: str) -> str:
     return f"lcc{lcc:02d}_{day}.log"
+
+
+def state_name(text: str) -> str | None:
+    """A state as field logs spell it (``on``, `` ON ``, or the wire code ``2``) -> its name, or None."""
+    spelled = text.strip().lower()
+    if spelled in UNIT_STATES:
+        return spelled
+    if spelled.isdigit() and int(spelled) < len(UNIT_STATES):
+        return UNIT_STATES[int(spelled)]
+    return None

@@ -22,15 +22,19 @@ from laserguard.offline.raw_format import (
     COLUMNS,
     GROUND_TRUTH_FILE,
     MAGIC,
+    NUMERIC_FIELDS,
     TIME_FORMATS,
     canonical_unit_name,
     log_file_name,
 )
+from laserguard.wire.codec import UNIT_STATES
 
 MS_PER_DAY = 86_400_000
 # Values a glitching ADC reports: full-scale unsigned and signed 16-bit codes, far outside any
 # physically possible reading (cleaning.PLAUSIBLE_RANGE).
 GLITCH_VALUES = ("65535", "-32768")
+# State cells no LCC should write: empty, a placeholder, a wire code that does not exist.
+UNKNOWN_STATE_TEXT = ("", "?", "unknown", "7")
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -44,6 +48,8 @@ class DefectRates:
     unit_name: float = 0.03
     sentinel: float = 0.005
     glitch: float = 0.001
+    state_spelling: float = 0.01  # ON, On or the wire code instead of the state's name
+    unknown_state: float = 0.002
     truncated_last_line: float = 0.5  # probability per file
     gap_every_frames: int = 7200  # one logger outage per this many frames (at least one per file)
 
@@ -65,6 +71,26 @@ def _variant_unit(unit_index: int, rng: np.random.Generator) -> str:
     return (f"l{number}", f"LU-{number}")[int(rng.integers(2))]
 
 
+def _variant_state(name: str, rng: np.random.Generator) -> str:
+    kind = int(rng.integers(3))
+    if kind == 2:
+        return str(UNIT_STATES.index(name))
+    return name.upper() if kind == 0 else name.title()
+
+
+def _context(rows: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.str_]]:
+    """Each row's setpoint (NaN unknown) and state name ("" unknown); frames from before the
+    simulator reported them have neither."""
+    setpoint = (
+        rows["setpoint_a"].to_numpy(dtype=np.float64)
+        if "setpoint_a" in rows.columns
+        else np.full(len(rows), np.nan)
+    )
+    state = rows["state"].astype(str).to_numpy() if "state" in rows.columns else np.full(len(rows), "")
+    known = np.isin(state, UNIT_STATES)
+    return setpoint, np.where(known, state, "").astype(np.str_)
+
+
 def _clean_lines(rows: pd.DataFrame, epoch_ms: npt.NDArray[np.int64]) -> list[str]:
     table = pd.DataFrame(
         {
@@ -76,6 +102,7 @@ def _clean_lines(rows: pd.DataFrame, epoch_ms: npt.NDArray[np.int64]) -> list[st
     for name in CHANNELS:
         # float64 of the float32 reading: '%.9g' round-trips it exactly.
         table[name] = rows[name].to_numpy(dtype=np.float64)
+    table["setpoint_a"], table["state"] = _context(rows)
     table["fault_type"] = rows["fault_type"].astype(str).to_numpy()
     table["severity"] = rows["severity"].to_numpy(dtype=np.float64)
     table["label"] = rows["label"].to_numpy(dtype=np.int64)
@@ -118,7 +145,9 @@ def _inject_file(
     lines = _clean_lines(rows, epoch_ms)
     n = len(lines)
     units = rows["unit"].to_numpy()
-    has_missing = rows[list(CHANNELS)].isna().any(axis=1).to_numpy()
+    setpoint, state = _context(rows)
+    has_missing = rows[list(CHANNELS)].isna().any(axis=1).to_numpy() | np.isnan(setpoint)
+    has_state = state != ""
 
     # Defects go only into rows well before the end, so the last line stays free to be truncated
     # and every late row / duplicate copy still lands inside the file.
@@ -140,6 +169,8 @@ def _inject_file(
         "unit_name": round(rates.unit_name * n),
         "sentinel": round(rates.sentinel * n),
         "glitch": round(rates.glitch * n),
+        "state_spelling": round(rates.state_spelling * n),
+        "unknown_state": round(rates.unknown_state * n),
     }
     chosen: dict[str, npt.NDArray[np.intp]] = {}
     start = 0
@@ -147,6 +178,8 @@ def _inject_file(
         pool = free[start:]
         if kind in ("sentinel", "glitch"):
             pool = pool[~has_missing[pool]]  # the cell count stays exact
+        elif kind in ("state_spelling", "unknown_state"):
+            pool = pool[has_state[pool]]
         chosen[kind] = np.sort(pool[:count])
         taken[chosen[kind]] = True
         free = free[~taken[free]]
@@ -156,11 +189,17 @@ def _inject_file(
         lines[i] = _set_field(lines[i], 0, _variant_time(int(epoch_ms[i]), kind))
     for i in chosen["unit_name"]:
         lines[i] = _set_field(lines[i], 1, _variant_unit(int(units[i]), rng))
-    channel_field = {name: COLUMNS.index(name) for name in CHANNELS}
+    numeric_field = {name: COLUMNS.index(name) for name in NUMERIC_FIELDS}
     for kind, values in (("sentinel", ("-999", "")), ("glitch", GLITCH_VALUES)):
         for i in chosen[kind]:
-            field = channel_field[CHANNELS[int(rng.integers(len(CHANNELS)))]]
+            field = numeric_field[NUMERIC_FIELDS[int(rng.integers(len(NUMERIC_FIELDS)))]]
             lines[i] = _set_field(lines[i], field, values[int(rng.integers(len(values)))])
+    state_field = COLUMNS.index("state")
+    for i in chosen["state_spelling"]:
+        lines[i] = _set_field(lines[i], state_field, _variant_state(str(state[i]), rng))
+    for i in chosen["unknown_state"]:
+        text = UNKNOWN_STATE_TEXT[int(rng.integers(len(UNKNOWN_STATE_TEXT)))]
+        lines[i] = _set_field(lines[i], state_field, text)
 
     # Place every line: a duplicate is re-sent 1..n_units lines later, a late row after its window.
     placed: list[tuple[float, int, str]] = [(float(i), 0, line) for i, line in enumerate(lines)]
@@ -180,7 +219,11 @@ def _inject_file(
     surviving = np.ones(n, dtype=bool)
     if truncated:
         surviving[n - 1] = False  # the last data line is never a defect row (margin above)
-    missing_cells = int(rows[list(CHANNELS)].iloc[np.flatnonzero(surviving)].isna().to_numpy().sum())
+    kept = np.flatnonzero(surviving)
+    missing_cells = int(rows[list(CHANNELS)].iloc[kept].isna().to_numpy().sum()) + int(
+        np.isnan(setpoint[kept]).sum()
+    )
+    unknown_states = int((~has_state[kept]).sum())
     truth = {
         "rows_written": n - int(truncated),
         "drop_duplicate_lines": len(chosen["duplicate"]),
@@ -189,11 +232,14 @@ def _inject_file(
         "normalize_timestamps": len(chosen["time_format"]),
         "sentinel_to_missing": len(chosen["sentinel"]) + missing_cells,
         "glitch_to_missing": len(chosen["glitch"]),
+        "normalize_states": len(chosen["state_spelling"]),
+        "unknown_state_to_missing": len(chosen["unknown_state"]) + unknown_states,
         "drop_conflicting_duplicates": 0,
         "sort_late_rows": n_late,
         "gaps": len(gaps) * n_units,
         "gap_missing_samples": sum(end - first for first, end in gaps) * n_units,
         "simulator_missing_cells": missing_cells,
+        "simulator_unknown_states": unknown_states,
         "gap_frames": [[int(frame_times[a]), int(frame_times[b - 1])] for a, b in gaps],
     }
     return out, truth

@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from laserguard.offline.sensor_table import TableError, time_seconds
+from laserguard.wire.codec import UNIT_STATES
 
 LXX_FILE = "lxx_data.csv"
 PSU_FILE = "psu_data.csv"
@@ -30,7 +31,13 @@ PSU_CHANNELS = ("psu_voltage_v", "psu_current_a", "psu_temp_c", "psu_ripple_mv")
 # The model's input columns, in this order (the .lgf stores them as feature names).
 FEATURE_COLUMNS = UNIT_CHANNELS + PSU_CHANNELS
 LABEL_COLUMNS = ("fault_type", "severity", "label")
-LXX_COLUMNS = KEY_COLUMNS + UNIT_CHANNELS + LABEL_COLUMNS
+LXX_COLUMNS = KEY_COLUMNS + UNIT_CHANNELS + LABEL_COLUMNS  # required
+# Optional: the unit's commanded drive current (A) and its state name (one of UNIT_STATES); an
+# empty cell is unknown (data recorded before units reported them). Carried, never a feature.
+CONTEXT_COLUMNS = ("setpoint_a", "state")
+# What `laserguard analyze` writes.
+LXX_EXPORT_COLUMNS = KEY_COLUMNS + UNIT_CHANNELS + CONTEXT_COLUMNS + LABEL_COLUMNS
+UNKNOWN_STATE = ""  # TrainingData.state of a row whose state is not known
 # psu_data.csv is keyed by (time, lcc), or by (time, lcc, unit) when it has a unit column.
 PSU_COLUMNS = ("time", "lcc", *PSU_CHANNELS)
 NORMAL_FAULT_TYPE = "none"
@@ -55,6 +62,10 @@ class TrainingData:
     time_s: npt.NDArray[np.float64] | None = None
     unit_columns: tuple[str, ...] = ("lcc", "unit")
     time_column: str = "time"
+    # Per row, when lxx_data.csv has the context columns: setpoint in A (NaN unknown) and state
+    # name (UNKNOWN_STATE unknown).
+    setpoint_a: npt.NDArray[np.float64] | None = None
+    state: npt.NDArray[np.str_] | None = None
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -70,6 +81,8 @@ class TrainingData:
             None if self.time_s is None else self.time_s[rows],
             self.unit_columns,
             self.time_column,
+            None if self.setpoint_a is None else self.setpoint_a[rows],
+            None if self.state is None else self.state[rows],
         )
 
 
@@ -109,6 +122,19 @@ def _check_unique(frame: Any, keys: list[str], path: Path) -> None:
         row = int(np.flatnonzero(duplicated.to_numpy())[0])
         key = {k: frame[k].iloc[row] for k in keys}
         raise SchemaError(f"{str(path)!r}: duplicate key {key} (data row {row + 1})")
+
+
+def _states(frame: Any, path: Path) -> npt.NDArray[np.str_]:
+    """The state column as names; empty is unknown, any other text is an error naming it."""
+    text = frame["state"].fillna(UNKNOWN_STATE).astype(str).str.strip()
+    bad = ~text.isin((*UNIT_STATES, UNKNOWN_STATE))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise SchemaError(
+            f"{str(path)!r}: column 'state' has unknown state {frame['state'].iloc[row]!r} "
+            f"(data row {row + 1}); one of {', '.join(UNIT_STATES)} or empty"
+        )
+    return np.asarray(text.to_numpy(dtype=str), dtype=np.str_)
 
 
 def load_training_data(data_dir: str | os.PathLike[str]) -> TrainingData:
@@ -160,4 +186,6 @@ def load_training_data(data_dir: str | os.PathLike[str]) -> TrainingData:
         severity=severity,
         unit=units.astype(np.uint32),
         time_s=time_s,
+        setpoint_a=_numeric(joined, "setpoint_a", lxx_path) if "setpoint_a" in joined.columns else None,
+        state=_states(joined, lxx_path) if "state" in joined.columns else None,
     )

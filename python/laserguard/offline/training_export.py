@@ -2,6 +2,8 @@
 
 The supply rail is written per unit (``psu_data.csv`` keyed by time, lcc, unit, plus the ``psu``
 index as an extra column): several supplies share one LCC, so (time, lcc) alone is not unique.
+``lxx_data.csv`` carries each unit's ``setpoint_a`` and ``state`` (empty when unknown); they are
+context, not readings, so the missing-value policy looks only at the 11 channels.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from laserguard.offline.training_data import (
-    LXX_COLUMNS,
+    LXX_EXPORT_COLUMNS,
     LXX_FILE,
     PSU_CHANNELS,
     PSU_FILE,
@@ -72,6 +74,6 @@ def write_training_csvs(rows: pd.DataFrame, out_dir: Path, missing: MissingPolic
         fault_type=frame["fault_type"].fillna("none").astype(str),
     )
     lxx_path, psu_path = out_dir / LXX_FILE, out_dir / PSU_FILE
-    frame[list(LXX_COLUMNS)].to_csv(lxx_path, index=False, na_rep="", lineterminator="\n")
+    frame[list(LXX_EXPORT_COLUMNS)].to_csv(lxx_path, index=False, na_rep="", lineterminator="\n")
     frame[list(PSU_EXPORT_COLUMNS)].to_csv(psu_path, index=False, na_rep="", lineterminator="\n")
     return ExportSummary(len(rows), len(frame), dropped, filled, lxx_path, psu_path)
