@@ -121,6 +121,8 @@ def test_encoder_names_a_bad_state_or_setpoint() -> None:
         codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, state=["on", "standby"])
     with pytest.raises(ValueError, match=r"unit 0 has state code 4; valid codes are 0\.\.3"):
         codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, state=[4, 2])
+    with pytest.raises(ValueError, match="unit 1 has state code 9"):  # wire codes (uint8) are checked too
+        codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, state=np.array([3, 9], dtype=np.uint8))
     with pytest.raises(ValueError, match="unit 1 has state code -1"):
         codec.encode_telemetry(1, 2, 3, frame_values(2), boot_id=BOOT, state=[2, -1])
     with pytest.raises(ValueError, match=r"state must have one entry per unit \(2\), got shape \(3,\)"):

@@ -136,6 +136,8 @@ def state_codes(states: npt.ArrayLike, n_units: int) -> npt.NDArray[np.uint8]:
         return codes
     if array.dtype.kind not in "iu":
         raise TypeError(f"state must be state names or integer codes, got {array.dtype}")
+    if array.dtype == np.uint8 and (n_units == 0 or int(array.max()) < len(UNIT_STATES)):
+        return array  # already wire codes (a decoded frame's .state): one check, no copy
     bad = np.flatnonzero((array < 0) | (array >= len(UNIT_STATES)))
     if bad.size:
         i = int(bad[0])
