@@ -1,0 +1,100 @@
+#pragma once
+// Parameters of the context stage of detection engine v3 (model format 2.1, docs/model-format.md,
+// docs/detection.md "v3"): each monitored channel judged by its residual from the value expected
+// in the unit's operating context, and the residuals judged together (PCA SPE).
+//
+// Per unit and row (streaming, causal; every time constant in seconds, discretised exactly as
+// exp(-dt/tau), so a model trained at 1 Hz means the same at the live 10 Hz):
+//   signals    g_0 = 1, g_1 = powered (state != off; 1 when the table has no state),
+//              g_2 = s (setpoint_a when powered, else 0; only with uses_unit_context),
+//              g_{3+i} = (x[context[i]] - context_center[i]) / context_scale[i],
+//              then one first-order filter per entry of `filters`: y += (1 - e^{-dt/tau}) (g_src - y)
+//              (a filter starts at its input: a unit seen for the first time is taken as settled).
+//   expected   e_c = sum_t coef[t][c] * g_{term_a[t]} * g_{term_b[t]}   (the fleet model; g_0 = 1
+//              makes a term linear), c over the monitored channels.
+//   calibrated e'_c = a_uc + b_uc * e_c, the unit's own gain and offset, learned online from the
+//              unit's rows the stage does not flag (time-weighted sums, forgetting with calib_tau_s;
+//              b pulled towards 1 by a prior worth calib_prior_s seconds at spread prior_var, so a
+//              unit seen at one operating point gets an offset only; |b - 1| <= gain_limit).
+//   residual   z_c = (x_c - e'_c) / resid_sigma_c
+//   level      |EWMA_{level_tau_s}(z_c)| / level_scale_c                  -> `<channel>:residual`
+//   spread     max(0, ln(s_c / spread_ref_c)) / spread_scale_c, s_c the EW std of z_c over
+//              spread_tau_s (up only: a frozen sensor is the stuck rule's)  -> `:residual_spread`
+//   relation   SPE = |z - P P^T z|^2 of the PCA of healthy z (loadings P), EWMA over spe_tau_s,
+//              / spe_limit; T^2 likewise / t2_limit when t2_limit > 0       -> `:relationship`
+//   D = max of all of them; decision 1 - D / threshold (the baseline section's threshold); the
+//   baseline section's rules (missing, stuck) still judge the raw readings and cap it at -1.
+//   Within change_hold_s after an operating change (state or setpoint changed) D is divided by
+//   change_relax (1: no hold-off; bounded by change_hold_s; stated in the model card).
+// The fleet forest reads the raw channels (forest_input = kRaw) or, per channel, z_c for a
+// monitored channel and the raw reading otherwise (kResidual); the training matrix must be built
+// the same way (BaselineStage::push with forest_input output).
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace laserguard {
+
+enum class CalibrationMode : std::uint8_t { kNone = 0, kOffset = 1, kAffine = 2 };
+enum class ForestInput : std::uint8_t { kRaw = 0, kResidual = 1 };
+
+// Fixed signal indices; context channels follow from kFirstContextSignal, then the filters.
+inline constexpr std::uint32_t kSignalOne = 0;
+inline constexpr std::uint32_t kSignalPowered = 1;
+inline constexpr std::uint32_t kSignalSetpoint = 2;
+inline constexpr std::uint32_t kFirstContextSignal = 3;
+inline constexpr std::uint32_t kMaxContextTerms = 4096;
+inline constexpr std::uint32_t kMaxContextFilters = 256;
+
+struct ContextFilter {
+  std::uint32_t source = 0;  // a signal index below this filter's own index
+  double tau_s = 1.0;        // finite, > 0
+};
+
+struct ContextParams {
+  std::uint32_t n_channels = 0;        // must equal the forest's n_features
+  bool uses_unit_context = true;       // the setpoint/state of the frame (or table) feed g_1, g_2
+  CalibrationMode calibration = CalibrationMode::kAffine;
+  ForestInput forest_input = ForestInput::kRaw;
+
+  std::vector<std::uint32_t> context;  // channel indices, strictly increasing, < n_channels
+  std::vector<double> context_center;  // per context channel, finite
+  std::vector<double> context_scale;   // per context channel, finite, > 0
+  std::vector<ContextFilter> filters;  // signals 3 + n_context + i
+  std::vector<std::uint32_t> term_a, term_b;  // per term: signal indices (< n_signals)
+
+  std::vector<std::uint32_t> monitored;  // channel indices, strictly increasing, disjoint from context
+  std::vector<double> coef;              // n_terms x n_monitored, row-major, finite
+  std::vector<double> resid_sigma;       // per monitored channel, finite, > 0
+  std::vector<double> prior_var;         // per monitored channel, finite, > 0 (fleet variance of e_c)
+
+  double calib_tau_s = 0.0;    // forgetting of the unit's calibration sums, >= 0 (0: never forgets)
+  double calib_prior_s = 60.0; // weight of the gain prior b = 1, in seconds of data, >= 0
+  double gain_limit = 0.25;    // |b - 1| <= gain_limit, in (0, 1]
+  double max_dt_s = 10.0;      // a gap counts as at most this much data time, > 0
+
+  double level_tau_s = 0.0;    // EWMA of z before the level, >= 0 (0: this row's z)
+  double spread_tau_s = 30.0;  // EW variance of z, > 0
+  double spe_tau_s = 0.0;      // EWMA of SPE (and T^2), >= 0
+  std::vector<double> level_scale;   // per monitored channel, finite, > 0
+  std::vector<double> spread_ref;    // per monitored channel: healthy EW std of z, finite, > 0
+  std::vector<double> spread_scale;  // per monitored channel, finite, > 0
+  std::vector<std::uint8_t> judge_spread;  // per monitored channel 0/1
+
+  std::uint32_t n_components = 0;    // PCA components kept, 0..n_monitored
+  std::vector<double> loadings;      // n_monitored x n_components, row-major, finite
+  std::vector<double> eigenvalues;   // n_components, finite, > 0 (for T^2)
+  double spe_limit = 0.0;            // finite, > 0 (SPE judged) or 0 (SPE off)
+  double t2_limit = 0.0;             // finite, > 0 (T^2 judged) or 0 (off)
+
+  double change_hold_s = 0.0;  // >= 0
+  double change_relax = 1.0;   // >= 1 (finite; +inf is refused: a hold-off never mutes outright)
+
+  std::size_t n_signals() const noexcept { return kFirstContextSignal + context.size() + filters.size(); }
+  std::size_t n_terms() const noexcept { return term_a.size(); }
+};
+
+// Throws std::invalid_argument naming the first field that is out of range.
+void validate_context_params(const ContextParams& params);
+
+}  // namespace laserguard
