@@ -2,9 +2,10 @@
 
 lcc-sim -> detect -> store -> embedded MongoDB-wire server -> dashboard, all real processes on
 free local ports; Chromium (Debian `chromium`) driven by Playwright, which downloads nothing.
-The simulator runs a few seconds with three high-severity faults and then stops, so the stored
-state is frozen and the page can be compared with the database and the detector's last feedback
-exactly. Set LASERGUARD_DASHBOARD_SCREENSHOT=docs/dashboard.png to refresh the README screenshot.
+The simulator runs a few seconds with three high-severity faults and a few operating changes
+(a unit switched off, one switched off and on again, a setpoint step) and then stops, so the
+stored state is frozen and the page can be compared with the database and the detector's last
+feedback exactly. Set LASERGUARD_DASHBOARD_SCREENSHOT=docs/dashboard.png to refresh the README screenshot.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ FAULTS = [
     {"lcc": 1, "unit": 3, "type": "facet_damage", "start_s": 1.0, "severity": 1.0},
     {"lcc": 1, "unit": 9, "type": "cooling_loss", "start_s": 1.0, "ramp_s": 1.0, "severity": 1.0},
     {"lcc": 2, "unit": 20, "type": "driver_overshoot", "start_s": 1.0, "severity": 1.0},
+]
+# Operating changes (lcc-sim --schedule): when the simulator stops, 2:5 is off, 2:7 is warming
+# up again and 1:12 runs at a lower setpoint.
+SCHEDULE = [
+    {"lcc": 2, "unit": 5, "type": "power_off", "at_s": 1.0},
+    {"lcc": 2, "unit": 7, "type": "power_off", "at_s": 1.0},
+    {"lcc": 2, "unit": 7, "type": "power_on", "at_s": 3.0},
+    {"lcc": 1, "unit": 12, "type": "setpoint_step", "at_s": 1.0, "setpoint_a": 6.5},
 ]
 SIM_SECONDS = 6
 
@@ -150,11 +159,14 @@ def loop(dashboard: Dashboard) -> Iterator[Loop]:
         wait_for(lambda: bool(metrics(detect_port)) and bool(metrics(store_port)), 60, "detect and store up")
         spec = tmp / "faults.json"
         spec.write_text(json.dumps({"faults": FAULTS}))
+        schedule = tmp / "schedule.json"
+        schedule.write_text(json.dumps({"changes": SCHEDULE}))
         with (tmp / "lcc-sim.log").open("wb") as log:
             sim = subprocess.run(
                 [
                     lcc_sim_executable(), "--lccs", "2", "--units", "32", "--rate-hz", "10",
                     "--duration-s", str(SIM_SECONDS), "--fault-mix", "none", "--faults", str(spec),
+                    "--schedule", str(schedule),
                     "--telemetry-endpoint", telemetry, "--feedback-endpoint", feedback, "--log-level", "warning",
                 ],
                 stdout=log, stderr=subprocess.STDOUT, timeout=60, check=False,
@@ -327,6 +339,42 @@ def test_clicking_a_unit_shows_its_history_and_score_plot(loop: Loop, browser: A
     page.close()
 
 
+def test_the_page_shows_the_stored_setpoint_and_state_of_live_units(loop: Loop, browser: Any) -> None:
+    db = loop.board.database()
+    stored = {(d["lcc"], d["unit"]): d for d in db.latest_state.find({})}
+    # What the store kept from the frames: the scheduled states and setpoints.
+    assert {key: stored[key]["state"] for key in ((2, 5), (2, 7), (1, 12), (1, 0))} == {
+        (2, 5): "off", (2, 7): "warming", (1, 12): "on", (1, 0): "on"
+    }  # fmt: skip
+    assert stored[(2, 5)]["setpoint_a"] == 0.0 and stored[(1, 12)]["setpoint_a"] == pytest.approx(6.5)
+    view = open_page(browser, loop.board.url + "/")
+    page = view.page
+    page.wait_for_selector(".unit:not(.nodata)", timeout=20_000)
+
+    def shown() -> dict[tuple[int, int], str]:
+        cells = page.eval_on_selector_all(
+            ".unit", "cells => cells.map(c => [c.id, (c.querySelector('.unit-context') || {}).innerText])"
+        )
+        return {(json.loads(i)["lcc"], json.loads(i)["unit"]): text for i, text in cells}
+
+    expected = {key: f"{d['setpoint_a']:.2f} A {d['state']}" for key, d in stored.items()}
+    wait_for(lambda: shown() == expected, 10, "every cell shows its stored setpoint and state")
+    assert "state-off" in (
+        page.locator('[id=\'{"lcc":2,"type":"unit-cell","unit":5}\']').get_attribute("class") or ""
+    )
+    # Unit 2:7's history: on, off from 1 s, warming from 3 s; its setpoint dropped to 0 meanwhile.
+    page.locator('[id=\'{"lcc":2,"type":"unit-cell","unit":7}\']').click()
+    page.wait_for_selector("#setpoint-graph .scatterlayer .trace path.js-line", timeout=10_000)
+    figure = page.evaluate(
+        "() => { const g = document.querySelector('#setpoint-graph .js-plotly-plot');"
+        " return {y: g.data[0].y, bands: (g.layout.shapes || []).map(s => s.name)}; }"
+    )
+    assert figure["bands"] == ["state-off", "state-warming"]
+    assert 0.0 in figure["y"] and max(figure["y"]) > 0.0
+    assert view.console_errors == []
+    page.close()
+
+
 def test_an_alarm_is_acknowledged_and_cleared_through_the_page(loop: Loop, browser: Any) -> None:
     db = loop.board.database()
     active = list(db.anomaly_events.find({"state": "active"}))
@@ -354,9 +402,10 @@ def test_an_alarm_is_acknowledged_and_cleared_through_the_page(loop: Loop, brows
     others = [a["_id"] for a in active if a["_id"] != event_id]
     assert all(db.anomaly_events.find_one({"_id": o})["state"] == "active" for o in others)
     assert view.console_errors == []
-    # The README screenshot: a flagged unit selected, its score history plotted.
-    page.locator('[id=\'{"lcc":1,"type":"unit-cell","unit":3}\']').click()
+    # The README screenshot: the unit switched off and on again selected, its history plotted.
+    page.locator('[id=\'{"lcc":2,"type":"unit-cell","unit":7}\']').click()
     page.wait_for_selector("#score-graph .scatterlayer .trace path.js-line", timeout=10_000)
+    page.wait_for_selector("#setpoint-graph .layer-below .shapelayer path", state="attached", timeout=10_000)
     shot = loop.board.tmp / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
