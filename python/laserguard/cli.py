@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "dashboard",
     "baseline",
     "score",
+    "keys",
 )
 
 
