@@ -13,21 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from laserguard.wire.curve_keys import (
-    ALLOW_DIR,
-    DETECTOR,
-    LCC,
-    OBSERVER,
-    PUBLIC_SUFFIX,
-    ROLES,
-    SECRET_SUFFIX,
-    KeyFileError,
-    write_key_pair,
-    write_public_key,
-)
-
-# The default site: who holds which pair, and the role its public key gets on the allow-list.
-SITE = ((LCC, None), (DETECTOR, "command"), (OBSERVER, "read"))
+from laserguard.wire.curve_keys import ROLES, SECRET_SUFFIX, SITE_KEYS, KeyFileError, write_key_set
 
 
 def register(subparsers: Any) -> None:
@@ -57,30 +43,14 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _targets(root: Path, name: str, role: str | None) -> list[Path]:
-    paths = [root / f"{name}{PUBLIC_SUFFIX}", root / f"{name}{SECRET_SUFFIX}"]
-    if role is not None:
-        paths.append(root / ALLOW_DIR / role / f"{name}{PUBLIC_SUFFIX}")
-    return paths
-
-
 def _write(root: Path, entries: tuple[tuple[str, str | None], ...]) -> int:
-    # Check every target first: a refusal leaves the directory as it was, not half-written.
-    existing = [p for name, role in entries for p in _targets(root, name, role) if p.exists()]
-    if existing:
-        more = f" and {len(existing) - 1} more key file(s)" if len(existing) > 1 else ""
-        return _fail(f"{existing[0]}{more} exist; refusing to overwrite keys (nothing written)")
     try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name, role in entries:
-            pair = write_key_pair(root, name)
-            if role is not None:
-                allow = root / ALLOW_DIR / role
-                allow.mkdir(parents=True, exist_ok=True)
-                write_public_key(allow / f"{name}{PUBLIC_SUFFIX}", pair.public)
-            print(f"{root / (name + SECRET_SUFFIX)}  ({role or 'server'})")
+        written = write_key_set(root, entries)
     except (OSError, KeyFileError) as exc:
         return _fail(str(exc))
+    roles = dict(entries)
+    for path in written:
+        print(f"{path}  ({roles[path.name.removesuffix(SECRET_SUFFIX)] or 'server'})")
     return 0
 
 
@@ -88,7 +58,7 @@ def run_generate(args: argparse.Namespace) -> int:
     root = Path(args.out)
     if root.exists() and not root.is_dir():
         return _fail(f"--out {args.out!r} is not a directory")
-    status = _write(root, SITE)
+    status = _write(root, SITE_KEYS)
     if status == 0:
         print(
             f"keys in {root} (secret files mode 0600). Copy to each host only what it needs: "

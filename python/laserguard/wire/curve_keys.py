@@ -173,3 +173,32 @@ def load_allow_list(directory: str | Path) -> dict[bytes, AllowedKey]:
             f"(expected {root}/command/*.key and {root}/read/*.key)"
         )
     return allowed
+
+
+# The default site: who holds which pair, and the role its public key gets on the allow-list.
+SITE_KEYS: tuple[tuple[str, str | None], ...] = ((LCC, None), (DETECTOR, "command"), (OBSERVER, "read"))
+
+
+def write_key_set(root: Path, entries: tuple[tuple[str, str | None], ...] = SITE_KEYS) -> list[Path]:
+    """Key pairs for (name, role) entries in ``root``, each public key with a role also in
+    ``root/allow/<role>/``. Checks every target first, so a refusal writes nothing. Returns the
+    secret files written."""
+    targets = []
+    for name, role in entries:
+        targets += [root / f"{name}{PUBLIC_SUFFIX}", root / f"{name}{SECRET_SUFFIX}"]
+        if role is not None:
+            targets.append(root / ALLOW_DIR / role / f"{name}{PUBLIC_SUFFIX}")
+    existing = [p for p in targets if p.exists()]
+    if existing:
+        more = f" and {len(existing) - 1} more key file(s)" if len(existing) > 1 else ""
+        raise KeyFileError(f"{existing[0]}{more} exist; refusing to overwrite keys (nothing written)")
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    written = []
+    for name, role in entries:
+        pair = write_key_pair(root, name)
+        if role is not None:
+            allow = root / ALLOW_DIR / role
+            allow.mkdir(parents=True, exist_ok=True)
+            write_public_key(allow / f"{name}{PUBLIC_SUFFIX}", pair.public)
+        written.append(root / f"{name}{SECRET_SUFFIX}")
+    return written

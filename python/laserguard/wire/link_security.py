@@ -325,3 +325,82 @@ class HandshakeWatch:
                 f"{self._server} is not that server's public key (check --server-key / the key directory)"
             )
         return f"handshake with {where} failed (event 0x{kind:x}, value 0x{value:x})"
+
+
+class LinkSecurity:
+    """One tool's CURVE settings for all its link sockets, and what came of them.
+
+    Without keys (``client`` and ``server`` None) sockets stay plain ZeroMQ, but client sockets
+    are still watched: a plain client of a CURVE server learns so from ``problem()``.
+    """
+
+    def __init__(
+        self,
+        client: ClientKeys | None = None,
+        server: ServerKeys | None = None,
+        on_refused: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.server = server
+        self._on_refused = on_refused
+        self._watches: list[HandshakeWatch] = []
+        self._zap: ZapAuthenticator | None = None
+
+    @property
+    def curve(self) -> bool:
+        return self.client is not None or self.server is not None
+
+    def secure_client(self, socket: zmq.Socket[Any], endpoint: str, what: str, server: str = "lcc") -> None:
+        """CURVE client options for a socket that connects to the LCC (``server="lcc"``) or to
+        detect's observer stream (``"observer"``); call before connect."""
+        server_key: ServerKey | None = None
+        if self.client is not None:
+            server_key = self.client.lcc if server == "lcc" else self.client.observer
+            if server_key is None:
+                default = (
+                    "lcc.key (or --server-key)"
+                    if server == "lcc"
+                    else "detector.key (or --observer-server-key)"
+                )
+                raise ValueError(
+                    f"no public key for the {what} server at {endpoint}: put {default} in the key directory"
+                )
+            secure_client(socket, self.client.own, server_key.public)
+        self._watches.append(
+            HandshakeWatch(
+                socket,
+                endpoint,
+                what,
+                self.client.own_path if self.client is not None else None,
+                server_key.path if server_key is not None else None,
+            )
+        )
+
+    def secure_server(self, socket: zmq.Socket[Any], domain: bytes) -> None:
+        """CURVE server options, with the ZAP handler running before this returns; before bind."""
+        if self.server is None:
+            return
+        if self._zap is None:
+            self._zap = ZapAuthenticator(socket.context, self.server.allow, self._on_refused)
+            self._zap.start()
+        secure_server(socket, self.server, domain)
+
+    def problem(self) -> str | None:
+        """The first client socket's persistent handshake failure, explained; None if all is well."""
+        for watch in self._watches:
+            message = watch.problem()
+            if message is not None:
+                return message
+        return None
+
+    def refusals(self) -> RefusalCounts:
+        return self._zap.snapshot() if self._zap is not None else RefusalCounts()
+
+    def close(self) -> None:
+        """Before the context terminates: the monitors and the ZAP socket belong to it."""
+        for watch in self._watches:
+            watch.close()
+        self._watches.clear()
+        if self._zap is not None:
+            self._zap.stop()
+            self._zap = None
