@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +18,8 @@
 namespace py = pybind11;
 namespace lg = laserguard;
 
+lg::ContextParams context_params_from_dict(const py::dict& d);  // context_bindings.cpp
+
 namespace {
 
 template <typename T>
@@ -26,6 +29,40 @@ std::string shape_text(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
   return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// Optional per-row context arrays (None: unknown setpoint / every unit on), shape-checked.
+struct ContextArrays {
+  std::optional<CArray<float>> setpoint;
+  std::optional<CArray<std::uint8_t>> state;
+  lg::UnitContext view() const {
+    return {setpoint ? setpoint->data() : nullptr, state ? state->data() : nullptr};
+  }
+};
+
+ContextArrays context_arrays(const py::object& setpoint, const py::object& state, py::ssize_t n) {
+  ContextArrays c;
+  if (!setpoint.is_none()) {
+    c.setpoint = CArray<float>::ensure(setpoint);
+    if (!c.setpoint || c.setpoint->ndim() != 1 || c.setpoint->shape(0) != n)
+      throw std::invalid_argument("setpoint must have shape (" + std::to_string(n) + ",), got " +
+                                  (c.setpoint ? shape_text(*c.setpoint) : std::string("a non-array")));
+  }
+  if (!state.is_none()) {
+    const py::array raw = py::array::ensure(state);
+    if (!raw || (raw.dtype().kind() != 'u' && raw.dtype().kind() != 'i'))
+      throw py::type_error("state must be an integer array of UnitState codes (0 off, 1 warming, 2 on, 3 derated)");
+    if (raw.ndim() != 1 || raw.shape(0) != n)
+      throw std::invalid_argument("state must have shape (" + std::to_string(n) + ",), got " + shape_text(raw));
+    // Range-checked before narrowing to uint8 (a uint8 array is used as it is, without a copy).
+    const auto wide = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(raw);
+    for (py::ssize_t i = 0; i < n; ++i)
+      if (wide.data()[i] < 0 || wide.data()[i] > 3)
+        throw std::invalid_argument("state[" + std::to_string(i) + "] = " + std::to_string(wide.data()[i]) +
+                                    " is not a UnitState code (0 off, 1 warming, 2 on, 3 derated)");
+    c.state = CArray<std::uint8_t>::ensure(raw);
+  }
+  return c;
 }
 
 }  // namespace
@@ -71,7 +108,8 @@ py::dict baseline_params_to_dict(const lg::BaselineParams& p) {
 }
 
 void bind_baseline(py::module_& m) {
-  m.attr("DEVIATION_KINDS") = py::make_tuple("level", "spread", "missing", "stuck");
+  m.attr("DEVIATION_KINDS") =
+      py::make_tuple("level", "spread", "missing", "stuck", "residual", "residual_spread", "relationship");
   m.def(
       "validate_baseline_params",
       [](const py::dict& d) { lg::validate_baseline_params(baseline_params_from_dict(d)); }, py::arg("params"),
@@ -87,16 +125,19 @@ void bind_baseline(py::module_& m) {
       py::arg("data"), "(n_units, n_channels, window) of a saved baseline state; ValueError if it is not sound.");
 
   py::class_<lg::BaselineStage>(m, "BaselineStage")
-      .def(py::init([](const py::dict& params, std::size_t n_units) {
-             return lg::BaselineStage(baseline_params_from_dict(params), n_units);
+      .def(py::init([](const py::dict& params, std::size_t n_units, const std::optional<py::dict>& context) {
+             std::optional<lg::ContextParams> ctx;
+             if (context) ctx = context_params_from_dict(*context);
+             return lg::BaselineStage(baseline_params_from_dict(params), n_units, ctx);
            }),
-           py::arg("params"), py::arg("n_units"))
+           py::arg("params"), py::arg("n_units"), py::arg("context") = py::none())
       .def_property_readonly("n_units", &lg::BaselineStage::n_units)
       .def_property_readonly("n_channels", &lg::BaselineStage::n_channels)
       .def(
           "push",
           [](lg::BaselineStage& self, const CArray<std::uint32_t>& unit, const CArray<double>& time,
-             const CArray<float>& values, std::size_t top_k, bool raw) {
+             const CArray<float>& values, std::size_t top_k, bool raw, const py::object& setpoint,
+             const py::object& state, bool context_raw, bool forest_input) {
             if (unit.ndim() != 1) throw std::invalid_argument("unit must be 1-D, got shape " + shape_text(unit));
             const auto n = unit.shape(0);
             if (time.ndim() != 1 || time.shape(0) != n)
@@ -112,17 +153,29 @@ void bind_baseline(py::module_& m) {
             py::array_t<float> weights({n, k});
             const auto n_raw = static_cast<py::ssize_t>(raw ? 2 * self.params().scored.size() : 0);
             py::array_t<double> raw_deviation({raw ? n : py::ssize_t{0}, n_raw});
-            const lg::BaselineOutputs out{decision.mutable_data(), learning.mutable_data(), codes.mutable_data(),
-                                          weights.mutable_data(), top_k,
-                                          raw ? raw_deviation.mutable_data() : nullptr};
+            const ContextArrays ctx = context_arrays(setpoint, state, n);
+            const lg::ContextStage* stage_ctx = self.context();
+            if ((context_raw || forest_input) && stage_ctx == nullptr)
+              throw std::invalid_argument("context_raw / forest_input need a stage with a context stage (v3)");
+            const auto width = static_cast<py::ssize_t>(context_raw ? stage_ctx->raw_width() : 0);
+            py::array_t<double> ctx_raw({context_raw ? n : py::ssize_t{0}, width});
+            const auto nc = static_cast<py::ssize_t>(self.n_channels());
+            py::array_t<float> forest_in({forest_input ? n : py::ssize_t{0}, forest_input ? nc : py::ssize_t{0}});
+            lg::BaselineOutputs out{decision.mutable_data(), learning.mutable_data(), codes.mutable_data(),
+                                    weights.mutable_data(), top_k, raw ? raw_deviation.mutable_data() : nullptr};
+            out.context_raw = context_raw ? ctx_raw.mutable_data() : nullptr;
+            out.forest_input = forest_input ? forest_in.mutable_data() : nullptr;
             {
               py::gil_scoped_release release;
-              self.push(static_cast<std::size_t>(n), unit.data(), time.data(), values.data(), out);
+              self.push(static_cast<std::size_t>(n), unit.data(), time.data(), values.data(), ctx.view(), out);
             }
-            return py::make_tuple(decision, learning, codes, weights, raw_deviation);
+            return py::make_tuple(decision, learning, codes, weights, raw_deviation, ctx_raw, forest_in);
           },
           py::arg("unit"), py::arg("time_s"), py::arg("values"), py::arg("top_k"), py::arg("raw") = false,
-          "Push rows in order; returns (decision, learning, top_code, top_weight, raw_deviation).")
+          py::arg("setpoint") = py::none(), py::arg("state") = py::none(), py::arg("context_raw") = false,
+          py::arg("forest_input") = false,
+          "Push rows in order; returns (decision, learning, top_code, top_weight, raw_deviation, context_raw, "
+          "forest_input).")
       .def(
           "unit_info",
           [](const lg::BaselineStage& self, std::size_t unit) {
@@ -183,7 +236,7 @@ void bind_unit_scorer(py::module_& m) {
       .def(
           "score",
           [](lg::UnitScorer& self, const CArray<std::uint32_t>& unit, const CArray<double>& time, const py::array& values,
-             std::size_t top_k) {
+             std::size_t top_k, const py::object& setpoint, const py::object& state) {
             const auto nf = static_cast<py::ssize_t>(self.model().n_features());
             if (unit.ndim() != 1) throw std::invalid_argument("unit must be 1-D, got shape " + shape_text(unit));
             const auto n = unit.shape(0);
@@ -196,6 +249,7 @@ void bind_unit_scorer(py::module_& m) {
                 !(values.flags() & py::array::c_style))
               throw std::invalid_argument("values must be a C-contiguous (" + std::to_string(n) + ", " +
                                           std::to_string(nf) + ") array, got " + shape_text(values));
+            const ContextArrays ctx = context_arrays(setpoint, state, n);
             const auto k = static_cast<py::ssize_t>(top_k);
             py::array_t<double> score(n), fleet(n), baseline(n);
             py::array_t<std::uint8_t> flagged(n), learning(n);
@@ -208,13 +262,16 @@ void bind_unit_scorer(py::module_& m) {
             {
               py::gil_scoped_release release;
               if (f64)
-                self.score(static_cast<std::size_t>(n), unit.data(), time.data(), static_cast<const double*>(values.data()), out);
+                self.score(static_cast<std::size_t>(n), unit.data(), time.data(), static_cast<const double*>(values.data()),
+                           ctx.view(), out);
               else
-                self.score(static_cast<std::size_t>(n), unit.data(), time.data(), static_cast<const float*>(values.data()), out);
+                self.score(static_cast<std::size_t>(n), unit.data(), time.data(), static_cast<const float*>(values.data()),
+                           ctx.view(), out);
             }
             return py::make_tuple(score, flagged, learning, stage, fleet, baseline, codes, weights);
           },
-          py::arg("unit"), py::arg("time_s"), py::arg("values"), py::arg("top_k"),
+          py::arg("unit"), py::arg("time_s"), py::arg("values"), py::arg("top_k"), py::arg("setpoint") = py::none(),
+          py::arg("state") = py::none(),
           "Both stages and the explanations, one call with the GIL released; returns (score, flagged, learning, "
           "stage, fleet_decision, baseline_decision, top_code, top_weight).");
 }

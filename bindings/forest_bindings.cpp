@@ -15,6 +15,8 @@
 namespace py = pybind11;
 laserguard::BaselineParams baseline_params_from_dict(const py::dict& d);  // baseline_bindings.cpp
 py::dict baseline_params_to_dict(const laserguard::BaselineParams& p);
+laserguard::ContextParams context_params_from_dict(const py::dict& d);  // context_bindings.cpp
+py::dict context_params_to_dict(const laserguard::ContextParams& p);
 
 using laserguard::ForestModel;
 using laserguard::ForestSpec;
@@ -116,7 +118,7 @@ void bind_forest(py::module_& m) {
          const py::array_t<double, py::array::c_style | py::array::forcecast>& mean,
          const py::array_t<double, py::array::c_style | py::array::forcecast>& scale, double offset,
          double denominator, const std::vector<std::string>& feature_names, const std::string& metadata_json,
-         const py::list& trees, const std::optional<py::dict>& baseline) {
+         const py::list& trees, const std::optional<py::dict>& baseline, const std::optional<py::dict>& context) {
         ForestSpec spec;
         spec.n_features = n_features;
         spec.has_scaler = has_scaler;
@@ -130,13 +132,15 @@ void bind_forest(py::module_& m) {
         spec.metadata_json = metadata_json;
         for (const auto& t : trees) spec.trees.push_back(tree_from_python(t.cast<py::dict>()));
         if (baseline) spec.baseline = baseline_params_from_dict(*baseline);
+        if (context) spec.context = context_params_from_dict(*context);
         py::gil_scoped_release release;
         laserguard::write_forest_file(spec, path);
       },
       py::arg("path"), py::arg("n_features"), py::arg("has_scaler"), py::arg("with_mean"), py::arg("with_std"),
       py::arg("mean"), py::arg("scale"), py::arg("offset"), py::arg("denominator"), py::arg("feature_names"),
-      py::arg("metadata_json"), py::arg("trees"), py::arg("baseline") = py::none(),
-      "Validate a forest (and the optional baseline stage: format 2.0) given as sklearn-shaped arrays and "
+      py::arg("metadata_json"), py::arg("trees"), py::arg("baseline") = py::none(), py::arg("context") = py::none(),
+      "Validate a forest (and the optional baseline stage: format 2.0; and context stage: 2.1) given as "
+      "sklearn-shaped arrays and "
       "write it atomically (temp file + rename).");
 
   py::class_<ForestModel>(m, "ForestModel")
@@ -167,6 +171,11 @@ void bind_forest(py::module_& m) {
                              [](const ForestModel& model) -> py::object {
                                if (!model.baseline()) return py::none();
                                return baseline_params_to_dict(*model.baseline());
+                             })
+      .def_property_readonly("context",
+                             [](const ForestModel& model) -> py::object {
+                               if (!model.context()) return py::none();
+                               return context_params_to_dict(*model.context());
                              })
       .def_property_readonly("kernel", [](const ForestModel& model) { return laserguard::kernel_name(model.kernel()); })
       .def_property_readonly("supported_kernels",

@@ -63,7 +63,7 @@ def test_telemetry_header_matches_the_protocol_table() -> None:
     header = struct.unpack_from("<4sHHIIQQqII", payload)
     magic, version, schema, lcc, reserved, boot, seq, ts, units, feats = header
     assert (magic, version, schema, lcc, reserved) == (b"LGTM", 3, 1, 3, 0)
-    assert (codec.TELEMETRY_VERSION, codec.FEEDBACK_VERSION) == (3, 2)
+    assert (codec.TELEMETRY_VERSION, codec.FEEDBACK_VERSION) == (3, 3)  # feedback 3: v3 explanation codes
     assert (boot, seq, ts, units, feats) == (BOOT, 2**40 + 5, -7, 2, 11)
     # values, then 2 setpoints at C = 48 + 88, 2 state bytes, 2 zero padding bytes
     c = 48 + 2 * 11 * 4
@@ -136,7 +136,7 @@ def test_encoder_names_a_bad_state_or_setpoint() -> None:
 def test_feedback_header_carries_the_echoed_boot_and_seq() -> None:
     payload = sample_feedback()
     magic, version, n_features, lcc, n_units, boot, seq, ts = struct.unpack_from("<4sHHIIQQq", payload)
-    assert (magic, version, n_features, lcc, n_units) == (b"LGAF", 2, 11, 1, 3)
+    assert (magic, version, n_features, lcc, n_units) == (b"LGAF", 3, 11, 1, 3)
     assert (boot, seq, ts) == (2**64 - 1, 41, 10**18)
 
 
@@ -158,11 +158,11 @@ def test_an_older_telemetry_frame_is_refused_with_a_clear_reason() -> None:
     with pytest.raises(FrameError, match="feedback version 1") as info:
         codec.decode_feedback(old_feedback)
     assert info.value.reason == "unknown_version"
-    # Feedback did not change: version 2 is current, a "version 3" answer is refused.
-    future_feedback = sample_feedback()
-    future_feedback = future_feedback[:4] + struct.pack("<H", 3) + future_feedback[6:]
-    with pytest.raises(FrameError, match=r"feedback version 3 is not supported.*reads version 2") as info:
-        codec.decode_feedback(future_feedback)
+    # Feedback 3 renumbered the explanation codes (v3 kinds): a version-2 answer is refused.
+    v2_feedback = sample_feedback()
+    v2_feedback = v2_feedback[:4] + struct.pack("<H", 2) + v2_feedback[6:]
+    with pytest.raises(FrameError, match=r"feedback version 2 is not supported.*reads version 3.*engine v3") as info:
+        codec.decode_feedback(v2_feedback)
     assert info.value.reason == "unknown_version"
 
 
@@ -301,14 +301,14 @@ def test_feedback_encoder_names_bad_arguments() -> None:
         sample_feedback(anomalous_units=np.array([3]))
     with pytest.raises(ValueError, match="strictly increasing"):
         sample_feedback(anomalous_units=np.array([2, 1]))
-    # Explanation codes: 11 forest features, then 4 baseline deviation kinds per channel.
-    with pytest.raises(ValueError, match=r"top feature 55 of unit 0 is outside \[-1, 55\)"):
-        sample_feedback(top_features=np.array([[0, 55], [4, 5], [-1, -1]], dtype=np.int16))
+    # Explanation codes: 11 forest features, then 7 unit-stage kinds per channel (feedback 3).
+    with pytest.raises(ValueError, match=r"top feature 88 of unit 0 is outside \[-1, 88\)"):
+        sample_feedback(top_features=np.array([[0, 88], [4, 5], [-1, -1]], dtype=np.int16))
     assert (
         codec.decode_feedback(
-            sample_feedback(top_features=np.array([[0, 54], [4, 5], [-1, -1]], dtype=np.int16))
+            sample_feedback(top_features=np.array([[0, 87], [4, 5], [-1, -1]], dtype=np.int16))
         ).top_features[0, 1]
-        == 54
+        == 87
     )
     with pytest.raises(ValueError, match="printable ASCII"):
         sample_feedback(model_version="m\n")

@@ -77,4 +77,4 @@ def test_score_is_the_lower_stage_and_learning_units_are_never_flagged(tmp_path:
     np.testing.assert_array_equal(s.score[30:], np.fmin(fleet[30:], s.baseline_decision[30:]))
     np.testing.assert_array_equal(s.flagged[30:], s.score[30:] < 0)
     assert (s.stage[150:] == STAGE_BASELINE).all()
-    assert (s.top_code[150:, 0] == 3 + 1 * 4 + 0).all()  # channel 1, level
+    assert (s.top_code[150:, 0] == 3 + 1 * 7 + 0).all()  # channel 1, level (7 kinds per channel)

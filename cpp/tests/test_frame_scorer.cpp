@@ -87,7 +87,7 @@ TEST_CASE("frame scorer: asks for an unknown LCC, then decodes, scores both stag
   CHECK(fb.timestamp_ns == 99);
   CHECK(fb.model_version == "m1");
   REQUIRE(fb.anomalous_units == std::vector<std::uint32_t>{1});
-  CHECK(fb.top_features[1 * 2] == 2 + 1 * 4 + 0);  // n_features + channel 1 * 4 + level
+  CHECK(fb.top_features[1 * 2] == 2 + 1 * 7 + 0);  // n_features + channel 1 * 7 kinds + level
   CHECK(fb.scores[1] < 0.0F);
   CHECK(scorer.last_scores(3).size() == 2);
   CHECK(std::isfinite(scorer.last_baseline(3)[0]));

@@ -168,7 +168,7 @@ TEST_CASE("telemetry header sits at the documented little-endian offsets") {
   CHECK(load_le<std::uint16_t>(&b[6]) == 1);
   CHECK(load_le<std::uint32_t>(&b[8]) == 2);
   CHECK(kTelemetryVersion == 3);
-  CHECK(kFeedbackVersion == 2);
+  CHECK(kFeedbackVersion == 3);
   CHECK(load_le<std::uint64_t>(&b[16]) == 0xA1B2C3D4E5F60718ULL);
   CHECK(b[16] == 0x18);  // boot id least significant byte first
   CHECK(b[24] == 0x08);  // seq least significant byte first
@@ -310,11 +310,11 @@ TEST_CASE("feedback decoder rejects bad indices, strings, padding and sizes") {
   store_le<std::uint32_t>(&b[anomalous_at + 4], 0);  // 0 after 0: not increasing
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadIndex);
   b = good;
-  // Explanation codes: 11 forest features then 4 baseline kinds per channel, so 55 is one past.
-  store_le<std::int16_t>(&b[b.size() - 2], 55);
+  // Explanation codes: 11 forest features then 7 unit-stage kinds per channel, so 88 is one past.
+  store_le<std::int16_t>(&b[b.size() - 2], 88);
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadIndex);
-  store_le<std::int16_t>(&b[b.size() - 2], 54);
-  CHECK(decode_feedback(b.data(), b.size()).top_features.back() == 54);
+  store_le<std::int16_t>(&b[b.size() - 2], 87);
+  CHECK(decode_feedback(b.data(), b.size()).top_features.back() == 87);
   b = good;
   b[48] = 0x07;
   CHECK(reason_of_feedback(b) == FrameErrorReason::kBadString);
@@ -361,11 +361,16 @@ TEST_CASE("an older telemetry frame is refused with a message naming both versio
   }
 }
 
-TEST_CASE("feedback stays at version 2 and refuses version 3") {
+TEST_CASE("feedback is version 3 (v3 explanation codes) and refuses version 2, naming why") {
   auto b = encode_feedback(small_feedback());
-  CHECK(load_le<std::uint16_t>(&b[4]) == 2);
-  store_le<std::uint16_t>(&b[4], 3);
+  CHECK(load_le<std::uint16_t>(&b[4]) == 3);
+  store_le<std::uint16_t>(&b[4], 2);
   CHECK(reason_of_feedback(b) == FrameErrorReason::kUnknownVersion);
+  try {
+    decode_feedback(b.data(), b.size());
+  } catch (const FrameError& e) {
+    CHECK(std::string(e.what()).find("explanation codes of detection engine v3") != std::string::npos);
+  }
 }
 
 TEST_CASE("topics name the LCC and the kind") {

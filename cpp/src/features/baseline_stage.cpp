@@ -24,7 +24,10 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::uint64_t kRecomputeEvery = 4096;
 
 constexpr char kStateMagic[8] = {'L', 'G', 'B', 'A', 'S', 'E', 'S', 'T'};
+// Version 1: v2 stages (no context stage), written exactly as before v3. Version 2: with a
+// context stage, each unit's ContextUnit vectors follow its v2 fields.
 constexpr std::uint32_t kStateVersion = 1;
+constexpr std::uint32_t kStateVersionContext = 2;
 constexpr std::uint32_t kByteOrderMark = 0x01020304;
 
 [[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("baseline stage: " + message); }
@@ -67,9 +70,17 @@ class StateReader {
 
 }  // namespace
 
-BaselineStage::BaselineStage(BaselineParams params, std::size_t n_units) : params_(std::move(params)) {
+BaselineStage::BaselineStage(BaselineParams params, std::size_t n_units, std::optional<ContextParams> context)
+    : params_(std::move(params)) {
   validate_baseline_params(params_);
   if (n_units == 0) fail("n_units must be positive, got 0");
+  if (context) {
+    if (context->n_channels != params_.n_channels)
+      fail("context stage has " + std::to_string(context->n_channels) + " channels, the baseline stage " +
+           std::to_string(params_.n_channels));
+    context_.emplace(std::move(*context));
+    context_->init_row(context_row_);
+  }
   units_.resize(n_units);
   for (auto& u : units_) init_unit(u);
 }
@@ -89,6 +100,7 @@ void BaselineStage::init_unit(UnitState& u) const {
   u.finite.assign(c, 0);
   u.last.assign(c, kNaN);
   u.run.assign(c, 0);
+  if (context_) context_->init_unit(u.ctx);
 }
 
 void BaselineStage::freeze(UnitState& u) const {
@@ -168,7 +180,7 @@ double BaselineStage::spread_of(const UnitState& u, std::size_t c) {
 }
 
 void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size_t row,
-                              const BaselineOutputs& out) const {
+                              const BaselineOutputs& out) {
   const BaselineParams& p = params_;
   const std::size_t nc = p.n_channels;
   const std::size_t k = out.top_k;
@@ -189,7 +201,13 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
   const std::size_t n_scored = p.scored.size();
   double* raw = out.raw_deviation ? out.raw_deviation + row * 2 * n_scored : nullptr;
   double deviation = 0.0;
-  for (std::size_t j = 0; j < n_scored; ++j) {
+  if (context_) {
+    // v3: the context stage's D replaces the raw level and spread (already evaluated for this row).
+    if (raw) std::fill_n(raw, 2 * n_scored, kNaN);
+    if (out.context_raw) context_->raw_output(context_row_, u.ctx, out.context_raw + row * context_->raw_width());
+    if (context_row_.deviation == context_row_.deviation) deviation = context_row_.deviation;
+  }
+  for (std::size_t j = 0; !context_ && j < n_scored; ++j) {
     const std::size_t c = p.scored[j];
     const double level = level_of(u, c, x[c]);
     const double spread = p.judge_spread[j] ? spread_of(u, c) : std::numeric_limits<double>::quiet_NaN();
@@ -218,7 +236,16 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
       codes[i] = static_cast<std::int16_t>(code);
       weights[i] = weight;
     };
-    for (std::size_t j = 0; k > 0 && j < n_scored; ++j) {
+    for (std::size_t j = 0; k > 0 && context_ && j < context_->n_monitored(); ++j) {
+      const std::size_t c = context_->params().monitored[j];
+      const ContextRow& cr = context_row_;
+      if (cr.level[j] == cr.level[j]) offer(code_of(c, DeviationKind::kResidual), static_cast<float>(cr.level[j] / p.threshold));
+      if (cr.spread[j] > 0.0)
+        offer(code_of(c, DeviationKind::kResidualSpread), static_cast<float>(cr.spread[j] / p.threshold));
+      if (cr.relation[j] > 0.0)
+        offer(code_of(c, DeviationKind::kRelationship), static_cast<float>(cr.relation[j] / p.threshold));
+    }
+    for (std::size_t j = 0; k > 0 && !context_ && j < n_scored; ++j) {
       const std::size_t c = p.scored[j];
       const double level = level_of(u, c, x[c]);
       const double spread = p.judge_spread[j] ? spread_of(u, c) : std::numeric_limits<double>::quiet_NaN();
@@ -234,8 +261,10 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
         offer(code_of(c, DeviationKind::kStuck), static_cast<float>(u.run[c]) / static_cast<float>(p.stuck_run[c]));
   }
 
+  // v3: only rows the stage does not flag teach the unit's calibration (a fault is not learned).
+  if (context_ && decision >= 0.0) context_->learn(u.ctx, x, context_row_, dt);
   // Re-baseline: only a unit the stage does not flag moves its mean (ageing, not faults).
-  if (p.mean_tau_s > 0.0 && decision >= 0.0 && dt > 0.0) {
+  if (!context_ && p.mean_tau_s > 0.0 && decision >= 0.0 && dt > 0.0) {
     const double alpha = -std::expm1(-dt / p.mean_tau_s);
     for (std::size_t c = 0; c < nc; ++c) {
       const double v = static_cast<double>(x[c]);
@@ -246,6 +275,11 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
 
 void BaselineStage::push(std::size_t n_rows, const std::uint32_t* unit, const double* time_s, const float* values,
                          const BaselineOutputs& out) {
+  push(n_rows, unit, time_s, values, UnitContext{}, out);
+}
+
+void BaselineStage::push(std::size_t n_rows, const std::uint32_t* unit, const double* time_s, const float* values,
+                         const UnitContext& context, const BaselineOutputs& out) {
   for (std::size_t i = 0; i < n_rows; ++i)
     if (unit[i] >= units_.size())
       fail("unit index " + std::to_string(unit[i]) + " at row " + std::to_string(i) + " outside [0, " +
@@ -262,6 +296,12 @@ void BaselineStage::push(std::size_t n_rows, const std::uint32_t* unit, const do
     const double dt = t > u.last_time ? t - u.last_time : 0.0;
     u.last_time = std::max(u.last_time, t);
     update_window(u, x);
+    if (context_) {
+      const float setpoint = context.setpoint_a ? context.setpoint_a[i] : std::numeric_limits<float>::quiet_NaN();
+      const std::uint8_t state = context.state ? context.state[i] : std::uint8_t{2};  // unknown: on
+      context_->evaluate(u.ctx, x, setpoint, state, t, dt, context_row_);
+      if (out.forest_input) context_->forest_input(x, context_row_, out.forest_input + i * nc);
+    }
     if (u.phase == UnitPhase::kLearning) {
       const bool done = params_.baseline_samples > 0 ? u.learned >= params_.baseline_samples
                                                      : u.last_time - u.first_time >= params_.baseline_s;
@@ -277,6 +317,10 @@ void BaselineStage::push(std::size_t n_rows, const std::uint32_t* unit, const do
         u.m2[c] += delta * (v - u.mean[c]);
       }
       ++u.learned;
+      if (context_) {
+        context_->learn(u.ctx, x, context_row_, dt);  // a learning unit calibrates from every row
+        if (out.context_raw) std::fill_n(out.context_raw + i * context_->raw_width(), context_->raw_width(), kNaN);
+      }
       out.decision[i] = kNaN;
       out.learning[i] = 1;
       if (out.raw_deviation)
@@ -307,11 +351,16 @@ void BaselineStage::reset_unit(std::size_t unit) {
 std::vector<std::uint8_t> BaselineStage::save_state() const {
   StateWriter w;
   for (const char ch : kStateMagic) w.put(static_cast<std::uint8_t>(ch));
-  w.put(kStateVersion);
+  w.put(context_ ? kStateVersionContext : kStateVersion);
   w.put(kByteOrderMark);
   w.put(static_cast<std::uint32_t>(units_.size()));
   w.put(params_.n_channels);
   w.put(params_.window);
+  if (context_) {
+    // Context shape: a state is only usable by a stage with the same filters and channels.
+    w.put(static_cast<std::uint32_t>(context_->params().filters.size()));
+    w.put(static_cast<std::uint32_t>(context_->n_monitored()));
+  }
   for (const UnitState& u : units_) {
     w.put(static_cast<std::uint32_t>(u.phase));
     w.put(u.first_time);
@@ -326,6 +375,8 @@ std::vector<std::uint8_t> BaselineStage::save_state() const {
       w.put_doubles(*v);
     for (const std::uint32_t r : u.run) w.put(r);
     for (const std::uint32_t f : u.finite) w.put(f);
+    if (context_)
+      for (const auto* v : {&u.ctx.filter, &u.ctx.calib, &u.ctx.stats, &u.ctx.scalars}) w.put_doubles(*v);
   }
   w.put(crc32(w.bytes.data(), w.bytes.size()));
   return std::move(w.bytes);
@@ -342,12 +393,18 @@ StateReader open_state(const std::uint8_t* data, std::size_t size, BaselineStage
   if (crc32(data, size - 4) != stored_crc) fail("baseline state corrupt (CRC mismatch)");
   StateReader r(data + sizeof(kStateMagic), size - sizeof(kStateMagic) - 4);
   const auto version = r.get<std::uint32_t>("version");
-  if (version != kStateVersion)
-    fail("baseline state version " + std::to_string(version) + " (this build reads " + std::to_string(kStateVersion) + ")");
+  if (version != kStateVersion && version != kStateVersionContext)
+    fail("baseline state version " + std::to_string(version) + " (this build reads " + std::to_string(kStateVersion) +
+         " and " + std::to_string(kStateVersionContext) + ")");
   if (r.get<std::uint32_t>("byte order") != kByteOrderMark) fail("baseline state written with another byte order");
+  shape.version = version;
   shape.n_units = r.get<std::uint32_t>("unit count");
   shape.n_channels = r.get<std::uint32_t>("channel count");
   shape.window = r.get<std::uint32_t>("window");
+  if (version == kStateVersionContext) {
+    shape.n_filters = r.get<std::uint32_t>("context filter count");
+    shape.n_monitored = r.get<std::uint32_t>("context monitored count");
+  }
   return r;
 }
 
@@ -369,6 +426,15 @@ void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
     fail("baseline state is for " + std::to_string(n_units) + " units x " + std::to_string(n_channels) +
          " channels, window " + std::to_string(window) + "; this stage has " + std::to_string(units_.size()) +
          " x " + std::to_string(params_.n_channels) + ", window " + std::to_string(params_.window));
+  const bool has_context = shape.version == kStateVersionContext;
+  if (has_context != context_.has_value())
+    fail(has_context ? "baseline state has a context stage (detection engine v3); this model has none"
+                     : "baseline state version 1 has no context stage state; this model's v3 context stage cannot "
+                       "use it (the units learn afresh)");
+  if (context_ && (shape.n_filters != context_->params().filters.size() || shape.n_monitored != context_->n_monitored()))
+    fail("context state is for " + std::to_string(shape.n_filters) + " filters x " + std::to_string(shape.n_monitored) +
+         " monitored channels; this stage has " + std::to_string(context_->params().filters.size()) + " x " +
+         std::to_string(context_->n_monitored()));
   std::vector<UnitState> loaded(units_.size());
   for (UnitState& u : loaded) {
     init_unit(u);
@@ -392,6 +458,8 @@ void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
       f = r.get<std::uint32_t>("finite counts");
       if (f > u.filled) fail("finite count " + std::to_string(f) + " exceeds the ring fill " + std::to_string(u.filled));
     }
+    if (context_)
+      for (auto* v : {&u.ctx.filter, &u.ctx.calib, &u.ctx.stats, &u.ctx.scalars}) r.get_doubles(*v, "context state");
   }
   if (r.remaining() != 0) fail(std::to_string(r.remaining()) + " unexpected bytes at the end of the state");
   units_ = std::move(loaded);

@@ -17,19 +17,21 @@ UnitScorer::UnitScorer(std::shared_ptr<const ForestModel> model, std::size_t n_u
   if (!model_) throw std::invalid_argument("unit scorer: no model");
   if (n_units == 0) throw std::invalid_argument("unit scorer: n_units must be positive, got 0");
   if (model_->baseline()) {
-    stage_.emplace(*model_->baseline(), n_units);
+    stage_.emplace(*model_->baseline(), n_units, model_->context());
     fleet_cut_ = model_->baseline()->fleet_cut;
     confirm_rows_ = model_->baseline()->confirm_rows;
   }
 }
 
+namespace {
+
+// The fleet forest's decision for rows of T; +-inf is a sensor fault, scored as missing
+// (StandardScaler would refuse it).
 template <typename T>
-void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double* time_s, const T* values,
-                       const UnitScores& out) {
-  const std::size_t nf = model_->n_features();
-  const std::size_t k = out.top_k;
-  // Fleet stage: +-inf is a sensor fault, scored as missing (StandardScaler would refuse it).
-  prepared_.resize(rows * nf);
+void fleet_decision(const ForestModel& model, const T* values, std::size_t rows, const PowerOfTwo& power,
+                    std::vector<float>& prepared, double* decision) {
+  const std::size_t nf = model.n_features();
+  prepared.resize(rows * nf);
   std::vector<T> finite_only;
   const T* forest_input = values;
   for (std::size_t i = 0; i < rows * nf; ++i) {
@@ -42,24 +44,49 @@ void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double
     }
   }
   const MatrixView<T> view{forest_input, rows, nf, static_cast<std::ptrdiff_t>(nf), 1};
-  model_->prepare(view, prepared_.data());
-  model_->decision_function(prepared_.data(), rows, out.fleet_decision, power_);
+  model.prepare(view, prepared.data());
+  model.decision_function(prepared.data(), rows, decision, power);
+}
 
+}  // namespace
+
+template <typename T>
+void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double* time_s, const T* values,
+                       const UnitScores& out) {
+  score(rows, unit, time_s, values, UnitContext{}, out);
+}
+
+template <typename T>
+void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double* time_s, const T* values,
+                       const UnitContext& context, const UnitScores& out) {
+  const std::size_t nf = model_->n_features();
+  const std::size_t k = out.top_k;
   for (std::size_t r = 0; r < rows * k; ++r) {
     out.top_code[r] = -1;
     out.top_weight[r] = 0.0f;
   }
+  // The unit stage first: with a v3 model whose forest reads residuals, it computes them.
+  const bool residual_forest = stage_ && stage_->context() != nullptr &&
+                               stage_->context()->params().forest_input == ForestInput::kResidual;
   if (stage_) {
     stage_input_.resize(rows * nf);
     for (std::size_t i = 0; i < rows * nf; ++i) stage_input_[i] = static_cast<float>(values[i]);
     stage_codes_.resize(rows * k);
     stage_weights_.resize(rows * k);
-    stage_->push(rows, unit, time_s, stage_input_.data(),
-                 BaselineOutputs{out.baseline_decision, out.learning, stage_codes_.data(), stage_weights_.data(), k});
+    BaselineOutputs stage_out{out.baseline_decision, out.learning, stage_codes_.data(), stage_weights_.data(), k};
+    if (residual_forest) {
+      forest_input_.resize(rows * nf);
+      stage_out.forest_input = forest_input_.data();
+    }
+    stage_->push(rows, unit, time_s, stage_input_.data(), context, stage_out);
   } else {
     std::fill_n(out.baseline_decision, rows, kNaN);
     std::fill_n(out.learning, rows, std::uint8_t{0});
   }
+  if (residual_forest)
+    fleet_decision(*model_, forest_input_.data(), rows, power_, prepared_, out.fleet_decision);
+  else
+    fleet_decision(*model_, values, rows, power_, prepared_, out.fleet_decision);
 
   std::vector<std::size_t> by_fleet;
   for (std::size_t r = 0; r < rows; ++r) {
@@ -121,6 +148,10 @@ void UnitScorer::score(std::size_t rows, const std::uint32_t* unit, const double
 }
 
 template void UnitScorer::score<float>(std::size_t, const std::uint32_t*, const double*, const float*, const UnitScores&);
+template void UnitScorer::score<float>(std::size_t, const std::uint32_t*, const double*, const float*,
+                                       const UnitContext&, const UnitScores&);
+template void UnitScorer::score<double>(std::size_t, const std::uint32_t*, const double*, const double*,
+                                        const UnitContext&, const UnitScores&);
 template void UnitScorer::score<double>(std::size_t, const std::uint32_t*, const double*, const double*,
                                         const UnitScores&);
 

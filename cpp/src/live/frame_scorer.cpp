@@ -75,6 +75,11 @@ void FrameScorer::score_into(Lcc& lcc, const TelemetryFrameView& frame, std::int
   units_.resize(n);
   std::iota(units_.begin(), units_.end(), 0U);
   times_.assign(n, static_cast<double>(h.timestamp_ns) / 1e9);
+  // Each unit's operating context from the frame: a v3 model's expected values follow it.
+  setpoints_.resize(n);
+  states_.resize(n);
+  frame.copy_setpoints(setpoints_.data());
+  frame.copy_states(states_.data());
   lcc.score.resize(n);
   lcc.fleet.resize(n);
   lcc.baseline.resize(n);
@@ -83,7 +88,7 @@ void FrameScorer::score_into(Lcc& lcc, const TelemetryFrameView& frame, std::int
   lcc.stage.resize(n);
   lcc.codes.resize(n * top_k_);
   lcc.weights.resize(n * top_k_);
-  lcc.scorer->score(n, units_.data(), times_.data(), values_.data(),
+  lcc.scorer->score(n, units_.data(), times_.data(), values_.data(), UnitContext{setpoints_.data(), states_.data()},
                     UnitScores{lcc.score.data(), lcc.flagged.data(), lcc.learning.data(), lcc.stage.data(),
                                lcc.fleet.data(), lcc.baseline.data(), lcc.codes.data(), lcc.weights.data(), top_k_});
 

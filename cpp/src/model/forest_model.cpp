@@ -249,7 +249,8 @@ ForestModel::ForestModel(const ForestSpec& spec)
       denominator_(spec.denominator),
       feature_names_(spec.feature_names),
       metadata_json_(spec.metadata_json),
-      baseline_(spec.baseline) {
+      baseline_(spec.baseline),
+      context_(spec.context) {
   validate_forest(spec);
   for (const auto& tree : spec.trees) {
     tree_offset_.push_back(wide_nodes_.size());

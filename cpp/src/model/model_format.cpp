@@ -212,6 +212,111 @@ BaselineParams get_baseline(ByteReader& in) {
   return p;
 }
 
+// Format 2.1: the context stage after the baseline stage (docs/model-format.md).
+void put_context(ByteWriter& out, const ContextParams& p) {
+  out.put(p.n_channels);
+  out.put(static_cast<std::uint8_t>(p.uses_unit_context));
+  out.put(static_cast<std::uint8_t>(p.calibration));
+  out.put(static_cast<std::uint8_t>(p.forest_input));
+  out.put(static_cast<std::uint8_t>(0));
+  out.put(static_cast<std::uint32_t>(p.context.size()));
+  out.put_array(p.context);
+  out.put_array(p.context_center);
+  out.put_array(p.context_scale);
+  out.put(static_cast<std::uint32_t>(p.filters.size()));
+  for (const auto& f : p.filters) out.put(f.source);
+  for (const auto& f : p.filters) out.put(f.tau_s);
+  out.put(static_cast<std::uint32_t>(p.term_a.size()));
+  out.put_array(p.term_a);
+  out.put_array(p.term_b);
+  out.put(static_cast<std::uint32_t>(p.monitored.size()));
+  out.put_array(p.monitored);
+  out.put_array(p.coef);
+  out.put_array(p.resid_sigma);
+  out.put_array(p.prior_var);
+  for (const double v : {p.calib_tau_s, p.calib_prior_s, p.gain_limit, p.max_dt_s, p.level_tau_s, p.spread_tau_s,
+                         p.spe_tau_s})
+    out.put(v);
+  out.put_array(p.level_scale);
+  out.put_array(p.spread_ref);
+  out.put_array(p.spread_scale);
+  out.put_array(p.judge_spread);
+  out.put(p.n_components);
+  out.put_array(p.loadings);
+  out.put_array(p.eigenvalues);
+  for (const double v : {p.spe_limit, p.t2_limit, p.change_hold_s, p.change_relax}) out.put(v);
+}
+
+ContextParams get_context(ByteReader& in) {
+  ContextParams p;
+  p.n_channels = in.get<std::uint32_t>("context n_channels");
+  if (p.n_channels == 0 || p.n_channels > kMaxModelFeatures)
+    fail("context stage: n_channels must be in [1, " + std::to_string(kMaxModelFeatures) + "], got " +
+         std::to_string(p.n_channels));
+  const auto uses = in.get<std::uint8_t>("context uses_unit_context");
+  if (uses > 1) fail("context stage: uses_unit_context must be 0 or 1, got " + std::to_string(uses));
+  p.uses_unit_context = uses == 1;
+  const auto calibration = in.get<std::uint8_t>("context calibration");
+  if (calibration > static_cast<std::uint8_t>(CalibrationMode::kAffine))
+    fail("context stage: calibration must be 0, 1 or 2, got " + std::to_string(calibration));
+  p.calibration = static_cast<CalibrationMode>(calibration);
+  const auto forest_input = in.get<std::uint8_t>("context forest_input");
+  if (forest_input > static_cast<std::uint8_t>(ForestInput::kResidual))
+    fail("context stage: forest_input must be 0 or 1, got " + std::to_string(forest_input));
+  p.forest_input = static_cast<ForestInput>(forest_input);
+  if (in.get<std::uint8_t>("context reserved") != 0) fail("context stage: reserved byte is not zero");
+  const auto n_context = in.get<std::uint32_t>("context channel count");
+  if (n_context > p.n_channels)
+    fail("context stage: context channel count must be in [0, " + std::to_string(p.n_channels) + "], got " +
+         std::to_string(n_context));
+  p.context = in.get_array<std::uint32_t>(n_context, "context channels");
+  p.context_center = in.get_array<double>(n_context, "context centres");
+  p.context_scale = in.get_array<double>(n_context, "context scales");
+  const auto n_filters = in.get<std::uint32_t>("context filter count");
+  if (n_filters > kMaxContextFilters)
+    fail("context stage: filter count must be in [0, " + std::to_string(kMaxContextFilters) + "], got " +
+         std::to_string(n_filters));
+  const auto sources = in.get_array<std::uint32_t>(n_filters, "filter sources");
+  const auto taus = in.get_array<double>(n_filters, "filter time constants");
+  for (std::uint32_t i = 0; i < n_filters; ++i) p.filters.push_back({sources[i], taus[i]});
+  const auto n_terms = in.get<std::uint32_t>("context term count");
+  if (n_terms == 0 || n_terms > kMaxContextTerms)
+    fail("context stage: term count must be in [1, " + std::to_string(kMaxContextTerms) + "], got " +
+         std::to_string(n_terms));
+  p.term_a = in.get_array<std::uint32_t>(n_terms, "term signals");
+  p.term_b = in.get_array<std::uint32_t>(n_terms, "term signals");
+  const auto n_monitored = in.get<std::uint32_t>("monitored channel count");
+  if (n_monitored == 0 || n_monitored > p.n_channels)
+    fail("context stage: monitored channel count must be in [1, " + std::to_string(p.n_channels) + "], got " +
+         std::to_string(n_monitored));
+  p.monitored = in.get_array<std::uint32_t>(n_monitored, "monitored channels");
+  p.coef = in.get_array<double>(static_cast<std::size_t>(n_terms) * n_monitored, "context coefficients");
+  p.resid_sigma = in.get_array<double>(n_monitored, "residual sigmas");
+  p.prior_var = in.get_array<double>(n_monitored, "prior variances");
+  p.calib_tau_s = in.get<double>("calib_tau_s");
+  p.calib_prior_s = in.get<double>("calib_prior_s");
+  p.gain_limit = in.get<double>("gain_limit");
+  p.max_dt_s = in.get<double>("max_dt_s");
+  p.level_tau_s = in.get<double>("level_tau_s");
+  p.spread_tau_s = in.get<double>("spread_tau_s");
+  p.spe_tau_s = in.get<double>("spe_tau_s");
+  p.level_scale = in.get_array<double>(n_monitored, "context level scales");
+  p.spread_ref = in.get_array<double>(n_monitored, "context spread references");
+  p.spread_scale = in.get_array<double>(n_monitored, "context spread scales");
+  p.judge_spread = in.get_array<std::uint8_t>(n_monitored, "context judge_spread flags");
+  p.n_components = in.get<std::uint32_t>("PCA component count");
+  if (p.n_components > n_monitored)
+    fail("context stage: n_components must be in [0, " + std::to_string(n_monitored) + "], got " +
+         std::to_string(p.n_components));
+  p.loadings = in.get_array<double>(static_cast<std::size_t>(n_monitored) * p.n_components, "PCA loadings");
+  p.eigenvalues = in.get_array<double>(p.n_components, "PCA eigenvalues");
+  p.spe_limit = in.get<double>("spe_limit");
+  p.t2_limit = in.get<double>("t2_limit");
+  p.change_hold_s = in.get<double>("change_hold_s");
+  p.change_relax = in.get<double>("change_relax");
+  return p;
+}
+
 }  // namespace
 
 void validate_forest(const ForestSpec& spec) {
@@ -252,6 +357,17 @@ void validate_forest(const ForestSpec& spec) {
       fail("baseline stage: n_channels " + std::to_string(spec.baseline->n_channels) + " != n_features " +
            std::to_string(spec.n_features));
   }
+  if (spec.context) {
+    if (!spec.baseline) fail("context stage without a baseline stage (it needs its learning period and rules)");
+    try {
+      validate_context_params(*spec.context);
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
+    if (spec.context->n_channels != spec.n_features)
+      fail("context stage: n_channels " + std::to_string(spec.context->n_channels) + " != n_features " +
+           std::to_string(spec.n_features));
+  }
 }
 
 std::vector<std::uint8_t> serialize_forest(const ForestSpec& spec) {
@@ -281,12 +397,13 @@ std::vector<std::uint8_t> serialize_forest(const ForestSpec& spec) {
     payload.put_array(t.value);
   }
   if (spec.baseline) put_baseline(payload, *spec.baseline);
+  if (spec.context) put_context(payload, *spec.context);
   const auto& body = payload.bytes();
 
   ByteWriter file;
   for (const char c : kModelMagic) file.put(static_cast<std::uint8_t>(c));
   file.put(spec.baseline ? kModelVersionMajor : kModelVersionMajorForestOnly);
-  file.put(static_cast<std::uint16_t>(0));
+  file.put(spec.context ? kModelVersionMinorContext : kModelVersionMinor);
   file.put(static_cast<std::uint32_t>(kModelHeaderBytes));
   file.put(static_cast<std::uint64_t>(body.size()));
   // The checksum covers the header's first 24 bytes and the payload.
@@ -366,10 +483,11 @@ ForestSpec parse_forest(const std::uint8_t* data, std::size_t size) {
     t.value = in.get_array<double>(n, "leaf values");
   }
   if (major == kModelVersionMajor) spec.baseline = get_baseline(in);
-  // Minor versions may append fields; x.0 must end exactly here.
-  if (minor == 0 && in.remaining() != 0)
+  if (major == kModelVersionMajor && minor >= kModelVersionMinorContext) spec.context = get_context(in);
+  // Minor versions may append fields; x.0 and 2.1 must end exactly here.
+  if ((minor == 0 || (major == kModelVersionMajor && minor == kModelVersionMinorContext)) && in.remaining() != 0)
     fail(std::to_string(in.remaining()) + " unexpected bytes after the " +
-         (spec.baseline ? "baseline stage" : "last tree"));
+         (spec.context ? "context stage" : spec.baseline ? "baseline stage" : "last tree"));
   validate_forest(spec);
   return spec;
 }

@@ -30,9 +30,10 @@ constexpr std::size_t kMagic = 0, kVersion = 4, kFeatures = 6, kLcc = 8, kUnits 
 std::size_t padded4(std::size_t n) noexcept { return (n + 3U) & ~std::size_t{3}; }
 
 // Why a sender of an older version must be upgraded: what each version added.
-const char* upgrade_hint(std::uint16_t version, std::uint16_t expected) {
+const char* upgrade_hint(std::uint16_t version, std::uint16_t expected, bool feedback) {
   if (version >= expected) return ")";
   if (version < 2) return "; the sender predates boot ids and must be upgraded)";
+  if (feedback) return "; the sender predates the explanation codes of detection engine v3 and must be upgraded)";
   return "; the sender predates per-unit setpoint and state and must be upgraded)";
 }
 
@@ -58,7 +59,7 @@ void check_prefix(const std::uint8_t* data, std::size_t size, const char (&magic
     fail(FrameErrorReason::kUnknownVersion, std::string(kind) + " version " + std::to_string(version) +
                                                 " is not supported (this decoder reads version " +
                                                 std::to_string(expected_version) +
-                                                upgrade_hint(version, expected_version));
+                                                upgrade_hint(version, expected_version, magic[3] == kFeedbackMagic[3]));
   if (size < header_bytes)
     fail(FrameErrorReason::kTruncated, std::string(kind) + " payload is " + std::to_string(size) +
                                            " bytes, shorter than its " + std::to_string(header_bytes) +

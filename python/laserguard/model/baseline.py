@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Final
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from laserguard import _core
 
-DEVIATION_KINDS: Final[tuple[str, ...]] = tuple(_core.DEVIATION_KINDS)  # code = channel * 4 + kind
+if TYPE_CHECKING:
+    from laserguard.model.context import ContextParams
+
+# code = channel * 7 + kind: level, spread (v2), missing, stuck (rules), residual,
+# residual_spread, relationship (v3's context stage).
+DEVIATION_KINDS: Final[tuple[str, ...]] = tuple(_core.DEVIATION_KINDS)
 
 
 @dataclass(frozen=True)
@@ -99,23 +104,31 @@ def explanation_name(code: int, channels: Sequence[str]) -> str:
 class BaselineResult:
     decision: npt.NDArray[np.float64]  # 1 - D / threshold per row; NaN while learning
     learning: npt.NDArray[np.bool_]
-    top_code: npt.NDArray[np.int16]  # (rows, k): channel * 4 + kind, -1 = empty
+    top_code: npt.NDArray[np.int16]  # (rows, k): channel * 7 + kind, -1 = empty
     top_weight: npt.NDArray[np.float32]  # (rows, k), in thresholds
     raw_deviation: npt.NDArray[np.float64]  # (rows, 2 * n_scored) |z| then |ln s|; empty unless asked
+    # v3 only, empty unless asked: (rows, 3 * n_monitored + 2) z, |EWMA z|, EW std of z, SPE, T^2
+    context_raw: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+    # v3 only, empty unless asked: (rows, n_channels) what the fleet forest reads with forest_input="residual"
+    forest_input: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
 class BaselineStage:
     """Baseline state of ``n_units`` units (index 0..n_units-1); push rows in time order per unit."""
 
-    def __init__(self, params: BaselineParams, n_units: int) -> None:
+    def __init__(self, params: BaselineParams, n_units: int, context: ContextParams | None = None) -> None:
         self.params = params
-        self._core = _core.BaselineStage(params.as_dict(), n_units)
+        self.context = context
+        self._core = _core.BaselineStage(params.as_dict(), n_units, None if context is None else context.as_dict())
 
     @classmethod
-    def wrapping(cls, core: _core.BaselineStage, params: BaselineParams) -> BaselineStage:
+    def wrapping(
+        cls, core: _core.BaselineStage, params: BaselineParams, context: ContextParams | None = None
+    ) -> BaselineStage:
         """The stage a native ``UnitScorer`` owns (it stays valid while that scorer lives)."""
         stage = cls.__new__(cls)
         stage.params = params
+        stage.context = context
         stage._core = core
         return stage
 
@@ -131,13 +144,25 @@ class BaselineStage:
         top_k: int = 0,
         *,
         raw: bool = False,
+        setpoint: npt.ArrayLike | None = None,
+        state: npt.ArrayLike | None = None,
+        context_raw: bool = False,
+        forest_input: bool = False,
     ) -> BaselineResult:
-        """Rows in processing order: unit index, time (s), readings (rows x n_channels, read as float32)."""
+        """Rows in processing order: unit index, time (s), readings (rows x n_channels, read as float32).
+
+        ``setpoint`` (A, NaN unknown) and ``state`` (UnitState codes 0 off .. 3 derated) are each
+        row's operating context, used by a v3 context stage (None: unknown / every unit on).
+        """
         u = np.ascontiguousarray(unit, dtype=np.uint32)
         t = np.ascontiguousarray(time_s, dtype=np.float64)
         x = np.ascontiguousarray(values, dtype=np.float32)
-        decision, learning, code, weight, raw_dev = self._core.push(u, t, x, top_k, raw)
-        return BaselineResult(decision, learning.astype(bool), code, weight, raw_dev)
+        sp = None if setpoint is None else np.ascontiguousarray(setpoint, dtype=np.float32)
+        st = None if state is None else np.asarray(state)
+        decision, learning, code, weight, raw_dev, ctx_raw, forest_in = self._core.push(
+            u, t, x, top_k, raw, sp, st, context_raw, forest_input
+        )
+        return BaselineResult(decision, learning.astype(bool), code, weight, raw_dev, ctx_raw, forest_in)
 
     def unit_info(self, unit: int) -> dict[str, Any]:
         return dict(self._core.unit_info(unit))

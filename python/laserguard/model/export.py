@@ -12,6 +12,7 @@ import numpy as np
 
 from laserguard import _core
 from laserguard.model.baseline import BaselineParams
+from laserguard.model.context import ContextParams
 
 # scikit-learn is imported inside the functions: it takes ~1 s to import and the scoring
 # services, which import laserguard but never export, should start without it.
@@ -102,12 +103,14 @@ def export_model(
     training_data_sha256: str | None = None,
     extra_metadata: dict[str, Any] | None = None,
     baseline: BaselineParams | None = None,
+    context: ContextParams | None = None,
 ) -> str:
     """Write `estimator` as a laserguard model file (docs/model-format.md); returns its model version.
 
     Accepts a fitted IsolationForest or a Pipeline of an optional StandardScaler and an
     IsolationForest (e.g. ``GridSearchCV(...).best_estimator_``). With ``baseline`` (the
-    per-unit baseline stage, detection engine v2) the file is format 2.0, otherwise 1.0.
+    per-unit baseline stage, detection engine v2) the file is format 2.0, otherwise 1.0; with
+    ``context`` too (the context stage of detection engine v3) it is 2.1.
     """
     import sklearn
     from sklearn.ensemble._iforest import _average_path_length
@@ -169,10 +172,16 @@ def export_model(
         raise ValueError(
             f"baseline stage has {baseline.n_channels} channels, the model has {n_features} features"
         )
+    if context is not None and baseline is None:
+        raise ValueError("a context stage needs the baseline stage (its learning period, rules and threshold)")
+    if context is not None and context.n_channels != n_features:
+        raise ValueError(f"context stage has {context.n_channels} channels, the model has {n_features} features")
     # The version names the content, so two exports of the same model share it.
     fingerprint = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
     if baseline is not None:
         fingerprint.update(json.dumps(baseline.as_dict(), sort_keys=True).encode())
+    if context is not None:
+        fingerprint.update(json.dumps(context.as_dict(), sort_keys=True).encode())
     for t in trees:
         for key in ("left", "feature", "threshold", "value"):
             fingerprint.update(t[key].tobytes())
@@ -192,5 +201,6 @@ def export_model(
         json.dumps(metadata, sort_keys=True),
         trees,
         None if baseline is None else baseline.as_dict(),
+        None if context is None else context.as_dict(),
     )
     return str(metadata["model_version"])

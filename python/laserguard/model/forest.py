@@ -14,6 +14,7 @@ import numpy.typing as npt
 from laserguard import _core
 from laserguard._core import ModelFormatError
 from laserguard.model.baseline import BaselineParams
+from laserguard.model.context import ContextParams
 from laserguard.model.numpy_power import power_loop
 
 FloatArray = npt.NDArray[np.float64]
@@ -48,6 +49,8 @@ class ForestModel:
         self._metadata: dict[str, Any] = metadata
         raw_baseline = core.baseline
         self._baseline = None if raw_baseline is None else BaselineParams.from_dict(raw_baseline)
+        raw_context = core.context
+        self._context = None if raw_context is None else ContextParams.from_dict(raw_context)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ForestModel:
@@ -109,7 +112,14 @@ class ForestModel:
         return self._baseline
 
     @property
+    def context(self) -> ContextParams | None:
+        """The context stage of detection engine v3 (model format 2.1), None before."""
+        return self._context
+
+    @property
     def format_version(self) -> tuple[int, int]:
+        if self._context is not None:
+            return (2, 1)
         return (1, 0) if self._baseline is None else (2, 0)
 
     @property

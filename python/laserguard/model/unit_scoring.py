@@ -10,7 +10,7 @@
 anomalous, < 0 flagged). A unit still learning its baseline is never flagged and scores by
 the fleet stage alone, floored at 0. A forest-only (format 1.0) model scores exactly as before: the forest's
 decision, flagged below 0. Explanation codes: ``0..n_features-1`` are the forest's features
-(local DIFFI), ``n_features + channel * 4 + kind`` the baseline's deviations; ``explanation_names``
+(local DIFFI), ``n_features + channel * 7 + kind`` the unit stage's deviations; ``explanation_names``
 names them all, so every explanation says which stage flagged and on what channel.
 """
 
@@ -68,7 +68,7 @@ class UnitScorer:
         self._core = _core.UnitScorer(model.core, n_units, loop, data)
         params = model.baseline
         core_stage = self._core.stage
-        self.stage = None if params is None else BaselineStage.wrapping(core_stage, params)
+        self.stage = None if params is None else BaselineStage.wrapping(core_stage, params, model.context)
         self.fleet_cut = float(self._core.fleet_cut)
 
     def score(
@@ -77,8 +77,16 @@ class UnitScorer:
         time_s: npt.ArrayLike,
         values: npt.ArrayLike,
         top_k: int = 3,
+        *,
+        setpoint: npt.ArrayLike | None = None,
+        state: npt.ArrayLike | None = None,
     ) -> UnitScores:
-        """Rows in time order per unit; values (rows x n_features), float32 or float64."""
+        """Rows in time order per unit; values (rows x n_features), float32 or float64.
+
+        ``setpoint`` (A per row, NaN unknown) and ``state`` (UnitState codes per row) are the
+        operating context a v3 model (format 2.1) expects each channel's value from; None means
+        unknown / every unit on. A v2 or forest-only model ignores them.
+        """
         x = np.asarray(values)
         if x.dtype != np.float32 and x.dtype != np.float64:
             x = x.astype(np.float64)
@@ -87,7 +95,9 @@ class UnitScorer:
         k = top_k if self.stage is not None else min(top_k, self.model.n_features)
         u = np.ascontiguousarray(unit, dtype=np.uint32)
         t = np.ascontiguousarray(time_s, dtype=np.float64)
-        score, flagged, learning, stage, fleet, baseline, codes, weights = self._core.score(u, t, x, k)
+        sp = None if setpoint is None else np.ascontiguousarray(setpoint, dtype=np.float32)
+        st = None if state is None else np.asarray(state)
+        score, flagged, learning, stage, fleet, baseline, codes, weights = self._core.score(u, t, x, k, sp, st)
         # uint8 0/1 from C++, viewed (not copied) as bool.
         return UnitScores(
             score, flagged.view(np.bool_), learning.view(np.bool_), stage, fleet, baseline, codes, weights

@@ -17,18 +17,36 @@
 // 1 - D / threshold (sklearn's convention: < 0 flags), and at most -1 when a rule fires.
 // With mean_tau_s > 0, mu_c follows the unit's unflagged finite readings with an EWMA of
 // that time constant (slow ageing is not a fault; a flagged unit's baseline never moves).
+//
+// With ContextParams (detection engine v3, model format 2.1) the raw level and spread are not
+// computed: the context stage (context_stage.hpp) judges each monitored channel's residual from
+// its expected value in the unit's operating context and the residuals together; the learning
+// period, the rules on raw readings, the threshold and the confirmation stay as above.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "laserguard/features/context_stage.hpp"
 #include "laserguard/model/baseline_params.hpp"
+#include "laserguard/model/context_params.hpp"
 
 namespace laserguard {
 
-// Explanation code of a baseline deviation: channel * kDeviationKinds + kind.
-enum class DeviationKind : std::uint8_t { kLevel = 0, kSpread = 1, kMissing = 2, kStuck = 3 };
-inline constexpr std::uint32_t kDeviationKinds = 4;
+// Explanation code of a baseline deviation: channel * kDeviationKinds + kind. Level and spread
+// are v2's (raw readings against the unit's baseline); residual, residual spread and
+// relationship are v3's context stage; missing and stuck are the rules of both.
+enum class DeviationKind : std::uint8_t {
+  kLevel = 0,
+  kSpread = 1,
+  kMissing = 2,
+  kStuck = 3,
+  kResidual = 4,
+  kResidualSpread = 5,
+  kRelationship = 6,
+};
+inline constexpr std::uint32_t kDeviationKinds = 7;
 inline constexpr double kMinSpreadRatio = 1e-3;
 
 enum class UnitPhase : std::uint8_t { kNew = 0, kLearning = 1, kReady = 2 };
@@ -53,29 +71,45 @@ struct BaselineOutputs {
   // before scaling (2 * n_scored values; NaN while learning or not computable). Training
   // fits level_scale / spread_scale and the threshold on these.
   double* raw_deviation = nullptr;
+  // Optional, context stage only: per row ContextStage::raw_width() values (z, |EWMA z|, EW std
+  // of z per monitored channel, SPE, T^2; NaN while learning), for fitting the v3 parameters.
+  double* context_raw = nullptr;
+  // Optional, context stage only: per row n_channels floats, what the fleet forest reads when
+  // the model's forest_input is kResidual (ContextStage::forest_input), also while learning.
+  float* forest_input = nullptr;
+};
+
+// Per-row operating context (rows long each; nullptr: setpoint unknown (NaN) / every unit on).
+struct UnitContext {
+  const float* setpoint_a = nullptr;
+  const std::uint8_t* state = nullptr;  // UnitState wire codes
 };
 
 class BaselineStage {
  public:
   // Throws std::invalid_argument for invalid params (naming the field) or zero units.
-  BaselineStage(BaselineParams params, std::size_t n_units);
+  BaselineStage(BaselineParams params, std::size_t n_units, std::optional<ContextParams> context = std::nullopt);
 
   const BaselineParams& params() const noexcept { return params_; }
   std::size_t n_units() const noexcept { return units_.size(); }
   std::size_t n_channels() const noexcept { return params_.n_channels; }
+  const ContextStage* context() const noexcept { return context_ ? &*context_ : nullptr; }
 
   // Rows in processing order: unit[i] in [0, n_units), time_s[i] (a row older than its
   // unit's last row counts as no time elapsed), values row-major n_rows * n_channels.
   // Throws std::invalid_argument for a unit index out of range (before touching any state).
   void push(std::size_t n_rows, const std::uint32_t* unit, const double* time_s, const float* values,
             const BaselineOutputs& out);
+  void push(std::size_t n_rows, const std::uint32_t* unit, const double* time_s, const float* values,
+            const UnitContext& context, const BaselineOutputs& out);
 
   UnitBaselineInfo unit_info(std::size_t unit) const;
   // Forget a unit (after maintenance or replacement): it learns a new baseline.
   void reset_unit(std::size_t unit);
 
-  // Every unit's state (baseline, window, EWMA), versioned and CRC-checked; load_state
-  // refuses data for other channel counts, windows or unit counts, naming the mismatch.
+  // Every unit's state (baseline, window, EWMA; v3: filters, calibration, residual statistics),
+  // versioned and CRC-checked (version 1 without, 2 with a context stage); load_state refuses
+  // data for other channel counts, windows, unit counts or context shapes, naming the mismatch.
   std::vector<std::uint8_t> save_state() const;
   void load_state(const std::uint8_t* data, std::size_t size);
   void save_state_file(const std::string& path) const;  // atomic (temp file + rename)
@@ -85,6 +119,8 @@ class BaselineStage {
   // version and CRC; std::invalid_argument naming the problem otherwise.
   struct StateShape {
     std::uint32_t n_units, n_channels, window;
+    std::uint32_t version = 1;
+    std::uint32_t n_filters = 0, n_monitored = 0;  // version 2 (context stage) only
   };
   static StateShape state_shape(const std::uint8_t* data, std::size_t size);
 
@@ -103,6 +139,7 @@ class BaselineStage {
     std::vector<double> last;             // previous reading per channel (NaN if none / not finite)
     std::vector<std::uint32_t> run;       // identical consecutive finite readings ending now
     std::uint32_t next = 0, filled = 0;
+    ContextUnit ctx;                      // v3 only
   };
   void init_unit(UnitState& u) const;
   void freeze(UnitState& u) const;
@@ -110,9 +147,11 @@ class BaselineStage {
   void recompute_sums(UnitState& u) const;
   static double level_of(const UnitState& u, std::size_t c, float reading);
   static double spread_of(const UnitState& u, std::size_t c);
-  void score_row(UnitState& u, const float* x, double dt, std::size_t row, const BaselineOutputs& out) const;
+  void score_row(UnitState& u, const float* x, double dt, std::size_t row, const BaselineOutputs& out);
 
   BaselineParams params_;
+  std::optional<ContextStage> context_;
+  ContextRow context_row_;  // scratch
   std::vector<UnitState> units_;
 };
 

@@ -52,6 +52,11 @@ class UnitScorer {
   template <typename T>
   void score(std::size_t rows, const std::uint32_t* unit, const double* time_s, const T* values,
              const UnitScores& out);
+  // The same with each row's operating context (setpoint, state), which a v3 model (format 2.1)
+  // uses for the unit's expected values; a v2 or forest-only model ignores it.
+  template <typename T>
+  void score(std::size_t rows, const std::uint32_t* unit, const double* time_s, const T* values,
+             const UnitContext& context, const UnitScores& out);
 
  private:
   std::shared_ptr<const ForestModel> model_;
@@ -62,7 +67,7 @@ class UnitScorer {
   std::vector<std::uint32_t> below_;  // per unit: consecutive rows with a score below 0
   PowerOfTwo power_;
   // Scratch reused across calls: a scorer is used by one thread at a time.
-  std::vector<float> prepared_, stage_input_, attribution_;
+  std::vector<float> prepared_, stage_input_, attribution_, forest_input_;
   std::vector<std::uint8_t> stage_learning_;
   std::vector<std::int16_t> stage_codes_;
   std::vector<float> stage_weights_;
@@ -72,5 +77,9 @@ extern template void UnitScorer::score<float>(std::size_t, const std::uint32_t*,
                                               const UnitScores&);
 extern template void UnitScorer::score<double>(std::size_t, const std::uint32_t*, const double*, const double*,
                                                const UnitScores&);
+extern template void UnitScorer::score<float>(std::size_t, const std::uint32_t*, const double*, const float*,
+                                              const UnitContext&, const UnitScores&);
+extern template void UnitScorer::score<double>(std::size_t, const std::uint32_t*, const double*, const double*,
+                                               const UnitContext&, const UnitScores&);
 
 }  // namespace laserguard

@@ -76,6 +76,8 @@ class FrameScorer {
   std::vector<float> values_;
   std::vector<std::uint32_t> units_;
   std::vector<double> times_;
+  std::vector<float> setpoints_;
+  std::vector<std::uint8_t> states_;
 };
 
 }  // namespace laserguard

@@ -75,6 +75,8 @@ class ForestModel {
   const std::string& metadata_json() const noexcept { return metadata_json_; }
   // The per-unit baseline stage's parameters (model format 2.x), absent in a 1.x file.
   const std::optional<BaselineParams>& baseline() const noexcept { return baseline_; }
+  // The context stage of detection engine v3 (model format 2.1), absent before.
+  const std::optional<ContextParams>& context() const noexcept { return context_; }
 
   // The kernels this model can use on this CPU (portable always; the AVX-512 ones need the
   // compact layout, the blend one also <= 16 features), the one in use, and a choice.
@@ -123,6 +125,7 @@ class ForestModel {
   std::vector<std::string> feature_names_;
   std::string metadata_json_;
   std::optional<BaselineParams> baseline_;
+  std::optional<ContextParams> context_;
 
   // Adds each row's path lengths to out; returns how many leading rows it handled.
   std::size_t walk_avx512(const float* x, std::size_t rows, double* out) const;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "laserguard/model/baseline_params.hpp"
+#include "laserguard/model/context_params.hpp"
 
 namespace laserguard {
 
@@ -26,7 +27,10 @@ inline constexpr char kModelMagic[8] = {'L', 'G', 'F', 'O', 'R', 'E', 'S', 'T'};
 // engine v2). The writer emits 1.0 when there is no baseline stage, so v1 files stay
 // byte-identical; the reader accepts both majors.
 inline constexpr std::uint16_t kModelVersionMajor = 2;
+// 2.1 (detection engine v3) appends the context stage after the baseline stage; a file without
+// one is still written as 2.0, so v2 files stay byte-identical.
 inline constexpr std::uint16_t kModelVersionMinor = 0;
+inline constexpr std::uint16_t kModelVersionMinorContext = 1;
 inline constexpr std::uint16_t kModelVersionMajorForestOnly = 1;
 inline constexpr std::size_t kModelHeaderBytes = 32;
 inline constexpr std::uint32_t kMaxModelFeatures = 65535;  // feature index is stored in 16 bits at run time
@@ -61,6 +65,7 @@ struct ForestSpec {
   std::string metadata_json;               // opaque to C++; parsed by the Python layer
   std::vector<TreeSpec> trees;
   std::optional<BaselineParams> baseline;  // present in format 2.x only
+  std::optional<ContextParams> context;    // present in format 2.1+ only (needs the baseline stage)
 };
 
 // Throws ModelFormatError naming the first inconsistency found.

@@ -53,10 +53,11 @@ inline constexpr char kTelemetryMagic[4] = {'L', 'G', 'T', 'M'};
 inline constexpr char kFeedbackMagic[4] = {'L', 'G', 'A', 'F'};
 // Version 2 added the LCC boot id (a random 64-bit value chosen at each LCC start) to both
 // headers: sequence numbers restart at 0 on every boot, so (lcc, boot, seq) names a frame.
-// Telemetry version 3 appends each unit's setpoint and state (the operating context); the
-// feedback layout did not change, so it stays at version 2.
+// Telemetry version 3 appends each unit's setpoint and state (the operating context).
+// Feedback version 3 (detection engine v3): same layout, but the explanation codes have 7
+// kinds per channel instead of 4 (below), so a version-2 reader would name them wrongly.
 inline constexpr std::uint16_t kTelemetryVersion = 3;
-inline constexpr std::uint16_t kFeedbackVersion = 2;
+inline constexpr std::uint16_t kFeedbackVersion = 3;
 inline constexpr std::size_t kTelemetryHeaderBytes = 48;
 inline constexpr std::size_t kFeedbackHeaderBytes = 48;
 // Limits keep every size computation far from overflow and bound a decoder's allocation.
@@ -64,9 +65,10 @@ inline constexpr std::uint32_t kMaxUnits = 4096;
 inline constexpr std::uint32_t kMaxFeatures = 1024;
 inline constexpr std::uint16_t kMaxTopK = 64;
 // Explanation codes per feature in feedback top_features: the fleet forest's feature itself,
-// then the unit-baseline deviations level, spread, missing, stuck (features/baseline_stage.hpp):
-// code < n_features is the forest's, n_features + 4 * channel + kind the baseline's.
-inline constexpr std::uint32_t kExplanationCodesPerFeature = 5;
+// then the unit stage's deviations level, spread, missing, stuck, residual, residual_spread,
+// relationship (features/baseline_stage.hpp): code < n_features is the forest's,
+// n_features + 7 * channel + kind the unit stage's.
+inline constexpr std::uint32_t kExplanationCodesPerFeature = 8;
 inline constexpr std::uint16_t kMaxModelVersionBytes = 255;
 
 struct TelemetryHeader {

@@ -1,0 +1,255 @@
+#include "laserguard/features/context_stage.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+namespace laserguard {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+enum Calib : std::size_t { kWeight = 0, kSumE, kSumX, kSumEE, kSumEX, kRefE, kRefX, kCalibBlocks };
+enum Stat : std::size_t { kLevelMean = 0, kSpreadMean, kSpreadVar, kContribution, kStatBlocks };
+enum Scalar : std::size_t { kStarted = 0, kLastSetpoint, kLastState, kLastChange, kT2, kScalars };
+
+// The weight of a first-order filter's new input after dt seconds: exact for a held input,
+// so the same time constant means the same at any sampling rate.
+double step_weight(double dt, double tau) { return tau > 0.0 ? -std::expm1(-dt / tau) : 1.0; }
+
+}  // namespace
+
+ContextStage::ContextStage(ContextParams params) : params_(std::move(params)) {
+  validate_context_params(params_);
+  monitored_slot_.assign(params_.n_channels, -1);
+  for (std::size_t j = 0; j < params_.monitored.size(); ++j)
+    monitored_slot_[params_.monitored[j]] = static_cast<std::int32_t>(j);
+}
+
+void ContextStage::init_unit(ContextUnit& u) const {
+  const std::size_t nm = n_monitored();
+  u.filter.assign(params_.filters.size(), kNaN);
+  u.calib.assign(kCalibBlocks * nm, 0.0);
+  std::fill_n(u.calib.begin() + kRefE * nm, 2 * nm, kNaN);
+  u.stats.assign(kStatBlocks * nm, kNaN);
+  u.scalars = {0.0, kNaN, kNaN, kNaN, kNaN};
+}
+
+bool ContextStage::shaped(const ContextUnit& u) const noexcept {
+  const std::size_t nm = n_monitored();
+  return u.filter.size() == params_.filters.size() && u.calib.size() == kCalibBlocks * nm &&
+         u.stats.size() == kStatBlocks * nm && u.scalars.size() == kScalars;
+}
+
+void ContextStage::init_row(ContextRow& row) const {
+  const std::size_t nm = n_monitored();
+  row.signal.assign(params_.n_signals(), kNaN);
+  row.product.assign(params_.n_terms(), kNaN);
+  for (auto* v : {&row.fleet, &row.expected, &row.z, &row.level, &row.spread, &row.spread_std, &row.relation}) v->assign(nm, kNaN);
+  row.projected.assign(params_.n_components, 0.0);
+}
+
+void ContextStage::calibration(const ContextUnit& u, std::size_t j, double& a, double& b) const {
+  const std::size_t nm = n_monitored();
+  const double* c = u.calib.data();
+  const double w = c[kWeight * nm + j];
+  a = 0.0;
+  b = 1.0;
+  if (params_.calibration == CalibrationMode::kNone || !(w > 0.0)) return;
+  const double me = c[kSumE * nm + j] / w, mx = c[kSumX * nm + j] / w;
+  if (params_.calibration == CalibrationMode::kAffine) {
+    const double var = std::max(0.0, c[kSumEE * nm + j] / w - me * me);
+    const double cov = c[kSumEX * nm + j] / w - me * mx;
+    // Ridge towards gain 1: the prior weighs like calib_prior_s seconds spread over prior_var.
+    const double prior = params_.calib_prior_s * params_.prior_var[j];
+    const double den = w * var + prior;
+    if (den > 0.0) b = (w * cov + prior) / den;
+    b = std::clamp(b, 1.0 - params_.gain_limit, 1.0 + params_.gain_limit);
+  }
+  a = (c[kRefX * nm + j] + mx) - b * (c[kRefE * nm + j] + me);
+}
+
+void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, std::uint8_t state, double t,
+                            double dt, ContextRow& row) const {
+  const ContextParams& p = params_;
+  const std::size_t nm = n_monitored();
+  const bool started = u.scalars[kStarted] != 0.0;
+  double* g = row.signal.data();
+  const bool powered = !p.uses_unit_context || state != 0;
+  g[kSignalOne] = 1.0;
+  g[kSignalPowered] = powered ? 1.0 : 0.0;
+  g[kSignalSetpoint] = !p.uses_unit_context ? 0.0 : (powered ? static_cast<double>(setpoint_a) : 0.0);
+  for (std::size_t i = 0; i < p.context.size(); ++i) {
+    const double v = static_cast<double>(x[p.context[i]]);
+    g[kFirstContextSignal + i] = std::isfinite(v) ? (v - p.context_center[i]) / p.context_scale[i] : kNaN;
+  }
+  const std::size_t first_filter = kFirstContextSignal + p.context.size();
+  for (std::size_t i = 0; i < p.filters.size(); ++i) {
+    const double v = g[p.filters[i].source];
+    double& y = u.filter[i];
+    if (!started || !std::isfinite(y)) {
+      y = v;  // a unit seen for the first time is taken as settled
+    } else if (std::isfinite(v)) {
+      y += step_weight(dt, p.filters[i].tau_s) * (v - y);
+    }
+    g[first_filter + i] = y;
+  }
+  for (std::size_t t_ = 0; t_ < p.n_terms(); ++t_) row.product[t_] = g[p.term_a[t_]] * g[p.term_b[t_]];
+
+  // Expected value (fleet model), the unit's calibration, the standardised residual.
+  std::fill(row.expected.begin(), row.expected.end(), 0.0);
+  for (std::size_t t_ = 0; t_ < p.n_terms(); ++t_) {
+    const double f = row.product[t_];
+    const double* w = p.coef.data() + t_ * nm;
+    for (std::size_t j = 0; j < nm; ++j) row.expected[j] += f * w[j];
+  }
+  double* st = u.stats.data();
+  const double a_level = step_weight(dt, p.level_tau_s);
+  const double a_spread = step_weight(dt, p.spread_tau_s);
+  bool all_finite = true;
+  row.deviation = 0.0;
+  for (std::size_t j = 0; j < nm; ++j) {
+    double a, b;
+    calibration(u, j, a, b);
+    const double e = row.expected[j];
+    const double v = static_cast<double>(x[p.monitored[j]]);
+    row.fleet[j] = e;
+    row.expected[j] = a + b * e;
+    const double z = (std::isfinite(v) && std::isfinite(e)) ? (v - row.expected[j]) / p.resid_sigma[j] : kNaN;
+    row.z[j] = z;
+    if (!std::isfinite(z)) {
+      all_finite = false;
+      row.level[j] = row.spread[j] = row.spread_std[j] = kNaN;
+      continue;
+    }
+    double& zs = st[kLevelMean * nm + j];
+    double& zm = st[kSpreadMean * nm + j];
+    double& zv = st[kSpreadVar * nm + j];
+    if (std::isnan(zs)) {
+      zs = zm = z;
+      zv = p.spread_ref[j] * p.spread_ref[j];
+    } else {
+      zs += a_level * (z - zs);
+      const double d = z - zm;
+      zm += a_spread * d;
+      zv = (1.0 - a_spread) * (zv + a_spread * d * d);
+    }
+    row.level[j] = std::fabs(zs) / p.level_scale[j];
+    row.spread_std[j] = std::sqrt(zv);
+    row.spread[j] = p.judge_spread[j]
+                        ? std::max(0.0, 0.5 * std::log(std::max(zv, 1e-300) / (p.spread_ref[j] * p.spread_ref[j]))) /
+                              p.spread_scale[j]
+                        : 0.0;
+    row.deviation = std::max({row.deviation, row.level[j], row.spread[j]});
+  }
+
+  // How the channels move together: SPE (and T^2) of the PCA of healthy residuals.
+  row.spe = row.t2 = kNaN;
+  std::fill(row.relation.begin(), row.relation.end(), 0.0);
+  if (all_finite && (p.spe_limit > 0.0 || p.t2_limit > 0.0)) {
+    const std::size_t k = p.n_components;
+    const double a_spe = step_weight(dt, p.spe_tau_s);
+    for (std::size_t i = 0; i < k; ++i) row.projected[i] = 0.0;
+    for (std::size_t j = 0; j < nm; ++j)
+      for (std::size_t i = 0; i < k; ++i) row.projected[i] += p.loadings[j * k + i] * row.z[j];
+    double spe = 0.0;
+    for (std::size_t j = 0; j < nm; ++j) {
+      double r = row.z[j];
+      for (std::size_t i = 0; i < k; ++i) r -= p.loadings[j * k + i] * row.projected[i];
+      double& c = st[kContribution * nm + j];
+      c = std::isnan(c) ? r * r : c + a_spe * (r * r - c);
+      spe += c;
+    }
+    row.spe = spe;
+    if (k > 0) {
+      double t2 = 0.0;
+      for (std::size_t i = 0; i < k; ++i) t2 += row.projected[i] * row.projected[i] / p.eigenvalues[i];
+      double& t2s = u.scalars[kT2];
+      t2s = std::isnan(t2s) ? t2 : t2s + a_spe * (t2 - t2s);
+      row.t2 = t2s;
+    }
+    if (p.spe_limit > 0.0) {
+      row.deviation = std::max(row.deviation, spe / p.spe_limit);
+      for (std::size_t j = 0; j < nm; ++j) row.relation[j] = st[kContribution * nm + j] / p.spe_limit;
+    }
+    if (p.t2_limit > 0.0 && k > 0) {
+      row.deviation = std::max(row.deviation, row.t2 / p.t2_limit);
+      // Each channel's share of T^2: z_j * sum_i P_ji t_i / lambda_i (those pulling it up).
+      double total = 0.0;
+      for (std::size_t j = 0; j < nm; ++j) {
+        double s = 0.0;
+        for (std::size_t i = 0; i < k; ++i) s += p.loadings[j * k + i] * row.projected[i] / p.eigenvalues[i];
+        total += std::max(0.0, row.z[j] * s);
+      }
+      for (std::size_t j = 0; total > 0.0 && j < nm; ++j) {
+        double s = 0.0;
+        for (std::size_t i = 0; i < k; ++i) s += p.loadings[j * k + i] * row.projected[i] / p.eigenvalues[i];
+        row.relation[j] = std::max(row.relation[j], row.t2 / p.t2_limit * std::max(0.0, row.z[j] * s) / total);
+      }
+    }
+  }
+
+  // A bounded hold-off after an operating change, if the model asks for one.
+  if (p.uses_unit_context) {
+    const double sp = static_cast<double>(setpoint_a);
+    const double last_sp = u.scalars[kLastSetpoint];
+    const bool changed = started && (static_cast<double>(state) != u.scalars[kLastState] ||
+                                     (std::isfinite(sp) && std::isfinite(last_sp) && sp != last_sp));
+    if (changed) u.scalars[kLastChange] = t;
+    u.scalars[kLastState] = static_cast<double>(state);
+    u.scalars[kLastSetpoint] = sp;
+  }
+  row.in_hold = p.change_hold_s > 0.0 && std::isfinite(u.scalars[kLastChange]) &&
+                t - u.scalars[kLastChange] < p.change_hold_s;
+  if (row.in_hold) {
+    row.deviation /= p.change_relax;
+    for (auto* v : {&row.level, &row.spread, &row.relation})
+      for (double& d : *v) d /= p.change_relax;
+  }
+  u.scalars[kStarted] = 1.0;
+}
+
+void ContextStage::learn(ContextUnit& u, const float* x, const ContextRow& row, double dt) const {
+  const ContextParams& p = params_;
+  if (p.calibration == CalibrationMode::kNone) return;
+  const std::size_t nm = n_monitored();
+  const double w = std::min(dt, p.max_dt_s);
+  const double keep = p.calib_tau_s > 0.0 ? std::exp(-dt / p.calib_tau_s) : 1.0;
+  double* c = u.calib.data();
+  for (std::size_t j = 0; j < nm; ++j) {
+    const double v = static_cast<double>(x[p.monitored[j]]);
+    const double e = row.fleet[j];
+    if (!std::isfinite(v) || !std::isfinite(e)) continue;
+    if (std::isnan(c[kRefE * nm + j])) {
+      c[kRefE * nm + j] = e;  // shifted sums: no cancellation for channels far from zero
+      c[kRefX * nm + j] = v;
+    }
+    const double de = e - c[kRefE * nm + j], dx = v - c[kRefX * nm + j];
+    c[kWeight * nm + j] = keep * c[kWeight * nm + j] + w;
+    c[kSumE * nm + j] = keep * c[kSumE * nm + j] + w * de;
+    c[kSumX * nm + j] = keep * c[kSumX * nm + j] + w * dx;
+    c[kSumEE * nm + j] = keep * c[kSumEE * nm + j] + w * de * de;
+    c[kSumEX * nm + j] = keep * c[kSumEX * nm + j] + w * de * dx;
+  }
+}
+
+void ContextStage::forest_input(const float* x, const ContextRow& row, float* out) const {
+  for (std::size_t c = 0; c < params_.n_channels; ++c) {
+    const std::int32_t j = monitored_slot_[c];
+    out[c] = j < 0 ? x[c] : static_cast<float>(row.z[static_cast<std::size_t>(j)]);
+  }
+}
+
+void ContextStage::raw_output(const ContextRow& row, const ContextUnit& u, double* out) const {
+  const std::size_t nm = n_monitored();
+  for (std::size_t j = 0; j < nm; ++j) {
+    out[j] = row.z[j];
+    const double zs = u.stats[kLevelMean * nm + j];
+    out[nm + j] = std::isfinite(row.z[j]) ? std::fabs(zs) : kNaN;
+    out[2 * nm + j] = row.spread_std[j];
+  }
+  out[3 * nm] = row.spe;
+  out[3 * nm + 1] = row.t2;
+}
+
+}  // namespace laserguard

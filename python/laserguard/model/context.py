@@ -1,0 +1,146 @@
+"""The context stage of detection engine v3 (C++ ``ContextStage``, model format 2.1).
+
+Each monitored channel is judged by its residual from the value expected in the unit's
+operating context: a fleet linear model on context signals (1, ``powered``, the setpoint ``s``,
+the context channels, first-order filtered copies with time constants in seconds, products of
+two signals), corrected by each unit's own gain and offset learned online from its unflagged
+rows. The residuals are judged per channel (level, spread) and together (PCA SPE / T^2), each
+smoothed with a time constant in seconds. Equations: cpp/include/laserguard/model/context_params.hpp
+and docs/detection.md ("v3"); the fit is ``laserguard.offline.context_fit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from laserguard import _core
+
+CALIBRATIONS: Final[tuple[str, ...]] = ("none", "offset", "affine")
+FOREST_INPUTS: Final[tuple[str, ...]] = ("raw", "residual")
+# Signal indices: these three, then one per context channel, then one per filter.
+FIXED_SIGNALS: Final[tuple[str, ...]] = tuple(_core.CONTEXT_SIGNALS)
+SIGNAL_ONE: Final = 0
+SIGNAL_POWERED: Final = 1
+SIGNAL_SETPOINT: Final = 2
+
+
+@dataclass(frozen=True)
+class ContextParams:
+    """What a model file 2.1 carries for the context stage (validated by the C++ core)."""
+
+    n_channels: int
+    context: tuple[int, ...]  # context channel indices (strictly increasing)
+    context_center: tuple[float, ...]
+    context_scale: tuple[float, ...]
+    term_a: tuple[int, ...]  # per term: two signal indices, the term is their product
+    term_b: tuple[int, ...]
+    monitored: tuple[int, ...]  # judged channels (strictly increasing, disjoint from context)
+    coef: tuple[float, ...]  # n_terms x n_monitored, row-major
+    resid_sigma: tuple[float, ...]
+    prior_var: tuple[float, ...]
+    level_scale: tuple[float, ...]
+    spread_ref: tuple[float, ...]
+    spread_scale: tuple[float, ...]
+    judge_spread: tuple[int, ...] = ()  # empty: every monitored channel
+    filter_source: tuple[int, ...] = ()
+    filter_tau_s: tuple[float, ...] = ()
+    uses_unit_context: bool = True
+    calibration: str = "affine"
+    forest_input: str = "raw"
+    calib_tau_s: float = 0.0
+    calib_prior_s: float = 60.0
+    gain_limit: float = 0.25
+    max_dt_s: float = 10.0
+    level_tau_s: float = 0.0
+    spread_tau_s: float = 30.0
+    spe_tau_s: float = 0.0
+    n_components: int = 0
+    loadings: tuple[float, ...] = ()  # n_monitored x n_components, row-major
+    eigenvalues: tuple[float, ...] = ()
+    spe_limit: float = 0.0
+    t2_limit: float = 0.0
+    change_hold_s: float = 0.0
+    change_relax: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.judge_spread:
+            object.__setattr__(self, "judge_spread", (1,) * len(self.monitored))
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {self.calibration!r}")
+        if self.forest_input not in FOREST_INPUTS:
+            raise ValueError(f"forest_input must be one of {FOREST_INPUTS}, got {self.forest_input!r}")
+        _core.validate_context_params(self.as_dict())
+
+    @property
+    def n_monitored(self) -> int:
+        return len(self.monitored)
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.term_a)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The C++ binding's form (calibration and forest_input as their codes)."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d["calibration"] = CALIBRATIONS.index(self.calibration)
+        d["forest_input"] = FOREST_INPUTS.index(self.forest_input)
+        return d
+
+    def as_json(self) -> dict[str, Any]:
+        """Readable form (names, not codes), e.g. for a model card or a training report."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ContextParams:
+        def ints(key: str) -> tuple[int, ...]:
+            return tuple(int(v) for v in d[key])
+
+        def floats(key: str) -> tuple[float, ...]:
+            return tuple(float(v) for v in d[key])
+
+        calibration = d["calibration"]
+        forest_input = d["forest_input"]
+        return cls(
+            n_channels=int(d["n_channels"]),
+            context=ints("context"),
+            context_center=floats("context_center"),
+            context_scale=floats("context_scale"),
+            term_a=ints("term_a"),
+            term_b=ints("term_b"),
+            monitored=ints("monitored"),
+            coef=floats("coef"),
+            resid_sigma=floats("resid_sigma"),
+            prior_var=floats("prior_var"),
+            level_scale=floats("level_scale"),
+            spread_ref=floats("spread_ref"),
+            spread_scale=floats("spread_scale"),
+            judge_spread=ints("judge_spread"),
+            filter_source=ints("filter_source"),
+            filter_tau_s=floats("filter_tau_s"),
+            uses_unit_context=bool(d["uses_unit_context"]),
+            calibration=CALIBRATIONS[calibration] if isinstance(calibration, int) else str(calibration),
+            forest_input=FOREST_INPUTS[forest_input] if isinstance(forest_input, int) else str(forest_input),
+            calib_tau_s=float(d["calib_tau_s"]),
+            calib_prior_s=float(d["calib_prior_s"]),
+            gain_limit=float(d["gain_limit"]),
+            max_dt_s=float(d["max_dt_s"]),
+            level_tau_s=float(d["level_tau_s"]),
+            spread_tau_s=float(d["spread_tau_s"]),
+            spe_tau_s=float(d["spe_tau_s"]),
+            n_components=int(d["n_components"]),
+            loadings=floats("loadings"),
+            eigenvalues=floats("eigenvalues"),
+            spe_limit=float(d["spe_limit"]),
+            t2_limit=float(d["t2_limit"]),
+            change_hold_s=float(d["change_hold_s"]),
+            change_relax=float(d["change_relax"]),
+        )
+
+    def signal_names(self, channels: tuple[str, ...] | list[str]) -> list[str]:
+        """Readable name of every context signal (for reports): e.g. ``setpoint~30s``."""
+        names = list(FIXED_SIGNALS) + [str(channels[c]) for c in self.context]
+        for source, tau in zip(self.filter_source, self.filter_tau_s, strict=True):
+            names.append(f"{names[source]}~{tau:g}s")
+        return names
