@@ -11,17 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from laserguard.wire.curve_keys import KeyFileError
-from laserguard.wire.link_security import (
-    ClientKeys,
-    LinkSecurity,
-    ServerKeys,
-    is_loopback_endpoint,
-    load_client_keys,
-    load_server_keys,
-)
+if TYPE_CHECKING:  # zmq is imported only by a command that runs, not by `laserguard --help`
+    from laserguard.wire.link_security import LinkSecurity
 
 log = logging.getLogger("laserguard.security")
 
@@ -80,6 +73,16 @@ def link_security(
     Raises SecurityUsageError (naming the flag or file) for unusable keys, a server key without
     --curve-keys, or a non-loopback bind without keys and without --insecure.
     """
+    from laserguard.wire.curve_keys import KeyFileError
+    from laserguard.wire.link_security import (
+        ClientKeys,
+        LinkSecurity,
+        ServerKeys,
+        is_loopback_endpoint,
+        load_client_keys,
+        load_server_keys,
+    )
+
     directory = getattr(args, "curve_keys", None)
     if directory is None:
         for flag in ("server_key", "observer_server_key", "allow_dir"):

@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from laserguard.commands import curve_options
+
 DEFAULT_PORT = 9103
 # Round trips here are ~0.1-0.3 ms (design §9); the upper buckets catch a stalled detector.
 LATENCY_BUCKETS = (
@@ -36,6 +38,7 @@ def register(subparsers: Any) -> None:
         "--metrics-port", type=int, default=DEFAULT_PORT, help=f"Prometheus port ({DEFAULT_PORT}; 0: off)"
     )
     p.add_argument("--metrics-bind", default="127.0.0.1")
+    curve_options.add_client_options(p, "observer", observer=True)
     p.set_defaults(func=run)
 
 
@@ -48,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.timeout_s <= 0:
         print(f"laserguard roundtrip: error: --timeout-s must be > 0, got {args.timeout_s}", file=sys.stderr)
+        return 2
+    try:
+        security = curve_options.link_security(args, "roundtrip")
+    except curve_options.SecurityUsageError as exc:
+        print(f"laserguard roundtrip: error: {exc}", file=sys.stderr)
         return 2
     registry = CollectorRegistry()
     latency = Histogram(
@@ -80,13 +88,20 @@ def run(args: argparse.Namespace) -> int:
     ctx = zmq.Context()
     telemetry = ctx.socket(zmq.SUB)
     feedback = ctx.socket(zmq.SUB)
-    for sock, topic_for, endpoint in (
-        (telemetry, codec.telemetry_topic, args.telemetry_endpoint),
-        (feedback, codec.feedback_topic, args.observer_endpoint),
+    for sock, topic_for, endpoint, what, server in (
+        (telemetry, codec.telemetry_topic, args.telemetry_endpoint, "LCC telemetry", "lcc"),
+        (feedback, codec.feedback_topic, args.observer_endpoint, "observer stream", "observer"),
     ):
         sock.setsockopt(zmq.LINGER, 0)
         for lcc in args.lcc or [None]:
             sock.setsockopt(zmq.SUBSCRIBE, topic_for(lcc) if lcc is not None else b"lcc.")
+        try:
+            security.secure_client(sock, endpoint, what, server)
+        except ValueError as exc:
+            print(f"laserguard roundtrip: error: {exc}", file=sys.stderr)
+            security.close()
+            ctx.destroy(0)
+            return 2
         sock.connect(endpoint)
     poller = zmq.Poller()
     poller.register(telemetry, zmq.POLLIN)
@@ -100,8 +115,14 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGTERM, on_stop)
+    status = 0
     try:
         while not stop:
+            problem = security.problem()  # a wrong key never heals by reconnecting
+            if problem is not None:
+                print(f"laserguard roundtrip: error: {problem}", file=sys.stderr)
+                status = 2
+                break
             for sock, _ in poller.poll(200):
                 parts = sock.recv_multipart()
                 received_ns = time.time_ns()  # same clock as the LCC's send timestamp (system clock)
@@ -129,5 +150,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         telemetry.close(0)
         feedback.close(0)
+        security.close()
         ctx.term()
-    return 0
+    return status
