@@ -362,6 +362,14 @@ def test_the_page_shows_the_stored_setpoint_and_state_of_live_units(loop: Loop, 
     assert "state-off" in (
         page.locator('[id=\'{"lcc":2,"type":"unit-cell","unit":5}\']').get_attribute("class") or ""
     )
+    # Flagged units list their context next to the score (the anomaly table is in (lcc, unit) order).
+    flagged = sorted(key for key, d in stored.items() if d["anomalous"])
+    assert flagged, "the faults and operating changes leave flagged units"
+    wait_for(
+        lambda: page.locator(".anomaly-context").all_inner_texts() == [expected[key] for key in flagged],
+        10,
+        "anomaly table shows each flagged unit's setpoint and state",
+    )
     # Unit 2:7's history: on, off from 1 s, warming from 3 s; its setpoint dropped to 0 meanwhile.
     page.locator('[id=\'{"lcc":2,"type":"unit-cell","unit":7}\']').click()
     page.wait_for_selector("#setpoint-graph .scatterlayer .trace path.js-line", timeout=10_000)

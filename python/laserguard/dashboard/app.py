@@ -218,13 +218,15 @@ def _anomaly_table(state: DashboardState) -> Any:
     flagged = sorted((u for u in state.snapshot.units.values() if u.anomalous), key=lambda u: (u.lcc, u.unit))
     if not flagged:
         return html.Div("none", id="no-anomalies")
-    header = html.Tr([html.Th("LCC"), html.Th("unit"), html.Th("score"), html.Th("top features")])
+    # The operating context next to the score: a unit flagged while off or warming up reads differently.
+    header = html.Tr([html.Th(h) for h in ("LCC", "unit", "score", "setpoint, state", "top features")])
     rows = [
         html.Tr(
             [
                 html.Td(u.lcc),
                 html.Td(u.unit),
                 html.Td(_fmt(u.score, "{:+.4f}")),
+                html.Td(context_text(u), className="anomaly-context"),
                 html.Td(
                     ", ".join(f"{n} ({w:.2f})" for n, w in zip(u.top_features, u.top_weights, strict=True))
                 ),
