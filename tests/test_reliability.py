@@ -31,6 +31,7 @@ from laserguard.storage.embedded_server import EmbeddedMongo, mongo_uri, ping
 from laserguard.storage.write_concern import write_concern_from_uri
 from mongo_fixtures import require_server_executable
 from service_support import endpoint, free_port, labelled_metric, laserguard_process, metrics, wait_for
+from stored_samples import unit_sample_count
 
 UNITS = 8
 
@@ -114,8 +115,8 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 def stored_keys(uri: str, db: str) -> list[tuple[int, str, int, int]]:
     client: Any = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
     try:
-        docs = client[db]["telemetry"].find({}, {"lcc": 1, "boot": 1, "seq": 1, "unit": 1})
-        return [(d["lcc"], d["boot"], d["seq"], d["unit"]) for d in docs]
+        docs = client[db]["frames"].find({}, {"lcc": 1, "boot": 1, "seq": 1, "n_units": 1})
+        return [(d["lcc"], d["boot"], d["seq"], unit) for d in docs for unit in range(d["n_units"])]
     finally:
         client.close()
 
@@ -275,7 +276,7 @@ def test_store_exporter_and_dashboard_start_before_the_database(tmp_path: Path) 
             # Restored at start-up from the database, then cleared by the store's hysteresis after
             # enough normal samples: the store knew about the alarm raised before it started.
             alarm = client["late"]["anomaly_events"].find_one({"_id": event})
-            stored = client["late"]["telemetry"].count_documents({})
+            stored = unit_sample_count(client["late"])
             client.close()
             stop(store, tmp_path / "store.log")
         sent = json.loads(summary.read_text())["frames_sent"]

@@ -431,7 +431,7 @@ def test_the_store_telemetry_collection_replays_with_its_context(mongo_server: E
             batch = store.take_batch(flush_all=True)
             assert batch is not None
             writer.write(batch)
-        frames = list(read_collection(client[db_name]["telemetry"]).frames())
+        frames = list(read_collection(client[db_name]["frames"]).frames())
         assert len(frames) == 2
         for seq, frame in enumerate(frames):
             np.testing.assert_array_equal(

@@ -18,13 +18,15 @@ from laserguard.storage.metrics import StoreMetrics
 from laserguard.storage.schema import (
     alarm_event_id,
     ensure_indexes,
+    frame_id,
+    frame_range_filter,
     latest_state_id,
-    telemetry_id,
-    unit_history_filter,
 )
 from laserguard.storage.spool import WriteSpool, read_segment
 from laserguard.storage.telemetry_store import TelemetryStore
+from laserguard.storage.unit_history import recent_samples
 from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server, require_server_executable
+from stored_samples import all_samples, stored_sample, unit_sample_count
 
 __all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name
 
@@ -84,13 +86,14 @@ def test_replaying_a_batch_never_duplicates(db: Any, tmp_path: Path) -> None:
     batch = write_frames(TelemetryStore(CHANNELS), lcc=1, seqs=range(5))
     writer.write(batch)
     writer.write(batch)  # a retry of the same batch
-    assert db.telemetry.count_documents({}) == 5 * N_UNITS
+    assert unit_sample_count(db) == 5 * N_UNITS
+    assert db.frames.count_documents({}) == 5
     assert writer.totals.inserted == 5 * N_UNITS
     assert writer.totals.duplicates == 5 * N_UNITS
     assert sample(metrics.registry, "laserguard_store_duplicate_unit_samples_total") == 5 * N_UNITS
     # Re-delivering the same frames to a new store (e.g. after a restart) is also a no-op.
     writer.write(write_frames(TelemetryStore(CHANNELS), lcc=1, seqs=range(3, 7)))
-    assert db.telemetry.count_documents({}) == 7 * N_UNITS
+    assert unit_sample_count(db) == 7 * N_UNITS
 
 
 def test_telemetry_document_holds_every_channel_score_and_model(db: Any, tmp_path: Path) -> None:
@@ -103,7 +106,7 @@ def test_telemetry_document_holds_every_channel_score_and_model(db: Any, tmp_pat
     batch = store.take_batch()  # feedback attached: due without waiting for the join window
     assert batch is not None
     writer.write(batch)
-    doc = db.telemetry.find_one({"_id": telemetry_id(2, 7, 5)})
+    doc = stored_sample(db, 2, 7, 5)
     assert doc is not None
     assert set(doc["values"]) == set(CHANNELS)
     assert math.isnan(doc["values"][CHANNELS[3]])
@@ -113,7 +116,7 @@ def test_telemetry_document_holds_every_channel_score_and_model(db: Any, tmp_pat
     assert doc["score"] == pytest.approx(-0.3, abs=1e-6)
     assert doc["model_version"] == MODEL_VERSION
     assert doc["top_features"] == [2, 4, 0]
-    normal = db.telemetry.find_one({"_id": telemetry_id(2, 7, 0)})
+    normal = stored_sample(db, 2, 7, 0)
     assert normal is not None and normal["anomalous"] is False
 
 
@@ -125,15 +128,15 @@ def test_telemetry_waits_for_feedback_then_is_written_without_it(db: Any, tmp_pa
     batch = store.take_batch(now=10.6)
     assert batch is not None and batch.unit_samples == N_UNITS
     writer.write(batch)
-    assert db.telemetry.count_documents({"score": {"$exists": True}}) == 0
+    assert [s for s in all_samples(db) if "score" in s] == []
     # Feedback arriving after the write becomes an update of the stored documents.
     add_feedback(store, 1, 1, anomalous=[3])
     late = store.take_batch(now=10.7)
     assert late is not None and late.unit_samples == 0
     writer.write(late)
-    assert db.telemetry.count_documents({}) == N_UNITS
-    assert db.telemetry.count_documents({"model_version": MODEL_VERSION}) == N_UNITS
-    doc = db.telemetry.find_one({"_id": telemetry_id(1, 1, 3)})
+    assert unit_sample_count(db) == N_UNITS
+    assert len([s for s in all_samples(db) if s.get("model_version") == MODEL_VERSION]) == N_UNITS
+    doc = stored_sample(db, 1, 1, 3)
     assert doc is not None and doc["anomalous"] is True
 
 
@@ -327,10 +330,11 @@ def test_database_down_mid_run_spools_and_replays_without_loss_or_duplicates(tmp
         assert sample(registry, "laserguard_store_spool_backlog_bytes") == 0
         assert sample(registry, "laserguard_store_replayed_batches_total") == 5
         total = seq * N_UNITS
-        assert database.telemetry.count_documents({}) == total
-        ids = {doc["_id"] for doc in database.telemetry.find({}, {"_id": 1})}
-        expected = {telemetry_id(1, s, u) for s in range(seq) for u in range(N_UNITS)}
+        assert unit_sample_count(database) == total
+        ids = {doc["_id"] for doc in database.frames.find({}, {"_id": 1})}
+        expected = {frame_id(1, 0, s) for s in range(seq)}
         assert ids == expected
+        assert {doc["n_units"] for doc in database.frames.find({}, {"n_units": 1})} == {N_UNITS}
         assert sample(registry, "laserguard_store_unit_samples_written_total") == total
         latest = database.latest_state.find_one({"_id": latest_state_id(1, 0)})
         assert latest is not None and latest["seq"] == seq - 1
@@ -346,10 +350,11 @@ def test_unit_history_is_an_id_range_in_sequence_order(db: Any, tmp_path: Path) 
     batch = store.take_batch(flush_all=True)
     assert batch is not None
     writer.write(batch)
-    history = list(db.telemetry.find(unit_history_filter(3, 11)).sort("_id", 1))
+    history = recent_samples(db, 3, 11, 0, 0, 2_000_000)
     assert [doc["seq"] for doc in history] == seqs
     assert {doc["unit"] for doc in history} == {11}
-    window = db.telemetry.find(unit_history_filter(3, 1, first_seq=9, end_seq=120))
+    assert [d["values"][CHANNELS[2]] for d in history] == [float(frame_values(s, 12)[11, 2]) for s in seqs]
+    window = db.frames.find(frame_range_filter(3, 0, 9, 120))
     assert sorted(doc["seq"] for doc in window) == [9, 10, 11]
 
 
@@ -445,11 +450,11 @@ def test_a_restarted_lcc_is_stored_in_full_not_deduplicated(db: Any, tmp_path: P
     writer.write(store.take_batch(flush_all=True))  # type: ignore[arg-type]
     add_boot_frames(store, BOOT_B, range(0, 15), t0_ns=10**18 + 5 * 10**9)
     writer.write(store.take_batch(flush_all=True))  # type: ignore[arg-type]
-    assert db.telemetry.count_documents({}) == (20 + 15) * 4
+    assert unit_sample_count(db) == (20 + 15) * 4
     assert writer.totals.duplicates == 0 and writer.totals.inserted == 35 * 4
-    doc = db.telemetry.find_one({"_id": telemetry_id(1, 0, 2, boot_id=BOOT_B)})
+    doc = stored_sample(db, 1, 0, 2, boot_id=BOOT_B)
     assert doc is not None and doc["boot"] == f"{BOOT_B:016x}" and doc["score"] == pytest.approx(0.2)
-    first_boot = list(db.telemetry.find(unit_history_filter(1, 2, boot_id=BOOT_A)))
+    first_boot = recent_samples(db, 1, 2, BOOT_A, 0, 1000)
     assert sorted(d["seq"] for d in first_boot) == list(range(20))
     latest = db.latest_state.find_one({"_id": latest_state_id(1, 2)})
     assert latest is not None
@@ -474,4 +479,4 @@ def test_a_late_replay_of_the_previous_boot_does_not_move_latest_state_back(db: 
     latest = db.latest_state.find_one({"_id": latest_state_id(1, 0)})
     assert latest is not None and (latest["boot"], latest["seq"]) == (f"{BOOT_B:016x}", 2)
     assert latest["score"] == pytest.approx(0.2)
-    assert db.telemetry.count_documents({}) == (3 + 40) * 4
+    assert unit_sample_count(db) == (3 + 40) * 4

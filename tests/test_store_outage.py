@@ -20,6 +20,7 @@ from laserguard.demo.runner import lcc_sim_executable
 from laserguard.storage.embedded_server import EmbeddedMongo
 from mongo_fixtures import require_server_executable
 from service_support import endpoint, free_port, laserguard_process, metrics, wait_for
+from stored_samples import all_samples, unit_sample_count
 
 OUTAGE_S = 32.0
 RUN_S = 45.0
@@ -81,11 +82,8 @@ def test_database_stopped_for_32_s_mid_run_loses_and_duplicates_nothing(tmp_path
 
         sent = json.loads(summary_path.read_text())["frames_sent"]
         client: Any = pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=5000)
-        telemetry_docs = client["outage"]["telemetry"]
-        stored = telemetry_docs.count_documents({})
-        keys = {
-            (d["lcc"], d["seq"], d["unit"]) for d in telemetry_docs.find({}, {"lcc": 1, "seq": 1, "unit": 1})
-        }
+        stored = unit_sample_count(client["outage"])
+        keys = {(d["lcc"], d["seq"], d["unit"]) for d in all_samples(client["outage"])}
         client.close()
 
     assert backlog_during_outage >= 32 * 2 * 10 * (OUTAGE_S - 10)  # the outage really held data back

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from laserguard.storage.embedded_server import EmbeddedMongo, free_tcp_port
 from laserguard.wire import codec
 from mongo_fixtures import db, mongo_client, mongo_server
+from stored_samples import all_samples, unit_sample_count
 from wire_v2 import encode_telemetry_v2
 
 BOOT = 0x5EED_B007_0000_0001  # boot id of the frames this file sends (one LCC start)
@@ -188,7 +189,8 @@ def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
         stderr
     )
     # Everything received was flushed on SIGTERM: every unit-sample once, with its scores.
-    lcc_docs = list(db.telemetry.find({"lcc": LCC}))
+    lcc_docs = all_samples(db, {"lcc": LCC})
+    assert db.frames.count_documents({"lcc": LCC}) == N_FRAMES  # one document per frame
     assert len(lcc_docs) == N_FRAMES * N_UNITS
     assert len({d["_id"] for d in lcc_docs}) == len(lcc_docs)
     by_key = {(d["seq"], d["unit"]): d for d in lcc_docs}
@@ -218,6 +220,6 @@ def test_store_process_writes_stream_counts_bad_frames_and_flushes_on_sigterm(
     events = list(db.anomaly_events.find({"lcc": LCC}))
     assert [(e["unit"], e["raised_seq"], e["top_features"]) for e in events] == [(ANOMALOUS_UNIT, 2, [2, 4])]
     stats = json.loads(stats_path.read_text())
-    assert stats["unit_samples_written"] == db.telemetry.count_documents({})
+    assert stats["unit_samples_written"] == unit_sample_count(db)
     assert stats["duplicate_unit_samples"] == 0
     assert stats["spool_backlog_unit_samples"] == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from laserguard.storage.database_options import add_database_arguments, database_server, redacted_uri
+from laserguard.storage.retention import MODES
 from laserguard.storage.service import DEFAULT_FEEDBACK_ENDPOINT, DEFAULT_TELEMETRY_ENDPOINT
 
 DEFAULT_METRICS_PORT = 9102
@@ -49,7 +50,52 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--clear-after", type=int, default=5, metavar="M", help="normal samples in a row to clear")
     p.add_argument("--stats-json", default=None, metavar="PATH", help="write write/spool totals here on exit")
+    p.add_argument(
+        "--raw-retention",
+        type=duration_s,
+        default="7d",
+        metavar="DURATION",
+        help="keep raw frames this long (e.g. 36h, 7d; default 7d)",
+    )
+    p.add_argument(
+        "--summary-retention",
+        type=duration_s,
+        default="2y",
+        metavar="DURATION",
+        help="keep per-unit minute summaries this long (default 2y); alarms are kept until deleted",
+    )
+    p.add_argument(
+        "--retention-mode",
+        choices=MODES,
+        default="auto",
+        help="ttl: TTL indexes (the server deletes); deletes: the store deletes in bounded chunks; "
+        "auto (default): ttl where the server keeps TTL indexes",
+    )
+    p.add_argument(
+        "--stop-timeout-s",
+        type=float,
+        default=3.0,
+        help="on SIGTERM/SIGINT, how long the writer may still write before what it holds is spooled",
+    )
     p.set_defaults(func=run)
+
+
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
+
+
+def duration_s(text: str) -> float:
+    """'90s', '36h', '7d', '2y' (or plain seconds) -> seconds; argparse names the bad value."""
+    unit = text[-1:].lower()
+    number = text[:-1] if unit in _UNITS_S else text
+    try:
+        value = float(number) * _UNITS_S.get(unit, 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration (a number with s, m, h, d, w or y, e.g. 7d)"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a retention must be longer than 0")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     from laserguard.storage.embedded_server import EmbeddedMongoError, default_data_dir
     from laserguard.storage.metrics import StoreMetrics
+    from laserguard.storage.retention import RetentionConfig
     from laserguard.storage.service import StoreConfig, StoreService
     from laserguard.storage.write_concern import describe
 
@@ -92,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
                 join_window_s=args.join_window_s,
                 raise_after=args.raise_after,
                 clear_after=args.clear_after,
+                stop_timeout_s=args.stop_timeout_s,
+                retention=RetentionConfig(
+                    raw_s=args.raw_retention, summary_s=args.summary_retention, mode=args.retention_mode
+                ),
             )
             try:
                 service = StoreService(config, metrics, CHANNELS)

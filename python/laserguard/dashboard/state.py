@@ -21,8 +21,8 @@ from laserguard.storage.schema import (
     ALARM_CLEARED,
     DEFAULT_NAMES,
     CollectionNames,
-    unit_history_filter,
 )
+from laserguard.storage.unit_history import recent_samples, unit_history
 from laserguard.wire.codec import CHANNELS, UNIT_STATES
 
 RECENT_CLEARED_ALARMS = 10
@@ -256,13 +256,11 @@ class DashboardState:
         # The current boot's samples (an LCC restart starts a new history at seq 0).
         boot_id = int(state.boot, 16) if state.boot else 0
         first = max(0, state.seq - samples + 1)
-        docs = list(
-            self.db[self.names.telemetry].find(
-                unit_history_filter(lcc, unit, first, state.seq + 1, boot_id=boot_id)
-            )
-        )
-        docs.sort(key=lambda d: str(d["_id"]))
-        return docs
+        return recent_samples(self.db, lcc, unit, boot_id, first, state.seq + 1, self.names)
+
+    def history_window(self, lcc: int, unit: int, window_s: float) -> list[dict[str, Any]]:
+        """The unit's last ``window_s`` seconds: raw frames up to an hour, minute summaries beyond."""
+        return unit_history(self.db, lcc, unit, window_s, names=self.names)
 
     def acknowledge(self, event_id: str, by: str) -> bool:
         done = acknowledge_alarm(self.db, event_id, by, self.names)

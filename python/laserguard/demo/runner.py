@@ -266,23 +266,14 @@ class Demo:
 
 
 def database_counts(mongo_uri: str, db: str) -> dict[str, int]:
-    """Unit-samples stored and how many (lcc, seq, unit) keys occur more than once."""
+    """Unit-samples stored (the units of every frame document) and how many frames were stored twice."""
     from pymongo import MongoClient
+
+    from laserguard.storage.unit_history import duplicated_frames, stored_unit_samples
 
     client: MongoClient[dict[str, Any]]
     with MongoClient(mongo_uri, serverSelectionTimeoutMS=5000) as client:
-        telemetry: Any = client[db]["telemetry"]
-        stored = telemetry.count_documents({})
-        duplicated = list(
-            telemetry.aggregate(
-                [
-                    {"$group": {"_id": {"l": "$lcc", "s": "$seq", "u": "$unit"}, "n": {"$sum": 1}}},
-                    {"$match": {"n": {"$gt": 1}}},
-                    {"$count": "keys"},
-                ]
-            )
-        )
-    return {"stored": stored, "duplicates": int(duplicated[0]["keys"]) if duplicated else 0}
+        return {"stored": stored_unit_samples(client[db]), "duplicates": duplicated_frames(client[db])}
 
 
 def reset_database(mongo_uri: str, db: str) -> None:

@@ -232,9 +232,33 @@ def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _frame_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The store's frame document (``n_units`` float32 columns) as one row per unit."""
+    n_units = int(doc["n_units"])
+    columns = {name: np.frombuffer(data, "<f4").tolist() for name, data in doc["values"].items()}
+    setpoints = np.frombuffer(doc["setpoint_a"], "<f4").tolist() if "setpoint_a" in doc else None
+    states = np.frombuffer(doc["state"], "u1").tolist() if "state" in doc else None
+    return [
+        {
+            "time_s": int(doc["ts_ns"]) / 1e9,
+            "lcc": doc["lcc"],
+            "unit": unit,
+            **{name: values[unit] for name, values in columns.items()},
+            **({"setpoint_a": setpoints[unit]} if setpoints is not None else {}),
+            **({"state": UNIT_STATES[states[unit]]} if states is not None else {}),
+        }
+        for unit in range(n_units)
+    ]
+
+
 def read_collection(collection: Any) -> Recording:
-    """A MongoDB collection of unit-sample documents (flat, or the store's nested ``values``)."""
-    docs = [_flatten(doc) for doc in collection.find({}, {"_id": 0})]
+    """A MongoDB collection of unit-sample documents (flat, or the store's nested ``values``) or
+    the store's frame documents (``frames``: one per frame, per-unit float32 columns)."""
+    docs = [
+        row
+        for doc in collection.find({}, {"_id": 0})
+        for row in (_frame_rows(doc) if "n_units" in doc else [_flatten(doc)])
+    ]
     if not docs:
         raise RecordingError(f"collection {collection.full_name!r} is empty")
     return Recording(pd.DataFrame(docs))

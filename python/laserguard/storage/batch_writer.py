@@ -35,7 +35,7 @@ def update_op(collection: str, filter_: dict[str, Any], update: dict[str, Any], 
 
 @dataclass
 class WriteBatch:
-    """Operations applied in order; ``unit_samples`` counts the telemetry documents among them."""
+    """Operations applied in order; ``unit_samples`` counts the unit-samples of its frame documents."""
 
     ops: list[WriteOp] = field(default_factory=list)
     unit_samples: int = 0
@@ -50,8 +50,8 @@ class WriteBatch:
 
 @dataclass
 class WriteOutcome:
-    inserted: int = 0
-    duplicates: int = 0  # telemetry documents that were already stored (replay or retry)
+    inserted: int = 0  # unit-samples newly stored (a frame document counts its n_units)
+    duplicates: int = 0  # unit-samples that were already stored (replay or retry)
     rejected: int = 0  # operations the server refused for a reason other than a duplicate key
 
 
@@ -117,9 +117,15 @@ class BatchWriter:
 
         outcome = WriteOutcome()
         for collection, ops in _groups(batch.ops):
+            # Unit-samples per operation: inserts of frame documents count their units.
+            weights = [
+                int(op["doc"].get("n_units", 1)) if op["op"] == "insert" else 0
+                for op in ops
+                if collection in (self.names.frames, self.names.telemetry)
+            ]
             try:
-                result = self.db[collection].bulk_write([_pymongo_request(op) for op in ops], ordered=False)
-                outcome.inserted += result.inserted_count if collection == self.names.telemetry else 0
+                self.db[collection].bulk_write([_pymongo_request(op) for op in ops], ordered=False)
+                outcome.inserted += sum(weights)
             except BulkWriteError as exc:
                 details = exc.details
                 if details.get("writeConcernErrors"):
@@ -127,11 +133,13 @@ class BatchWriter:
                         f"write concern failed: {details['writeConcernErrors']}"
                     ) from exc
                 errors = details.get("writeErrors", [])
-                duplicates = sum(1 for e in errors if e.get("code") == DUPLICATE_KEY)
                 others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-                if collection == self.names.telemetry:
-                    outcome.inserted += int(details.get("nInserted", 0))
-                    outcome.duplicates += duplicates
+                if weights:
+                    failed = {int(e.get("index", -1)) for e in errors}
+                    outcome.inserted += sum(w for i, w in enumerate(weights) if i not in failed)
+                    outcome.duplicates += sum(
+                        weights[int(e["index"])] for e in errors if e.get("code") == DUPLICATE_KEY
+                    )
                 for error in others:
                     # A refused document would block the spool forever if retried: count and report it.
                     outcome.rejected += 1
@@ -168,8 +176,9 @@ class BatchWriter:
         if self.metrics is not None:
             self.metrics.write_errors.labels(reason="unavailable").inc()
 
-    def replay(self) -> bool:
-        """Replay the spool; True when it is empty afterwards (the database took everything)."""
+    def replay(self, should_stop: Any = None) -> bool:
+        """Replay the spool; True when it is empty afterwards (the database took everything).
+        ``should_stop()`` (optional) is asked between spooled batches."""
         if self.spool.empty:
             return True
 
@@ -183,7 +192,7 @@ class BatchWriter:
             self._update_backlog()
 
         try:
-            self.spool.replay(apply)
+            self.spool.replay(apply, should_stop or bool)
         except DatabaseUnavailable as exc:
             self._mark_down(exc)
             self._update_backlog()
@@ -192,28 +201,61 @@ class BatchWriter:
             print("laserguard store: database back, spool replayed", file=sys.stderr)
         self.database_up = True
         self._update_backlog()
-        return True
+        return self.spool.empty
 
-    def write(self, batch: WriteBatch) -> None:
-        """Write ``batch`` now if the database is reachable and nothing older waits; else spool it."""
+    def write(self, batch: WriteBatch, *, older_than_spool: bool = False) -> None:
+        """Write ``batch`` now if the database is reachable and nothing older waits; else spool it.
+
+        ``older_than_spool``: everything spooled is newer than ``batch`` (the store's receive loop
+        spilled it while this batch waited or was written), so ``batch`` goes first: it is
+        written without replaying the spool, and if that fails it is put in front of the spool.
+        """
         if not batch.ops:
             return
         may_try = self.database_up or time.monotonic() >= self._next_retry
-        if may_try and self.replay():
-            start = time.perf_counter()
-            try:
-                outcome = self._execute(batch)
-            except DatabaseUnavailable as exc:
-                self._mark_down(exc)
-            else:
-                self.database_up = True
-                self._account(outcome, batch, time.perf_counter() - start)
-                self._update_backlog()
+        if older_than_spool:
+            if may_try and self._try_write(batch):
                 return
+            self.spool.prepend(batch.to_record(), weight=batch.unit_samples)
+            if self.metrics is not None:
+                self.metrics.spooled_batches.inc()
+            self._update_backlog()
+            return
+        if may_try and self.replay() and self._try_write(batch):
+            return
         self.spool.append(batch.to_record(), weight=batch.unit_samples)
         if self.metrics is not None:
             self.metrics.spooled_batches.inc()
         self._update_backlog()
+
+    @property
+    def may_try(self) -> bool:
+        """The database is up, or its retry interval has passed."""
+        return self.database_up or time.monotonic() >= self._next_retry
+
+    def spill(self, batch: WriteBatch) -> None:
+        """Put ``batch`` behind everything spooled without trying the database (overload: the
+        writer is busy, memory must stay bounded). Called from the receive loop."""
+        if not batch.ops:
+            return
+        self.spool.append(batch.to_record(), weight=batch.unit_samples)
+        if self.metrics is not None:
+            self.metrics.spooled_batches.inc()
+            self.metrics.spilled_batches.inc()
+        self._update_backlog()
+
+    def _try_write(self, batch: WriteBatch) -> bool:
+        """True if the database took ``batch``; False (marked down) if it could not be reached."""
+        start = time.perf_counter()
+        try:
+            outcome = self._execute(batch)
+        except DatabaseUnavailable as exc:
+            self._mark_down(exc)
+            return False
+        self.database_up = True
+        self._account(outcome, batch, time.perf_counter() - start)
+        self._update_backlog()
+        return True
 
     def close(self) -> None:
         self.spool.close()

@@ -64,6 +64,11 @@ class StoreMetrics:
         self.spooled_batches = Counter(
             "laserguard_store_spooled_batches_total", "Batches spooled to disk", registry=registry
         )
+        self.spilled_batches = Counter(
+            "laserguard_store_spilled_batches_total",
+            "Batches the receive loop put in the disk spool because the writer was behind (overload)",
+            registry=registry,
+        )
         self.replayed_batches = Counter(
             "laserguard_store_replayed_batches_total",
             "Spooled batches replayed into MongoDB",
@@ -98,6 +103,17 @@ class StoreMetrics:
         )
         self.alarms_cleared = Counter(
             "laserguard_store_alarms_cleared_total", "Unit alarms cleared", registry=registry
+        )
+        self.summary_minutes = Counter(
+            "laserguard_store_summary_minutes_total",
+            "Per-unit minute summaries written (rollup of raw frames)",
+            registry=registry,
+        )
+        self.retention_deleted = Counter(
+            "laserguard_store_retention_deleted_documents_total",
+            "Documents deleted by the store's own retention (where the server has no TTL indexes)",
+            ["collection"],
+            registry=registry,
         )
         self.pending_frames = Gauge(
             "laserguard_store_pending_frames",

@@ -1,8 +1,13 @@
 """Collection names, deterministic document ids and indexes of the `laserguard` database.
 
-- ``telemetry``: one document per unit-sample, ``_id`` = "<lcc>:<unit:03>:<boot:016x>:<seq:020>",
-  every channel by name under ``values``, plus ``score``/``anomalous``/``model_version`` once
-  feedback is known. The boot id is part of the key because seq restarts at 0 on every LCC start.
+- ``frames``: one document per telemetry frame (every unit of one LCC at one instant),
+  ``_id`` = "<lcc>:<boot:016x>:<seq:020>", per-unit columns (``frame_documents``). The boot id is
+  part of the key because seq restarts at 0 on every LCC start. Indexes: ``(lcc, ts)`` (a unit's
+  history over time, across boots) and ``ts`` (retention).
+- ``unit_minutes``: per unit per hour one document with a summary of each minute (``rollup``),
+  ``_id`` = "<lcc>:<unit:03>:<hour start, epoch s:012>", so a unit's summaries are an _id range.
+- ``telemetry``: the per-unit-sample documents of earlier versions, ``_id`` =
+  "<lcc>:<unit:03>:<boot:016x>:<seq:020>"; read (history, counts, replay), never written.
 - ``latest_state``: one document per unit, ``_id`` = "<lcc>:<unit>", upserted on every write and
   guarded so it only moves forward: by seq within one boot, by the sender's timestamp across boots. Reading it is one small collection scan,
   independent of history size (sort+limit over ``telemetry`` does not stop early on SecantusDB).
@@ -15,7 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-TELEMETRY = "telemetry"
+FRAMES = "frames"
+UNIT_MINUTES = "unit_minutes"
+TELEMETRY = "telemetry"  # per-unit-sample documents of earlier versions (read, not written)
+ROLLUP_STATE = "rollup_state"
 LATEST_STATE = "latest_state"
 ANOMALY_EVENTS = "anomaly_events"
 
@@ -27,6 +35,20 @@ ALARM_CLEARED = "cleared"
 def boot_key(boot_id: int) -> str:
     """A boot id as stored: 16 hex digits (BSON integers are signed 64-bit, boot ids are unsigned)."""
     return f"{boot_id:016x}"
+
+
+def frame_id(lcc_id: int, boot_id: int, seq: int) -> str:
+    # Zero-padded seq: the frames of one boot are a contiguous, seq-ordered range of the _id index.
+    return f"{lcc_id}:{boot_id:016x}:{seq:020d}"
+
+
+def frame_range_filter(lcc_id: int, boot_id: int, first_seq: int, end_seq: int) -> dict[str, Any]:
+    """Filter for one LCC boot's frames with first_seq <= seq < end_seq (only the _id index)."""
+    return {"_id": {"$gte": frame_id(lcc_id, boot_id, first_seq), "$lt": frame_id(lcc_id, boot_id, end_seq)}}
+
+
+def unit_minutes_id(lcc_id: int, unit: int, hour_epoch_s: int) -> str:
+    return f"{lcc_id}:{unit:03d}:{hour_epoch_s:012d}"
 
 
 def telemetry_id(lcc_id: int, seq: int, unit: int, *, boot_id: int = 0) -> str:
@@ -59,6 +81,9 @@ def alarm_event_id(lcc_id: int, unit: int, raised_seq: int, boot_id: int = 0) ->
 
 @dataclass(frozen=True)
 class CollectionNames:
+    frames: str = FRAMES
+    unit_minutes: str = UNIT_MINUTES
+    rollup_state: str = ROLLUP_STATE
     telemetry: str = TELEMETRY
     latest_state: str = LATEST_STATE
     anomaly_events: str = ANOMALY_EVENTS
@@ -68,9 +93,11 @@ DEFAULT_NAMES = CollectionNames()
 
 
 def ensure_indexes(db: Any, names: CollectionNames = DEFAULT_NAMES) -> None:
-    """Create the indexes the queries need (idempotent). None on ``telemetry``: its ``_id`` already
-    orders each unit's history (``unit_history_filter``), and a secondary index there cuts the
-    embedded server's journaled insert rate from ~8.5k to ~3k documents/s."""
+    """Create the indexes the queries need (idempotent). ``frames`` gets ``(lcc, ts)`` for a unit's
+    history over time: with 32 unit-samples per document a secondary index costs little (on
+    per-sample documents it cut the embedded server's insert rate from ~8.5k to ~3k documents/s).
+    The retention indexes on ``ts``/``hour`` are made by ``retention.ensure_retention``."""
+    db[names.frames].create_index([("lcc", 1), ("ts", 1)], name="lcc_ts")
     db[names.anomaly_events].create_index([("state", 1), ("lcc", 1), ("unit", 1)], name="state_lcc_unit")
     db[names.anomaly_events].create_index(
         [("lcc", 1), ("unit", 1), ("raised_seq", -1)], name="lcc_unit_raised"

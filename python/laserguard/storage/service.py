@@ -16,21 +16,24 @@ database never makes the store drop frames from its ZMQ queue.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import queue
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from laserguard.storage.alarms import AlarmTracker, load_active_alarms
 from laserguard.storage.batch_writer import BatchWriter, WriteBatch
 from laserguard.storage.metrics import StoreMetrics
+from laserguard.storage.retention import RetentionConfig, enforce, ensure_retention
+from laserguard.storage.rollup import MinuteRollup
 from laserguard.storage.schema import CollectionNames, ensure_indexes
-from laserguard.storage.spool import WriteSpool
+from laserguard.storage.spool import SpoolClosed, WriteSpool
 from laserguard.storage.telemetry_store import TelemetryStore
 from laserguard.storage.write_concern import write_concern_from_uri
 from laserguard.wire.refusal_log import RefusalLog
@@ -39,6 +42,7 @@ from laserguard.wire.sequence_tracker import SequenceTracker
 DEFAULT_TELEMETRY_ENDPOINT = "tcp://127.0.0.1:5556"
 DEFAULT_FEEDBACK_ENDPOINT = "tcp://127.0.0.1:5557"
 _STOP = object()
+SPOOL_POLL_S = 0.05  # the writer's wait for a new batch while the spool holds some
 
 
 @dataclass
@@ -55,6 +59,13 @@ class StoreConfig:
     clear_after: int = 5
     retry_interval_s: float = 1.0
     server_timeout_ms: int = 2000
+    # Overload: frames older than join_window_s + spill_after_s while the writer is busy go to the
+    # disk spool (memory stays bounded); on SIGTERM the writer gets stop_timeout_s, then what it
+    # still holds is spooled.
+    spill_after_s: float = 1.0
+    stop_timeout_s: float = 3.0
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    maintenance_interval_s: float = 10.0  # minute summaries and the store's own deletes
 
 
 def mongo_client(uri: str, server_timeout_ms: int) -> Any:
@@ -72,40 +83,84 @@ def mongo_client(uri: str, server_timeout_ms: int) -> Any:
 
 
 class BatchWriterThread:
-    """Applies batches from a queue on its own thread; replays the spool while idle."""
+    """Applies batches from a queue on its own thread and replays the spool whenever it holds
+    anything. The receive loop submits a batch only while this thread is idle and the spool empty,
+    so a submitted batch is older than anything spooled after it (``write(older_than_spool=True)``)."""
 
     def __init__(self, writer: BatchWriter) -> None:
         self.writer = writer
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.error: BaseException | None = None
+        self.in_flight: WriteBatch | None = None  # taken from the queue, neither written nor spooled yet
+        self._outstanding = 0  # submitted batches not finished (only the receive loop submits)
+        self._replaying = False
+        self._abandon = threading.Event()
         self._thread = threading.Thread(target=self._run, name="laserguard-store-writer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing submitted is unfinished and no spool replay is running."""
+        return self._outstanding == 0 and not self._replaying
+
     def submit(self, batch: WriteBatch) -> None:
+        self._outstanding += 1
         self.queue.put(batch)
+
+    def _replay(self) -> None:
+        self._replaying = True
+        try:
+            self.writer.replay(self._abandon.is_set)
+        finally:
+            self._replaying = False
 
     def _run(self) -> None:
         try:
-            while True:
+            while not self._abandon.is_set():
+                spooled = not self.writer.spool.empty and self.writer.may_try
                 try:
-                    item = self.queue.get(timeout=self.writer.retry_interval_s)
+                    item = self.queue.get(timeout=SPOOL_POLL_S if spooled else self.writer.retry_interval_s)
                 except queue.Empty:
-                    if not self.writer.spool.empty:
-                        self.writer.replay()
+                    if not self.writer.spool.empty and self.writer.may_try:
+                        self._replay()
                     continue
                 if item is _STOP:
                     if not self.writer.spool.empty:
-                        self.writer.replay()
+                        self._replay()
                     return
-                self.writer.write(item)
+                self.in_flight = item
+                try:
+                    self.writer.write(item, older_than_spool=True)
+                finally:
+                    self.in_flight = None
+                    self._outstanding -= 1
+        except SpoolClosed:
+            return  # abandoned at exit: what it held was spooled by the receive loop
         except BaseException as exc:  # reported by the main thread, which then exits non-zero
             self.error = exc
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float | None = None) -> bool:
+        """Let it finish what was submitted and replay the spool, for at most ``timeout_s``;
+        True if it finished. If not, it is told to stop between batches (``abandon``)."""
         self.queue.put(_STOP)
-        self._thread.join()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._abandon.set()
+            return False
+        return True
+
+    def unfinished(self) -> list[WriteBatch]:
+        """Batches it holds that are neither written nor spooled, oldest first (after ``stop``)."""
+        held = [] if self.in_flight is None else [self.in_flight]
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return held
+            if item is not _STOP:
+                held.append(item)
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
@@ -124,6 +179,10 @@ class StoreService:
         # first) a thread retries and hands the restored alarms to the main loop (which owns them).
         self._restored_alarms: queue.Queue[list[tuple[int, int, str]]] = queue.Queue()
         self.database_prepared = threading.Event()
+        self.retention_mode = "off"
+        self._maintenance = threading.Thread(
+            target=self._maintain, name="laserguard-store-maintenance", daemon=True
+        )
         self._preparer = threading.Thread(
             target=self._prepare_database, name="laserguard-store-prepare", daemon=True
         )
@@ -157,6 +216,7 @@ class StoreService:
         while not self.stop_event.is_set():
             try:
                 ensure_indexes(self.db, self.names)
+                self.retention_mode = ensure_retention(self.db, self.config.retention, self.names)
                 active = load_active_alarms(self.db, self.names)
             except PyMongoError as exc:
                 if not reported:  # not fatal: writes spool until the database is there
@@ -171,6 +231,13 @@ class StoreService:
                 continue
             self._restored_alarms.put(active)
             self.database_prepared.set()
+            print(
+                f"laserguard store: retention {self.retention_mode}: raw frames "
+                f"{self.config.retention.raw_s / 86400:g} d, minute summaries "
+                f"{self.config.retention.summary_s / 86400:g} d, alarms kept",
+                file=sys.stderr,
+                flush=True,
+            )
             if reported:
                 print(
                     f"laserguard store: database reachable: indexes created, {len(active)} active alarm(s) restored",
@@ -178,6 +245,27 @@ class StoreService:
                     flush=True,
                 )
             return
+
+    def _maintain(self) -> None:
+        """Every maintenance_interval_s: summarise closed minutes (only while nothing is spooled,
+        so a minute is summarised once all of it is stored) and, without TTL indexes, delete
+        what is past its retention in bounded chunks."""
+        from pymongo.errors import PyMongoError
+
+        rollup = MinuteRollup(self.writer.db, self.names, metrics=self.metrics)
+        while not self.stop_event.wait(self.config.maintenance_interval_s):
+            if not self.database_prepared.is_set() or not self.writer.spool.empty:
+                continue
+            now = dt.datetime.now(dt.UTC)
+            try:
+                rollup.run_once(now)
+                if self.retention_mode == "deletes":
+                    for collection, n in enforce(
+                        self.writer.db, self.config.retention, now, self.names
+                    ).items():
+                        self.metrics.retention_deleted.labels(collection=collection).inc(n)
+            except PyMongoError as exc:  # the writer reports the database; try again next pass
+                print(f"laserguard store: maintenance pass failed: {exc}", file=sys.stderr, flush=True)
 
     def _apply_restored_alarms(self) -> None:
         try:
@@ -271,9 +359,52 @@ class StoreService:
             )
 
     def _flush(self, flush_all: bool = False) -> None:
+        """Hand the due writes to the writer, or to the spool behind what it holds already."""
         batch = self.store.take_batch(flush_all=flush_all)
-        if batch is not None:
+        if batch is None:
+            return
+        if self.writer_thread.idle and self.writer.spool.empty:
             self.writer_thread.submit(batch)
+        else:
+            self.writer.spill(batch)
+
+    def _flush_due(self, now: float) -> bool:
+        """True if a batch was formed. The writer idle with nothing spooled: the usual batch. The
+        writer behind (busy, or draining the spool): frames wait in memory only until they are
+        spill_after_s past the join window, then go to the spool, so memory stays bounded."""
+        if self.writer_thread.idle and self.writer.spool.empty:
+            self._flush()
+            return True
+        if self.store.oldest_pending_age(now) >= self.config.join_window_s + self.config.spill_after_s:
+            self._flush()
+            return True
+        return False
+
+    def _shutdown_writer(self) -> None:
+        """SIGTERM/SIGINT: everything received goes to the database or the spool within about
+        stop_timeout_s. A writer still busy then (a slow database) is abandoned between batches and
+        the batches it held are spooled in front of the rest: a write that completes anyway is
+        replayed as a duplicate, which the deterministic ids make harmless."""
+        started = time.monotonic()
+        self._flush(flush_all=True)
+        if self.writer_thread.is_alive() and not self.writer_thread.stop(self.config.stop_timeout_s):
+            held = self.writer_thread.unfinished()
+            for batch in reversed(held):
+                self.writer.spool.prepend(batch.to_record(), weight=batch.unit_samples)
+            print(
+                f"laserguard store: writer still busy after {self.config.stop_timeout_s:g} s: "
+                f"{sum(b.unit_samples for b in held)} unit-samples it held spooled, "
+                f"{self.writer.spool.backlog_weight} unit-samples in the spool for the next start",
+                file=sys.stderr,
+                flush=True,
+            )
+        self.metrics.spool_backlog_unit_samples.set(self.writer.spool.backlog_weight)
+        print(
+            f"laserguard store: stopped in {time.monotonic() - started:.1f} s, "
+            f"spool backlog {self.writer.spool.backlog_weight} unit-samples",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def run(self) -> int:
         import zmq
@@ -293,6 +424,7 @@ class StoreService:
         for socket in sockets:
             poller.register(socket, zmq.POLLIN)
         self._preparer.start()
+        self._maintenance.start()
         # The state a restarted store resumes from: wait briefly so the first frames see it.
         self.database_prepared.wait(timeout=self.config.server_timeout_ms / 1000 + 1)
         self._apply_restored_alarms()
@@ -312,10 +444,10 @@ class StoreService:
                             break
                         self._handle(sockets[socket], parts)
                 self._apply_restored_alarms()
-                # Form the next batch only once the writer has picked up the previous one: under
+                # Form the next batch only once the writer has finished the previous one: under
                 # load batches grow instead of queueing, so per-batch costs (latest state) amortise.
-                if time.monotonic() >= next_flush and self.writer_thread.queue.empty():
-                    self._flush()
+                now = time.monotonic()
+                if now >= next_flush and self._flush_due(now):
                     next_flush = time.monotonic() + self.config.flush_interval_s
                 if not self.writer_thread.is_alive():
                     print(f"laserguard store: writer failed: {self.writer_thread.error!r}", file=sys.stderr)
@@ -323,9 +455,8 @@ class StoreService:
                     break
         finally:
             # Clean shutdown: everything received is written (or spooled) before we exit.
-            self._flush(flush_all=True)
-            if self.writer_thread.is_alive():
-                self.writer_thread.stop()
+            self.stop_event.set()
+            self._shutdown_writer()
             self.writer.close()
             for socket in sockets:
                 socket.close(linger=0)

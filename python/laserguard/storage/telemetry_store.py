@@ -1,9 +1,9 @@
 """Turn telemetry and feedback frames into write batches for MongoDB.
 
-Telemetry frames wait in memory (up to ``join_window_s``) for the detector's feedback with the
+Every frame becomes one frame document (``frame_documents``) in ``frames``. Telemetry frames wait in memory (up to ``join_window_s``) for the detector's feedback with the
 same (lcc, boot, seq) (seq restarts at 0 on every LCC start, so the boot id is part of every key), so most unit-samples are inserted once, complete with score and model version
 (plain inserts are ~5x faster than upserts on the embedded server). Feedback that arrives after
-its telemetry was written becomes an update of those documents; feedback whose telemetry never
+its telemetry was written becomes an update of that frame document; feedback whose telemetry never
 arrived only updates the latest state and the alarms. Each batch also advances the latest-state
 documents (one per unit, guarded by sequence number) and applies alarm transitions.
 """
@@ -22,16 +22,17 @@ import numpy.typing as npt
 
 from laserguard.storage.alarms import AlarmTracker, alarm_writes, ns_to_datetime
 from laserguard.storage.batch_writer import WriteBatch, WriteOp, insert_op, update_op
+from laserguard.storage.frame_documents import frame_document, score_fields
 from laserguard.storage.schema import (
     ALARM_NONE,
     DEFAULT_NAMES,
     CollectionNames,
     Position,
     boot_key,
+    frame_id,
     is_newer,
     latest_guard,
     latest_state_id,
-    telemetry_id,
 )
 from laserguard.wire.codec import STATE_ON, UNIT_STATES, state_codes
 
@@ -65,6 +66,12 @@ class FeedbackScores:
             fields["top_features"] = self.top_features[unit].tolist() if has_top else []
             fields["top_weights"] = self.top_weights[unit].tolist() if has_top else []
         return fields
+
+    def frame_fields(self) -> dict[str, Any]:
+        """Score fields of a frame document (``frame_documents.score_fields``)."""
+        return score_fields(
+            self.model_version, self.scores, self.anomalous, self.top_features, self.top_weights
+        )
 
 
 # (position, fields to set, defaults for a new document) of one latest-state update
@@ -112,10 +119,12 @@ class TelemetryStore:
         join_window_s: float = 0.5,
         max_batch_unit_samples: int = 8_000,
         latest_interval_s: float = 0.25,
+        latest_upserts_per_s: float = 1000.0,
         metrics: StoreMetrics | None = None,
     ) -> None:
         self.channel_names = tuple(channel_names)
         self.latest_interval_s = latest_interval_s
+        self.latest_upserts_per_s = latest_upserts_per_s
         self._latest_emitted = -math.inf
         self.names = names
         self.alarms = alarms if alarms is not None else AlarmTracker()
@@ -133,6 +142,12 @@ class TelemetryStore:
     @property
     def pending_frames(self) -> int:
         return len(self._pending)
+
+    def oldest_pending_age(self, now: float) -> float:
+        """Seconds the oldest frame held in memory has waited (0 when none waits)."""
+        if not self._pending:
+            return 0.0
+        return now - next(iter(self._pending.values())).received
 
     def add_telemetry(
         self,
@@ -250,15 +265,15 @@ class TelemetryStore:
                 ).inc()
 
     def _add_score_updates(self, lcc_id: int, feedback: FeedbackScores, n_units: int) -> None:
-        for unit in range(min(n_units, len(feedback.scores))):
-            self._parts.score_updates.append(
-                update_op(
-                    self.names.telemetry,
-                    {"_id": telemetry_id(lcc_id, feedback.seq, unit, boot_id=feedback.boot_id)},
-                    {"$set": feedback.unit_fields(unit, history=True)},
-                    upsert=False,
-                )
+        # One update of the frame document (its unit count was checked against the scores').
+        self._parts.score_updates.append(
+            update_op(
+                self.names.frames,
+                {"_id": frame_id(lcc_id, feedback.boot_id, feedback.seq)},
+                {"$set": feedback.frame_fields()},
+                upsert=False,
             )
+        )
 
     def _add_latest_scores(self, lcc_id: int, feedback: FeedbackScores) -> None:
         position = (feedback.boot_id, feedback.seq, feedback.timestamp_ns)
@@ -320,26 +335,24 @@ class TelemetryStore:
             )
         return ops
 
-    def _telemetry_documents(self, frame: PendingFrame) -> list[WriteOp]:
-        ts = ns_to_datetime(frame.timestamp_ns)
+    def _frame_document(self, frame: PendingFrame) -> WriteOp:
+        doc = frame_document(
+            frame.lcc_id,
+            frame.boot_id,
+            frame.seq,
+            frame.timestamp_ns,
+            frame.schema_id,
+            self.channel_names,
+            frame.values,
+            frame.setpoint_a,
+            frame.state,
+        )
+        if frame.feedback is not None:
+            doc.update(frame.feedback.frame_fields())
+        ts = doc["ts"]
         rows = frame.values.tolist()  # float32 -> Python floats (BSON doubles); NaN stays NaN
         context = frame.context_fields()
-        ops = []
-        for unit, row in enumerate(rows):
-            doc: dict[str, Any] = {
-                "_id": telemetry_id(frame.lcc_id, frame.seq, unit, boot_id=frame.boot_id),
-                "lcc": frame.lcc_id,
-                "boot": boot_key(frame.boot_id),
-                "seq": frame.seq,
-                "unit": unit,
-                "ts": ts,
-                "ts_ns": frame.timestamp_ns,
-                "values": dict(zip(self.channel_names, row, strict=True)),
-                **context[unit],
-            }
-            if frame.feedback is not None:
-                doc.update(frame.feedback.unit_fields(unit, history=True))
-            ops.append(insert_op(self.names.telemetry, doc))
+        position = (frame.boot_id, frame.seq, frame.timestamp_ns)
         for unit, row in enumerate(rows):
             fields = {
                 "boot": boot_key(frame.boot_id),
@@ -349,9 +362,8 @@ class TelemetryStore:
                 "values": dict(zip(self.channel_names, row, strict=True)),
                 **context[unit],
             }
-            position = (frame.boot_id, frame.seq, frame.timestamp_ns)
             self._set_latest(frame.lcc_id, unit, "seq", position, fields, {"score_seq": -1})
-        return ops
+        return insert_op(self.names.frames, doc)
 
     def _expire_orphans(self, now: float) -> None:
         horizon = now - 4 * self.join_window_s
@@ -374,7 +386,7 @@ class TelemetryStore:
             if not flush_all and frame.feedback is None and now - frame.received < self.join_window_s:
                 break  # frames arrive in order, so the rest are younger; wait for their feedback
             del self._pending[key]
-            self._parts.telemetry.extend(self._telemetry_documents(frame))
+            self._parts.telemetry.append(self._frame_document(frame))
             unit_samples += frame.values.shape[0]
             self._written[key] = frame.values.shape[0]
             if len(self._written) > RECENTLY_WRITTEN_FRAMES:
@@ -385,7 +397,11 @@ class TelemetryStore:
         # The latest state costs one upsert per unit (~0.5-3 ms each here, whatever the batch size),
         # so it is refreshed at most every latest_interval_s; newer values replace held ones.
         latest_ops: list[WriteOp] = []
-        if flush_all or now - self._latest_emitted >= self.latest_interval_s:
+        # A fleet refreshes less often: one upsert per unit must stay within the budget (at 100 LCCs
+        # x 32 units every 0.25 s it would be 12,800 upserts/s, more than the whole write path).
+        units = len({(lcc, unit) for lcc, unit, _ in parts.latest})
+        interval = max(self.latest_interval_s, units / self.latest_upserts_per_s)
+        if flush_all or now - self._latest_emitted >= interval:
             latest_ops = self._latest_ops(parts.latest)
             self._latest_emitted = now
         else:
