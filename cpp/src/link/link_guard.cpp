@@ -12,6 +12,7 @@ namespace {
 constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";  // fixed by RFC 27
 constexpr const char* kTelemetryDomain = "laserguard.telemetry";
 constexpr const char* kFeedbackDomain = "laserguard.feedback";
+constexpr std::size_t kMaxLoggedPeers = 4096;
 
 [[noreturn]] void fail_zmq(const std::string& what) { throw LinkError(what + ": " + zmq_strerror(zmq_errno())); }
 
@@ -193,7 +194,11 @@ bool LinkGuard::serve_monitor(std::size_t index) {
 void LinkGuard::refuse(const std::string& socket, const std::string& reason, const std::string& peer,
                        const std::string& message) {
   ++refused_[socket][reason];
-  if (logged_.insert(peer).second) log_(message);
+  // Bounded: a scan with random keys is counted, but cannot grow the set (or the log) without end.
+  if (logged_.size() >= kMaxLoggedPeers || !logged_.insert(peer).second) return;
+  log_(message);
+  if (logged_.size() == kMaxLoggedPeers)
+    log_(std::to_string(kMaxLoggedPeers) + " refused peers logged: further new ones are only counted");
 }
 
 std::uint64_t LinkGuard::refused_total() const {

@@ -46,6 +46,9 @@ DOMAIN_ROLES = {
     OBSERVER_DOMAIN: ("read", "command"),
 }
 HANDSHAKE_GRACE_S = 2.0  # a handshake failure not followed by a success within this is a config error
+# A failure without detail can be a server killed mid-handshake; only repeated ones mean a wrong key.
+REPEATED_FAILURES = 3
+MAX_LOGGED_PEERS = 4096  # refused peers named in the log; a scan with random keys cannot grow it further
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 
@@ -249,10 +252,13 @@ class ZapAuthenticator:
         with self._lock:
             reasons = self.counts.refused.setdefault(socket_name, {})
             reasons[reason] = reasons.get(reason, 0) + 1
-            first = (socket_name, peer) not in self._logged
-            self._logged.add((socket_name, peer))
+            first = (socket_name, peer) not in self._logged and len(self._logged) < MAX_LOGGED_PEERS
+            if first:
+                self._logged.add((socket_name, peer))
         if first:  # once per peer; a client reconnecting every 100 ms is counted, not logged
             log.warning("%s (later attempts are counted, not logged)", message)
+            if len(self._logged) == MAX_LOGGED_PEERS:
+                log.warning("%d refused peers logged: further new ones are only counted", MAX_LOGGED_PEERS)
         if self._on_refused is not None:
             self._on_refused(socket_name, reason)
 
@@ -282,6 +288,8 @@ class HandshakeWatch:
         self._own = own  # our secret key file, None without CURVE
         self._server = server  # the server key file we were given
         self._failed_since: float | None = None
+        self._failures = 0  # since the last success
+        self._definitive = False  # a failure that no retry can heal (refused key, mechanism mismatch)
         self._message: str | None = None
 
     def close(self) -> None:
@@ -296,14 +304,16 @@ class HandshakeWatch:
                 break
             kind = event["event"]
             if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self._failed_since, self._message = None, None
+                self._failed_since, self._message, self._failures, self._definitive = None, None, 0, False
                 continue
             self._message = self._explain(kind, int(event["value"]))
+            self._failures += 1
+            self._definitive = self._definitive or kind != zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
             if self._failed_since is None:
                 self._failed_since = now
-        if self._failed_since is not None and now - self._failed_since >= HANDSHAKE_GRACE_S:
-            return self._message
-        return None
+        if self._failed_since is None or now - self._failed_since < HANDSHAKE_GRACE_S:
+            return None
+        return self._message if self._definitive or self._failures >= REPEATED_FAILURES else None
 
     def _explain(self, kind: int, value: int) -> str:
         where = f"{self._what} at {self._endpoint}"

@@ -68,7 +68,8 @@ class LinkGuard {
   // socket -> role -> accepted handshakes.
   const Counts& accepted() const noexcept { return accepted_; }
   std::uint64_t refused_total() const;
-  // Distinct refused peers (keys, or sockets for clients without CURVE) seen so far.
+  // Distinct refused peers logged so far (keys; socket and reason for failures before ZAP),
+  // at most 4096: beyond that refusals are only counted.
   std::size_t refused_peers() const noexcept { return logged_.size(); }
   const std::string& public_key() const noexcept { return server_.public_z85; }
   const AllowList& allow_list() const noexcept { return allow_; }
