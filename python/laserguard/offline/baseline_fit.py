@@ -5,8 +5,8 @@
 2. ``level_scale`` / ``spread_scale``: their ``SCALE_QUANTILE`` percentile, so every deviation
    is measured in "how unusual for a healthy unit".
 3. ``fleet_cut``: the forest flags at most ``fleet_share`` of the false-positive budget.
-4. ``threshold``: the smallest D that keeps the union of both stages (and the missing-reading
-   rule) at ``target_fpr`` of the nominal rows.
+4. ``threshold``: the smallest D that keeps the union of both stages at ``target_fpr`` of the
+   nominal rows the rules (missing, stuck) leave; the rules' own share is reported apart.
 """
 
 from __future__ import annotations
@@ -151,7 +151,10 @@ def fit_baseline(
     rules = replace(scaled, threshold=1e300, missing_flags=True)
     missing = _run(rules, n_units, unit, time_s, values).decision[ready] < 0
 
-    budget = math.floor(target_fpr * int(ready.sum()))
+    # The rules (a missing or stuck reading) are not tunable. Training data with missing cells (a
+    # field log's dropouts) would let them take the whole budget and silence the stages: the budget
+    # is a share of the rows they leave, and their own share is reported (missing_flagged).
+    budget = math.floor(target_fpr * (int(ready.sum()) - int(missing.sum())))
     fleet_cut = 0.0
     fleet_flag = np.zeros(int(ready.sum()), dtype=bool)
     if fleet_decision is not None:
@@ -162,7 +165,7 @@ def fit_baseline(
         fleet_cut = float(min(ordered[min(allowed, ordered.size - 1)], 0.0))
         fleet_flag = fleet_ready < fleet_cut
     others = ~(fleet_flag | missing)
-    remaining = max(budget - int((~others).sum()), 0)
+    remaining = max(budget - int((fleet_flag & ~missing).sum()), 0)
     candidates = np.sort(deviation[others])
     threshold = float(candidates[max(candidates.size - 1 - remaining, 0)]) if candidates.size else 1.0
     threshold = max(threshold, MIN_SCALE)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from laserguard.wire.codec import STATE_ON, UNIT_STATES
 
 
 class TableError(ValueError):
@@ -28,6 +31,10 @@ class SensorTable:
     order: npt.NDArray[np.int64]  # processing position -> input row position
     unit_keys: list[tuple[object, ...]]  # unit index -> its unit-column values
     channels: tuple[str, ...]
+    # Each row's operating context when the table has the columns (SETPOINT_COLUMN, STATE_COLUMN):
+    # commanded current in A (NaN unknown) and state wire code; None: unknown / every unit on.
+    setpoint: npt.NDArray[np.float32] | None = None
+    state: npt.NDArray[np.uint8] | None = None
 
     @property
     def n_units(self) -> int:
@@ -38,6 +45,49 @@ class SensorTable:
         out = np.empty_like(column)
         out[self.order] = column
         return out
+
+
+SETPOINT_COLUMN: Final = "setpoint_a"
+STATE_COLUMN: Final = "state"
+
+
+def unit_context(
+    frame: pd.DataFrame,
+) -> tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.uint8] | None]:
+    """The table's per-row setpoint (A, NaN unknown) and state codes, when it has the columns.
+
+    States are names (``on``) or wire codes; an empty state is unknown and read as ``on``, as a
+    recording without states replays (docs/data-contracts.md)."""
+    setpoint: npt.NDArray[np.float32] | None = None
+    state: npt.NDArray[np.uint8] | None = None
+    if SETPOINT_COLUMN in frame.columns:
+        bad = first_non_numeric(frame[SETPOINT_COLUMN])
+        if bad is not None:
+            raise TableError(f"column {SETPOINT_COLUMN!r} is not numeric: row {bad[0]} has {bad[1]!r}")
+        setpoint = pd.to_numeric(frame[SETPOINT_COLUMN], errors="coerce").to_numpy(np.float32)
+    if STATE_COLUMN in frame.columns:
+        column = frame[STATE_COLUMN]
+        if pd.api.types.is_numeric_dtype(column):
+            codes = column.fillna(STATE_ON).to_numpy(np.float64)
+            bad_rows = np.flatnonzero((codes < 0) | (codes >= len(UNIT_STATES)) | (codes != np.round(codes)))
+            if bad_rows.size:
+                raise TableError(
+                    f"column {STATE_COLUMN!r} has state code {column.iloc[bad_rows[0]]} at row {bad_rows[0]}; "
+                    f"codes are 0-{len(UNIT_STATES) - 1} ({', '.join(UNIT_STATES)})"
+                )
+            state = codes.astype(np.uint8)
+        else:
+            names = column.fillna("").astype(str).str.strip().replace("", UNIT_STATES[STATE_ON])
+            lookup = {name: code for code, name in enumerate(UNIT_STATES)}
+            mapped = names.map(lookup)
+            if mapped.isna().any():
+                row = int(np.flatnonzero(mapped.isna().to_numpy())[0])
+                raise TableError(
+                    f"column {STATE_COLUMN!r} has unknown state {column.iloc[row]!r} at row {row}; "
+                    f"one of {', '.join(UNIT_STATES)} or empty"
+                )
+            state = mapped.to_numpy(np.uint8)
+    return setpoint, state
 
 
 def time_seconds(column: pd.Series) -> npt.NDArray[np.float64]:
@@ -121,6 +171,7 @@ def sensor_table(
     codes, keys = pd.MultiIndex.from_frame(frame[list(unit_columns)]).factorize()
     order = np.argsort(time_s, kind="stable")
     values = frame[list(channels)].to_numpy(np.float64)
+    setpoint, state = unit_context(frame)
     return SensorTable(
         unit=codes[order].astype(np.uint32),
         time_s=time_s[order],
@@ -128,4 +179,6 @@ def sensor_table(
         order=order.astype(np.int64),
         unit_keys=[tuple(k) for k in keys],
         channels=tuple(channels),
+        setpoint=None if setpoint is None else setpoint[order],
+        state=None if state is None else state[order],
     )

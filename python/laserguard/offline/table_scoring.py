@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from laserguard.model.baseline import explanation_name
+from laserguard.model.baseline import DEVIATION_KINDS, explanation_name
 from laserguard.model.forest import ForestModel
 from laserguard.offline.detector_training import score_table
 from laserguard.offline.sensor_table import TableError, sensor_table
@@ -56,7 +56,12 @@ def score_frame(
     table = sensor_table(frame, unit_columns=units, time_column=time, channels=model.feature_names)
     scores = score_table(model, table, top_k=1)
     names = np.array(
-        [""] + [explanation_name(c, model.feature_names) for c in range(5 * model.n_features)], dtype=object
+        [""]
+        + [
+            explanation_name(c, model.feature_names)
+            for c in range((1 + len(DEVIATION_KINDS)) * model.n_features)
+        ],
+        dtype=object,
     )
     top = (
         names[scores.top_code[:, 0].astype(np.int64) + 1]

@@ -17,26 +17,35 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import sklearn
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import precision_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from laserguard.model.baseline import DEVIATION_KINDS
 from laserguard.model.export import export_model, hash_training_data
 from laserguard.model.forest import ForestModel
 from laserguard.model.unit_scoring import STAGE_BASELINE, STAGE_FLEET
 from laserguard.offline.detector_training import BaselineOptions, export_detector, score_table
 from laserguard.offline.engine_forest import EngineScoredIsolationForest
-from laserguard.offline.sensor_table import SensorTable
+from laserguard.offline.sensor_table import SETPOINT_COLUMN, STATE_COLUMN, SensorTable, unit_context
 from laserguard.offline.shared_fits import sharing_forest_fits
 from laserguard.offline.training_data import TrainingData, load_training_data
 from laserguard.offline.training_report import (
     compute_metrics,
+    part_metrics,
     write_figures,
     write_model_card,
     write_report,
+)
+from laserguard.offline.training_split import (
+    DEFAULT_HELD_OUT_UNIT_SHARE,
+    out_of_fold_fleet_decisions,
+    split_summary,
+    time_split,
 )
 
 ScoringEngine = Literal["cpp", "sklearn"]
@@ -170,6 +179,15 @@ def _table_of(data: TrainingData) -> SensorTable | None:
     if data.unit is None or data.time_s is None:
         return None
     n_units = int(data.unit.max()) + 1 if len(data) else 0
+    setpoint, state = unit_context(
+        pd.DataFrame(
+            {
+                **({} if data.setpoint_a is None else {SETPOINT_COLUMN: data.setpoint_a}),
+                **({} if data.state is None else {STATE_COLUMN: data.state}),
+            },
+            index=pd.RangeIndex(len(data)),
+        )
+    )
     return SensorTable(
         unit=data.unit,
         time_s=data.time_s,
@@ -177,7 +195,20 @@ def _table_of(data: TrainingData) -> SensorTable | None:
         order=np.arange(len(data), dtype=np.int64),
         unit_keys=[(u,) for u in range(n_units)],
         channels=data.feature_names,
+        setpoint=setpoint,
+        state=state,
     )
+
+
+def rule_flags(top_code: npt.NDArray[np.int16], n_channels: int) -> npt.NDArray[np.bool_]:
+    """Rows whose top explanation is a rule (`:missing`, `:stuck`), not a deviation statistic."""
+    rules = [DEVIATION_KINDS.index(k) for k in ("missing", "stuck")]
+    if top_code.shape[1] == 0:
+        return np.zeros(len(top_code), dtype=bool)
+    code = top_code[:, 0].astype(np.int64)
+    kind = (code - n_channels) % len(DEVIATION_KINDS)
+    found: npt.NDArray[np.bool_] = (code >= n_channels) & np.isin(kind, rules)
+    return found
 
 
 def _recall_by_stage(stage: npt.NDArray[np.int8], label: npt.NDArray[np.int64]) -> dict[str, float | None]:
@@ -221,6 +252,7 @@ def train(
     share_fits: bool = True,
     on_scored: Callable[[], None] | None = None,
     baseline: BaselineOptions | None = None,
+    held_out_unit_share: float = DEFAULT_HELD_OUT_UNIT_SHARE,
 ) -> TrainingResult:
     """Load the CSVs, search, refit, evaluate on the held-out split and write every artefact."""
     started = time.perf_counter()
@@ -238,6 +270,7 @@ def train(
         on_scored=on_scored,
         started=started,
         baseline=baseline,
+        held_out_unit_share=held_out_unit_share,
     )
 
 
@@ -255,9 +288,11 @@ def train_on(
     on_scored: Callable[[], None] | None = None,
     started: float | None = None,
     baseline: BaselineOptions | None = None,
+    held_out_unit_share: float = DEFAULT_HELD_OUT_UNIT_SHARE,
 ) -> TrainingResult:
-    """Search the fleet forest, fit the per-unit baseline stage on the training split's nominal
-    rows (both stages in one format 2.0 file), evaluate on the held-out rows, write everything."""
+    """Search the fleet forest, fit the per-unit baseline stage on the training part's nominal
+    rows (both stages in one format 2.0 file), evaluate on the held-out future of each training
+    unit and on the held-out units (training_split), write everything."""
     started = time.perf_counter() if started is None else started
     baseline = baseline or BaselineOptions()
     if not 0.0 < test_size < 1.0:
@@ -271,12 +306,19 @@ def train_on(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    rows = np.arange(len(data))
-    train_rows, test_rows = train_test_split(
-        rows, test_size=test_size, stratify=data.label, random_state=seed
-    )
-    # Sorted so each split keeps the time order of the (already sorted) table.
-    train_set, test_set = data.subset(np.sort(train_rows)), data.subset(np.sort(test_rows))
+    # Time series stay time series: the last part of each unit's series and whole units are held
+    # out (training_split); every stage is fitted on the training part in time order.
+    unit = data.unit if data.unit is not None else np.zeros(len(data), dtype=np.uint32)
+    split = time_split(unit, test_size=test_size, unit_share=held_out_unit_share, seed=seed)
+    train_set = data.subset(np.flatnonzero(split.train))
+    test_rows = np.flatnonzero(split.test)
+    test_set = data.subset(test_rows)
+    train_anomalies = int(train_set.label.sum())
+    if train_anomalies < cv_folds or len(train_set) - train_anomalies < cv_folds:
+        raise ValueError(
+            f"the training part ({split.describe()}) has {train_anomalies} anomalous of {len(train_set)} "
+            f"rows: need at least {cv_folds} of each for {cv_folds}-fold search (a smaller --test-size keeps more)"
+        )
 
     search_started = time.perf_counter()
     sharing_stats: dict[str, int] = {}
@@ -300,11 +342,17 @@ def train_on(
     labels_sha256 = hash_training_data(data.label)
     feature_names = list(data.feature_names)
     table = _table_of(data)
-    in_train = np.zeros(len(data), dtype=bool)
-    in_train[train_rows] = True
-    test_sorted = np.sort(test_rows)
+    nominal = split.train & (data.label == 0)
+    fleet_decision: npt.NDArray[np.float64] | None = None
+    if table is not None:
+        # The fleet cut from forests that never saw the rows (or the units) they score.
+        oof = out_of_fold_fleet_decisions(
+            train_set.X, unit[split.train], lambda X: fit_final_model(X, best_params, seed)
+        )
+        fleet_decision = oof[train_set.label == 0]
     # Evaluate the artefact that ships: the exported model scored by the C++ engine; the
-    # baseline stage sees every row in time order (it is causal), the metrics only test rows.
+    # stages see every row in time order (they are causal), the metrics only held-out rows.
+    parts: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="laserguard_train_") as tmp:
         draft = Path(tmp) / MODEL_FILE
         if table is None:
@@ -312,12 +360,23 @@ def train_on(
             decision = ForestModel.load(draft).decision_function(test_set.X)
             by_stage: dict[str, float | None] = {}
         else:
-            export_detector(pipeline, draft, table, in_train & (data.label == 0), baseline, workdir=tmp)
+            export_detector(
+                pipeline, draft, table, nominal, baseline, workdir=tmp, fleet_decision=fleet_decision
+            )
             scores = score_table(ForestModel.load(draft), table)
-            decision = scores.score[test_sorted]
-            by_stage = _recall_by_stage(scores.stage[test_sorted], test_set.label)
+            # A held-out unit's first rows teach it its baseline (never flagged): judged from then on.
+            test_rows = test_rows[~scores.learning[test_rows]]
+            test_set = data.subset(test_rows)
+            decision = scores.score[test_rows]
+            by_stage = _recall_by_stage(scores.stage[test_rows], test_set.label)
+            rule = rule_flags(scores.top_code, len(feature_names))
+            for name, mask in (("held_out_time", split.held_time), ("held_out_units", split.held_units)):
+                parts[name] = part_metrics(
+                    mask & ~scores.learning, data.label, scores.flagged, scores.stage, rule
+                )
     metrics = compute_metrics(test_set.label, decision, test_set.fault_type, test_set.severity)
     metrics["recall_by_stage"] = by_stage
+    metrics["parts"] = parts
 
     search_summary = {
         "param_grid": {k: list(v) for k, v in param_grid.items()},
@@ -336,7 +395,8 @@ def train_on(
         "n_train": len(train_set),
         "n_test": len(test_set),
         "test_size": test_size,
-        "split": f"train_test_split(stratify=label, random_state={seed})",
+        "split": split.describe(),
+        "split_parts": split_summary(split, data.label),
         "feature_names": feature_names,
     }
     headline = {k: metrics[k] for k in ("accuracy", "fpr", "fnr", "precision", "recall", "roc_auc", "pr_auc")}
@@ -361,11 +421,12 @@ def train_on(
                 pipeline,
                 model_path,
                 table,
-                in_train & (data.label == 0),
+                nominal,
                 baseline,
                 training_data_sha256=data_sha256,
                 extra_metadata=metadata,
                 workdir=tmp,
+                fleet_decision=fleet_decision,
             )
     skops_path = out / SKOPS_FILE
     import skops.io as sio

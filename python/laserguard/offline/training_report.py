@@ -11,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
+from laserguard.model.unit_scoring import STAGE_BASELINE, STAGE_FLEET
+
 # The model this project replaces (original model-testing notebook, held-out data).
 ORIGINAL_MODEL = {"accuracy": 0.806, "fpr": 0.0165, "fnr": 0.242}
 SEVERITY_BINS = 5
@@ -45,6 +47,37 @@ def _recall_by_severity(
             }
         )
     return rows
+
+
+def part_metrics(
+    mask: npt.NDArray[np.bool_],
+    label: npt.NDArray[np.int64],
+    flagged: npt.NDArray[np.bool_],
+    stage: npt.NDArray[np.int8],
+    rule: npt.NDArray[np.bool_],
+) -> dict[str, Any]:
+    """One held-out part (rows in `mask`): FPR and recall of the shipped flags, and per stage:
+    the fleet forest, the unit's own statistics (baseline or context), the rules (a missing or
+    stuck reading, `rule`)."""
+    truth = np.asarray(label) == 1
+    normal, anomalous = mask & ~truth, mask & truth
+    n_normal, n_anomalous = int(normal.sum()), int(anomalous.sum())
+    stages = {
+        "fleet": stage == STAGE_FLEET,
+        "baseline": (stage == STAGE_BASELINE) & ~rule,
+        "rules": (stage == STAGE_BASELINE) & rule,
+    }
+    return {
+        "rows": int(mask.sum()),
+        "normal_rows": n_normal,
+        "anomalous_rows": n_anomalous,
+        "fpr": _ratio(int((flagged & normal).sum()), n_normal),
+        "recall": _ratio(int((flagged & anomalous).sum()), n_anomalous),
+        "fpr_by_stage": {k: _ratio(int((flagged & v & normal).sum()), n_normal) for k, v in stages.items()},
+        "recall_by_stage": {
+            k: _ratio(int((flagged & v & anomalous).sum()), n_anomalous) for k, v in stages.items()
+        },
+    }
 
 
 def compute_metrics(
@@ -211,6 +244,33 @@ def _comparison_table(metrics: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+def _parts_table(parts: Mapping[str, Any]) -> list[str]:
+    """Markdown: each held-out part (a unit's future, unseen units), overall and by stage."""
+    if not parts:
+        return []
+    rows = [
+        "## Held-out parts, by stage",
+        "",
+        "Rows of a held-out unit are judged once it has learnt its baseline. A row counts for the "
+        "stage that flagged it: the fleet forest, the unit's own statistics (baseline or context "
+        "stage), or a rule (a missing reading in the window, a stuck sensor).",
+        "",
+        "| part | normal rows | anomalous rows | FPR | FPR fleet | FPR baseline | FPR rules | recall | recall fleet "
+        "| recall baseline | recall rules |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    names = {"held_out_time": "last part of each training unit", "held_out_units": "held-out units"}
+    for key, p in parts.items():
+        rows.append(
+            f"| {names.get(key, key)} | {p['normal_rows']} | {p['anomalous_rows']} | {_fmt(p['fpr'])} | "
+            + " | ".join(_fmt(p["fpr_by_stage"][k]) for k in ("fleet", "baseline", "rules"))
+            + f" | {_fmt(p['recall'])} | "
+            + " | ".join(_fmt(p["recall_by_stage"][k]) for k in ("fleet", "baseline", "rules"))
+            + " |"
+        )
+    return [*rows, ""]
+
+
 def write_report(
     out: Path,
     metrics: Mapping[str, Any],
@@ -232,6 +292,7 @@ def write_report(
     ]
     lines += [
         "",
+        *_parts_table(metrics.get("parts") or {}),
         "## Confusion matrix (positive = anomaly)",
         "",
         "| | predicted normal | predicted anomaly |",
