@@ -8,9 +8,11 @@ Test sets (laserguard.offline.context_quality), per seed set:
   (default-mix timing), 1 h at 1 Hz, 16 LCCs x 32 units;
 - a healthy *tour*: 2 LCCs x 32 units, 1 h, every unit through setpoint steps/ramps over the whole
   range (4.0-8.8 A), power cycles with warm-up, TEC setpoint changes, an HVAC step;
-- a healthy *production day*: 24 h at 1 Hz, 16 units.
+- a healthy *production day*: 24 h at 1 Hz, 16 units;
+- *derated* faulty units: every unit fault type at severity 0.5 and 1, derated as the derate loop
+  does 60 s after onset (setpoint 8 -> 6.4 -> 5.12 -> 4.1 -> 4.0 A, state `derated`).
 
-Seeds: `dev` = 501-505 (use these while developing or tuning anything), `eval` = 701-705 (the
+Seeds: `dev` = 501-506 (use these while developing or tuning anything), `eval` = 701-706 (the
 figures quoted in docs and model cards; never used to choose anything). Every model is judged at
 its own thresholds through `laserguard score`'s path; rows before 60 s are not judged.
 """
@@ -52,8 +54,8 @@ def render(results: dict[str, dict[str, Any]], seeds: str, seconds: float) -> st
         "## Detection quality under operating profiles (issue 20)",
         "",
         f"Reproduce: `{COMMAND}` ({seconds:.0f} s; {machine_line()}). Seeds `{seeds}`: sweeps "
-        f"{json.dumps(dict(s.sweep))}, tour {s.tour}, production day {s.production_day} "
-        "(development seeds 501-505 are for tuning; 701-705 are only for these figures). "
+        f"{json.dumps(dict(s.sweep))}, tour {s.tour}, production day {s.production_day}, derate {s.derate} "
+        "(development seeds 501-506 are for tuning; 701-706 are only for these figures). "
         "Sweeps: every fault type at severities 0.1-1 x 2 events, 1 h at 1 Hz, 16 LCCs x 32 units, under "
         "each profile. Healthy rows = label 0 from 60 s on (faulty units before onset included); "
         "*after change* = healthy rows within 60 s after the unit's last operating change (`op_event`, HVAC "
@@ -100,6 +102,28 @@ def render(results: dict[str, dict[str, Any]], seeds: str, seconds: float) -> st
                 f"{_pct(st['off'], 1)} / {_pct(st['warming'], 1)} / {_pct(st['on'], 1)} | "
                 f"{h['healthy_units_flagged']} of {h['healthy_units']} |"
             )
+    kinds = sorted(next(iter(results.values()))["derate"]["per_fault_type"])
+    lines += [
+        "",
+        "Derated faulty units (`lcc-sim --derate-on-anomaly` emulated offline: every unit fault type at severity "
+        f"0.5 and 1 from {cq.DERATE_ONSET_S:.0f} s, from {cq.DERATE_AFTER_S:.0f} s after onset the setpoint stepped "
+        f"{' -> '.join(f'{a:g}' for a in (8.0, *cq.DERATE_STEPS_A))} A one second apart, state `derated`): recall "
+        "before derating / after the last step; healthy units of the same LCC alongside.",
+        "",
+        "| model | " + " | ".join(kinds) + " | all, after | healthy FPR |",
+        "|---|" + "---|" * (len(kinds) + 2),
+    ]
+    for name, r in results.items():
+        d = r["derate"]
+        cells = [
+            f"{_pct(d['per_fault_type'][k]['recall_before'], 0)} / {_pct(d['per_fault_type'][k]['recall_after'], 0)}"
+            for k in kinds
+        ]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {_pct(d['recall_after'], 1)} | {_pct(d['healthy']['fpr'], 3)} |"
+        )
     for name, r in results.items():
         profiles = list(r["sweeps"])
         kinds = sorted(r["sweeps"][profiles[0]]["faults"]["per_fault_type"])
