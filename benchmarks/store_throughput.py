@@ -30,6 +30,7 @@ from laserguard.storage.schema import ensure_indexes
 from laserguard.storage.service import BatchWriterThread
 from laserguard.storage.spool import WriteSpool
 from laserguard.storage.telemetry_store import TelemetryStore
+from laserguard.storage.unit_history import stored_unit_samples
 
 CHANNELS = tuple(f"channel_{i}_v" for i in range(11))  # 11 channels like the real frame
 N_UNITS = 32
@@ -112,7 +113,7 @@ def main() -> int:
             thread.submit(batch)
         thread.stop()
         elapsed_total = time.monotonic() - start
-        stored = db.telemetry.count_documents({})
+        stored = stored_unit_samples(db)
         client.close()
     result = {
         "offered_unit_samples_per_s": round(offered / elapsed_offer, 1),

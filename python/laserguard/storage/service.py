@@ -43,6 +43,8 @@ DEFAULT_TELEMETRY_ENDPOINT = "tcp://127.0.0.1:5556"
 DEFAULT_FEEDBACK_ENDPOINT = "tcp://127.0.0.1:5557"
 _STOP = object()
 SPOOL_POLL_S = 0.05  # the writer's wait for a new batch while the spool holds some
+# Under overload the latest state is refreshed this rarely: replaying its upserts would slow the drain.
+SPILLED_LATEST_EVERY_S = 5.0
 
 
 @dataclass
@@ -360,10 +362,13 @@ class StoreService:
 
     def _flush(self, flush_all: bool = False) -> None:
         """Hand the due writes to the writer, or to the spool behind what it holds already."""
-        batch = self.store.take_batch(flush_all=flush_all)
+        direct = self.writer_thread.idle and self.writer.spool.empty
+        batch = self.store.take_batch(
+            flush_all=flush_all, latest_at_most_every_s=0.0 if direct else SPILLED_LATEST_EVERY_S
+        )
         if batch is None:
             return
-        if self.writer_thread.idle and self.writer.spool.empty:
+        if direct:
             self.writer_thread.submit(batch)
         else:
             self.writer.spill(batch)
