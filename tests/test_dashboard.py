@@ -331,7 +331,8 @@ def test_clicking_a_unit_shows_its_history_and_score_plot(loop: Loop, browser: A
     page.wait_for_function(
         "() => document.querySelector('#detail-title').innerText.startsWith('LCC 1 unit 3')", timeout=10_000
     )
-    stored = loop.board.database().telemetry.count_documents({"lcc": lcc, "unit": unit})
+    # One frame document per sample of the LCC, each holding every unit's sample.
+    stored = loop.board.database().frames.count_documents({"lcc": lcc})
     assert page.locator("#detail-title").inner_text() == f"LCC 1 unit 3: last {min(stored, 300)} samples"
     # The score plot has drawn a line through the stored samples.
     page.wait_for_selector("#score-graph .scatterlayer .trace path.js-line", timeout=10_000)
@@ -514,7 +515,8 @@ def _context_documents(db: Any) -> None:
     """LCC 5: four units in four situations, and unit 1's history through off and warming.
 
     Unit 3's documents and unit 1's first samples have no setpoint/state: stored before units
-    reported them (they show as unknown, not as an error).
+    reported them (they show as unknown, not as an error). The history is in the per-sample
+    ``telemetry`` documents of that time (the live test reads today's ``frames``).
     """
     import datetime as dt
 
