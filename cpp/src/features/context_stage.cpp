@@ -108,9 +108,13 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
   const double a_spread = step_weight(dt, p.spread_tau_s);
   bool all_finite = true;
   row.deviation = 0.0;
+  row.powered = powered;
   for (std::size_t j = 0; j < nm; ++j) {
-    double a, b;
-    calibration(u, j, a, b);
+    // An off unit reads what every off unit reads: the fleet model alone judges it. The unit's
+    // own gain and offset (learned while powered) would turn a slope difference at its operating
+    // point into a false offset at zero current.
+    double a = 0.0, b = 1.0;
+    if (powered) calibration(u, j, a, b);
     const double e = row.expected[j];
     const double v = static_cast<double>(x[p.monitored[j]]);
     row.fleet[j] = e;
@@ -211,7 +215,7 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
 
 void ContextStage::learn(ContextUnit& u, const float* x, const ContextRow& row, double dt) const {
   const ContextParams& p = params_;
-  if (p.calibration == CalibrationMode::kNone) return;
+  if (p.calibration == CalibrationMode::kNone || !row.powered) return;
   const std::size_t nm = n_monitored();
   const double w = std::min(dt, p.max_dt_s);
   const double keep = p.calib_tau_s > 0.0 ? std::exp(-dt / p.calib_tau_s) : 1.0;

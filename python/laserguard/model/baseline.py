@@ -119,7 +119,9 @@ class BaselineStage:
     def __init__(self, params: BaselineParams, n_units: int, context: ContextParams | None = None) -> None:
         self.params = params
         self.context = context
-        self._core = _core.BaselineStage(params.as_dict(), n_units, None if context is None else context.as_dict())
+        self._core = _core.BaselineStage(
+            params.as_dict(), n_units, None if context is None else context.as_dict()
+        )
 
     @classmethod
     def wrapping(

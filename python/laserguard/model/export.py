@@ -173,9 +173,13 @@ def export_model(
             f"baseline stage has {baseline.n_channels} channels, the model has {n_features} features"
         )
     if context is not None and baseline is None:
-        raise ValueError("a context stage needs the baseline stage (its learning period, rules and threshold)")
+        raise ValueError(
+            "a context stage needs the baseline stage (its learning period, rules and threshold)"
+        )
     if context is not None and context.n_channels != n_features:
-        raise ValueError(f"context stage has {context.n_channels} channels, the model has {n_features} features")
+        raise ValueError(
+            f"context stage has {context.n_channels} channels, the model has {n_features} features"
+        )
     # The version names the content, so two exports of the same model share it.
     fingerprint = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
     if baseline is not None:

@@ -97,7 +97,9 @@ class UnitScorer:
         t = np.ascontiguousarray(time_s, dtype=np.float64)
         sp = None if setpoint is None else np.ascontiguousarray(setpoint, dtype=np.float32)
         st = None if state is None else np.asarray(state)
-        score, flagged, learning, stage, fleet, baseline, codes, weights = self._core.score(u, t, x, k, sp, st)
+        score, flagged, learning, stage, fleet, baseline, codes, weights = self._core.score(
+            u, t, x, k, sp, st
+        )
         # uint8 0/1 from C++, viewed (not copied) as bool.
         return UnitScores(
             score, flagged.view(np.bool_), learning.view(np.bool_), stage, fleet, baseline, codes, weights

@@ -41,6 +41,7 @@ struct ContextRow {
   double t2 = 0.0;                   // smoothed T^2 (NaN: not computable or no components)
   double deviation = 0.0;            // D of this row (after any hold-off relaxation)
   bool in_hold = false;
+  bool powered = true;               // state != off (always true without unit context)
 };
 
 class ContextStage {

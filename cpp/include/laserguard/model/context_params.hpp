@@ -13,9 +13,10 @@
 //   expected   e_c = sum_t coef[t][c] * g_{term_a[t]} * g_{term_b[t]}   (the fleet model; g_0 = 1
 //              makes a term linear), c over the monitored channels.
 //   calibrated e'_c = a_uc + b_uc * e_c, the unit's own gain and offset, learned online from the
-//              unit's rows the stage does not flag (time-weighted sums, forgetting with calib_tau_s;
-//              b pulled towards 1 by a prior worth calib_prior_s seconds at spread prior_var, so a
-//              unit seen at one operating point gets an offset only; |b - 1| <= gain_limit).
+//              unit's powered rows the stage does not flag (time-weighted sums, forgetting with
+//              calib_tau_s; b pulled towards 1 by a prior worth calib_prior_s seconds at spread
+//              prior_var, so a unit seen at one operating point gets an offset only; |b - 1| <=
+//              gain_limit). An off unit is judged by the fleet model alone (a = 0, b = 1).
 //   residual   z_c = (x_c - e'_c) / resid_sigma_c
 //   level      |EWMA_{level_tau_s}(z_c)| / level_scale_c                  -> `<channel>:residual`
 //   spread     max(0, ln(s_c / spread_ref_c)) / spread_scale_c, s_c the EW std of z_c over
