@@ -64,7 +64,7 @@ def test_promtool_accepts_the_config_and_rules() -> None:
     assert "SUCCESS" in config.stdout
     rules = promtool("check", "rules", str(PROMETHEUS_DIR / "laserguard.rules.yml"))
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "8 rules found" in rules.stdout
+    assert "9 rules found" in rules.stdout
 
 
 @needs_promtool
