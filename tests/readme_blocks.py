@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from laserguard.wire.codec import CHANNELS
-
 REPO = Path(__file__).resolve().parents[1]
 
 # Which files, which fences, and why (docs not listed hold no command a user is told to run).
@@ -70,10 +68,11 @@ class Serve:
 @dataclass(frozen=True)
 class Prepare:
     """Inputs a block names but no earlier block makes: ``files`` maps the name used to its source
-    (a file an earlier block made) and the columns taken from it (None: all)."""
+    (a file an earlier block made) and a model whose feature names select the CSV's columns
+    (None: the whole file)."""
 
     match: str
-    files: dict[str, tuple[str, tuple[str, ...] | None]]
+    files: dict[str, tuple[str, str | None]]
     reason: str
 
 
@@ -190,9 +189,9 @@ SERVES = (
 PREPARES = (
     Prepare(
         "laserguard export --sklearn model.skops",
-        {"model.skops": ("model/model.skops", None), "frames.csv": ("sim/telemetry.csv", CHANNELS)},
+        {"model.skops": ("model/model.skops", None), "frames.csv": ("sim/telemetry.csv", "model/model.lgf")},
         "the README names any sklearn model and any data file with its features; the test uses "
-        "the offline block's model and the 11 channels of its simulated telemetry",
+        "the offline block's model and its simulated telemetry's columns of that model's features",
     ),
 )
 

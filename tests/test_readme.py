@@ -149,13 +149,16 @@ def serve_until_ready(command: str, workdir: Path, env: dict[str, str]) -> None:
 def prepare_inputs(block: Block, workdir: Path) -> None:
     import pandas as pd
 
+    import laserguard
+
     for prepare in PREPARES:
         if prepare.match in block.text:
-            for name, (source, columns) in prepare.files.items():
-                if columns is None:
+            for name, (source, model) in prepare.files.items():
+                if model is None:
                     shutil.copyfile(workdir / source, workdir / name)
                 else:
-                    pd.read_csv(workdir / source)[list(columns)].to_csv(workdir / name, index=False)
+                    features = list(laserguard.ForestModel.load(str(workdir / model)).feature_names)
+                    pd.read_csv(workdir / source)[features].to_csv(workdir / name, index=False)
 
 
 def needs_tools(block: Block) -> None:
