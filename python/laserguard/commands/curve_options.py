@@ -66,9 +66,11 @@ def link_security(
     tool: str,
     *,
     binds: Sequence[str] = (),
+    connects_to: Sequence[str] = ("lcc",),
     on_refused: Callable[[str, str], None] | None = None,
 ) -> LinkSecurity:
-    """The tool's LinkSecurity from its flags. ``binds``: endpoints it serves (none for pure clients).
+    """The tool's LinkSecurity from its flags. ``binds``: endpoints it serves (none for pure clients);
+    ``connects_to``: the servers it is a client of, "lcc" and/or "observer" (their public keys must exist).
 
     Raises SecurityUsageError (naming the flag or file) for unusable keys, a server key without
     --curve-keys, or a non-loopback bind without keys and without --insecure.
@@ -87,7 +89,9 @@ def link_security(
     if directory is None:
         for flag in ("server_key", "observer_server_key", "allow_dir"):
             if getattr(args, flag, None):
-                raise SecurityUsageError(f"--{flag.replace('_', '-')} needs --curve-keys DIR (this tool's own key pair)")
+                raise SecurityUsageError(
+                    f"--{flag.replace('_', '-')} needs --curve-keys DIR (this tool's own key pair)"
+                )
         exposed = [e for e in binds if not is_loopback_endpoint(e)]
         if exposed and not getattr(args, "insecure", False):
             raise SecurityUsageError(
@@ -109,6 +113,15 @@ def link_security(
             getattr(args, "server_key", None),
             getattr(args, "observer_server_key", None),
         )
+        for name, key, flag in (
+            ("lcc", client.lcc, "--server-key"),
+            ("observer", client.observer, "--observer-server-key"),
+        ):
+            if name in connects_to and key is None:
+                default = "lcc.key" if name == "lcc" else "detector.key"
+                raise SecurityUsageError(
+                    f"{directory}/{default} not found: put that server's public key there or pass {flag} FILE"
+                )
         server: ServerKeys | None = None
         if binds:
             server = load_server_keys(directory, args.curve_identity, getattr(args, "allow_dir", None))

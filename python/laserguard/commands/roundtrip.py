@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"laserguard roundtrip: error: --timeout-s must be > 0, got {args.timeout_s}", file=sys.stderr)
         return 2
     try:
-        security = curve_options.link_security(args, "roundtrip")
+        security = curve_options.link_security(args, "roundtrip", connects_to=("lcc", "observer"))
     except curve_options.SecurityUsageError as exc:
         print(f"laserguard roundtrip: error: {exc}", file=sys.stderr)
         return 2
