@@ -44,6 +44,13 @@ def register(subparsers: Any) -> None:
         "not their variability (default: the laser schema's psu_voltage_v, psu_ripple_mv)",
     )
     p.add_argument(
+        "--context-channels",
+        metavar="A,B,...|none",
+        help="detection engine v3: the channels that set each other channel's expected value (what a unit does "
+        "not control); a table's setpoint_a and state columns are context too. Default: heatsink_temp_c, "
+        "psu_current_a, psu_temp_c for --data-dir; engine v2 (none) for --data. 'none': engine v2",
+    )
+    p.add_argument(
         "--target-fpr",
         type=float,
         default=0.001,
@@ -123,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--target-fpr must be in (0, 1), got {args.target_fpr}")
     except ValueError as exc:
         return _error(str(exc))
+    context = _context(args)
     if args.data is not None and not args.label_column:
-        return _train_unlabelled(args, baseline)
+        return _train_unlabelled(args, baseline, context)
     if args.cv < 2:
         return _error(f"--cv must be >= 2, got {args.cv}")
     log_to_mlflow: Any = None
@@ -152,12 +160,14 @@ def run(args: argparse.Namespace) -> int:
                 from laserguard.offline.table_training import train_table
 
                 trained = train_table(
-                    **_table_arguments(args, baseline), label_column=args.label_column, **search
+                    **_table_arguments(args, baseline, context), label_column=args.label_column, **search
                 )
                 assert not isinstance(trained, UnlabelledResult)
                 result = trained
             else:
-                result = train(args.data_dir, args.out, seed=args.seed, baseline=baseline, **search)
+                result = train(
+                    args.data_dir, args.out, seed=args.seed, baseline=baseline, context=context, **search
+                )
     except (OSError, SchemaError, TableError, ValueError) as exc:
         return _error(str(exc))
     if log_to_mlflow is not None:
@@ -196,12 +206,24 @@ def _part_line(part: dict[str, Any]) -> str:
     )
 
 
-def _train_unlabelled(args: argparse.Namespace, baseline: Any) -> int:
+def _context(args: argparse.Namespace) -> Any:
+    """The v3 context stage the flags ask for, or None (engine v2)."""
+    from laserguard.offline.detector_training import LASER_CONTEXT_CHANNELS, ContextSpec
+
+    text = args.context_channels
+    if text is None:
+        return ContextSpec(LASER_CONTEXT_CHANNELS) if args.data is None else None
+    if text.strip().lower() == "none":
+        return None
+    return ContextSpec(tuple(c.strip() for c in text.split(",") if c.strip()))
+
+
+def _train_unlabelled(args: argparse.Namespace, baseline: Any, context: Any) -> int:
     from laserguard.offline.sensor_table import TableError
     from laserguard.offline.table_training import UnlabelledResult, train_table
 
     try:
-        result = train_table(**_table_arguments(args, baseline))
+        result = train_table(**_table_arguments(args, baseline, context))
     except (OSError, TableError, ValueError) as exc:
         return _error(str(exc))
     assert isinstance(result, UnlabelledResult)
@@ -213,8 +235,9 @@ def _train_unlabelled(args: argparse.Namespace, baseline: Any) -> int:
     return 0
 
 
-def _table_arguments(args: argparse.Namespace, baseline: Any) -> dict[str, Any]:
+def _table_arguments(args: argparse.Namespace, baseline: Any, context: Any) -> dict[str, Any]:
     return {
+        "context": context,
         "path": args.data,
         "out_dir": args.out,
         "unit_columns": args.unit_column,

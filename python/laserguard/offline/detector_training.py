@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
@@ -20,6 +20,7 @@ from laserguard.model.export import export_model
 from laserguard.model.forest import ForestModel
 from laserguard.model.unit_scoring import STAGE_BASELINE, STAGE_FLEET, UnitScorer, UnitScores
 from laserguard.offline.baseline_fit import DEFAULT_FLEET_SHARE, BaselineFit, fit_baseline
+from laserguard.offline.context_fit import ContextFitOptions, fit_context
 from laserguard.offline.sensor_table import SensorTable
 
 # The defaults measured in docs/benchmarks.md (detection quality, ageing): a baseline of 50
@@ -37,6 +38,9 @@ SUPPLY_LOAD_CHANNELS: Final[frozenset[str]] = frozenset({"psu_current_a", "psu_t
 # The supply rail: judged on its level (a sag) but not on its variability, which a neighbour's
 # driver fault on the same supply also moves (measured: a third of the false positives).
 SUPPLY_RAIL_CHANNELS: Final[frozenset[str]] = frozenset({"psu_voltage_v", "psu_ripple_mv"})
+# Detection engine v3 on the laser tables: what a unit does not control (its TEC setpoint moves
+# the heatsink and is not on the wire; the supply's load and temperature follow every unit on it).
+LASER_CONTEXT_CHANNELS: Final[tuple[str, ...]] = ("heatsink_temp_c", "psu_current_a", "psu_temp_c")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,26 @@ def fit_baseline_on_table(
     )
 
 
+@dataclass(frozen=True)
+class ContextSpec:
+    """Detection engine v3: the context stage (offline.context_fit) instead of v2's raw level/spread.
+
+    ``channels``: the context channels by name (what the unit does not control: for the laser
+    tables LASER_CONTEXT_CHANNELS); the table's ``setpoint_a``/``state`` columns, when it has them,
+    are context too. Every other channel is judged by its residual."""
+
+    channels: tuple[str, ...] = ()
+    options: ContextFitOptions = field(default_factory=ContextFitOptions)
+
+    def indices(self, table_channels: Sequence[str]) -> list[int]:
+        unknown = [c for c in self.channels if c not in table_channels]
+        if unknown:
+            raise ValueError(
+                f"context channel(s) {unknown} are not channels of the table {list(table_channels)}"
+            )
+        return [table_channels.index(c) for c in self.channels]
+
+
 def export_detector(
     pipeline: Any,
     path: str | os.PathLike[str],
@@ -121,19 +145,56 @@ def export_detector(
     extra_metadata: dict[str, Any] | None = None,
     workdir: str | os.PathLike[str],
     fleet_decision: npt.NDArray[np.float64] | None = None,
+    context: ContextSpec | None = None,
 ) -> tuple[str, BaselineFit]:
-    """Export the forest, fit the baseline stage against it, export both (format 2.0)."""
+    """Export the forest, fit the baseline stage against it, export both (format 2.0); with
+    ``context``, fit the v3 context stage on the same rows and export all three (format 2.1).
+
+    The baseline fit gives what v3 keeps of it (learning period, rules, fleet cut); the context
+    fit replaces its threshold with one for the context stage and the rules, and the returned fit
+    then describes what ships (v3 threshold, FPR on the rows the context fit held out)."""
     forest_only = os.path.join(os.fspath(workdir), "forest.lgf")
     export_model(pipeline, forest_only, feature_names=table.channels)
     fit = fit_baseline_on_table(ForestModel.load(forest_only), table, nominal, options, fleet_decision)
     metadata = {**(extra_metadata or {}), "baseline_fit": {**fit.report(), "options": vars(options)}}
+    baseline, context_params = fit.params, None
+    if context is not None:
+        rows = np.flatnonzero(nominal)
+        cfit = fit_context(
+            table.unit[rows],
+            table.time_s[rows],
+            table.values[rows],
+            baseline=fit.params,
+            context_channels=context.indices(list(table.channels)),
+            setpoint=None if table.setpoint is None else table.setpoint[rows],
+            state=None if table.state is None else table.state[rows],
+            target_fpr=options.target_fpr,
+            options=context.options,
+            channel_names=table.channels,
+        )
+        baseline, context_params = cfit.baseline, cfit.params
+        # What ships: the v3 threshold, and its FPR on the rows the context fit held out.
+        fit = replace(
+            fit,
+            params=cfit.baseline,
+            nominal_rows=cfit.held_out_rows,
+            nominal_fpr=cfit.held_out_fpr,
+            baseline_flagged=cfit.flagged_by.get("context", 0),
+            missing_flagged=cfit.flagged_by.get("rules", 0),
+        )
+        metadata["context_fit"] = {
+            **cfit.report(),
+            "context_channels": list(context.channels),
+            "options": asdict(context.options),
+        }
     version = export_model(
         pipeline,
         path,
         feature_names=table.channels,
         training_data_sha256=training_data_sha256,
         extra_metadata=metadata,
-        baseline=fit.params,
+        baseline=baseline,
+        context=context_params,
     )
     return version, fit
 

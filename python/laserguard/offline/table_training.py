@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from laserguard.model.export import hash_training_data
-from laserguard.offline.detector_training import BaselineOptions, export_detector
+from laserguard.offline.detector_training import BaselineOptions, ContextSpec, export_detector
 from laserguard.offline.sensor_table import SensorTable, TableError, infer_channels, sensor_table
 from laserguard.offline.training import MODEL_FILE, TrainingResult, build_pipeline, train_on
 from laserguard.offline.training_data import TrainingData
+from laserguard.offline.training_split import out_of_fold_fleet_decisions
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,10 @@ def train_table(
     label_column: str | None = None,
     baseline: BaselineOptions | None = None,
     seed: int = 0,
+    context: ContextSpec | None = None,
     **search: Any,
 ) -> TrainingResult | UnlabelledResult:
+    """Both stages (or, with ``context``, detection engine v3) on any sensor table."""
     baseline = baseline or BaselineOptions()
     frame, table = read_table(path, unit_columns, time_column, channels, label_column)
     columns = {"unit_columns": list(unit_columns), "time_column": time_column}
@@ -87,12 +90,16 @@ def train_table(
             unit_columns=tuple(unit_columns),
             time_column=time_column,
         )
-        return train_on(data, out_dir, seed=seed, baseline=baseline, **search)
+        return train_on(data, out_dir, seed=seed, baseline=baseline, context=context, **search)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pipeline = build_pipeline(seed, "sklearn").fit(table.values)
     data_sha256 = hash_training_data(table.values)
+    # The fleet cut from forests that never saw the rows they score (folds of units, or of time).
+    fleet_decision = out_of_fold_fleet_decisions(
+        table.values, table.unit, lambda X: build_pipeline(seed, "sklearn").fit(X)
+    )
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="laserguard_train_") as tmp:
@@ -105,6 +112,8 @@ def train_table(
             training_data_sha256=data_sha256,
             extra_metadata={"seed": seed, "table": columns, "labelled": False},
             workdir=tmp,
+            fleet_decision=fleet_decision,
+            context=context,
         )
     card = {
         "model_version": version,
@@ -119,6 +128,8 @@ def train_table(
         "channels": list(table.channels),
         "forest": "Pipeline(StandardScaler, IsolationForest) with default parameters (no labels: no search)",
         "baseline_stage": fit.report(),
+        "detection_engine": "v2" if context is None else "v3",
+        "context_channels": None if context is None else list(context.channels),
     }
     (out / "model_card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return UnlabelledResult(out, version, fit.nominal_fpr, len(frame), table.n_units)

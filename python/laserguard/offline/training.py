@@ -29,7 +29,7 @@ from laserguard.model.baseline import DEVIATION_KINDS
 from laserguard.model.export import export_model, hash_training_data
 from laserguard.model.forest import ForestModel
 from laserguard.model.unit_scoring import STAGE_BASELINE, STAGE_FLEET
-from laserguard.offline.detector_training import BaselineOptions, export_detector, score_table
+from laserguard.offline.detector_training import BaselineOptions, ContextSpec, export_detector, score_table
 from laserguard.offline.engine_forest import EngineScoredIsolationForest
 from laserguard.offline.sensor_table import SETPOINT_COLUMN, STATE_COLUMN, SensorTable, unit_context
 from laserguard.offline.shared_fits import sharing_forest_fits
@@ -253,8 +253,11 @@ def train(
     on_scored: Callable[[], None] | None = None,
     baseline: BaselineOptions | None = None,
     held_out_unit_share: float = DEFAULT_HELD_OUT_UNIT_SHARE,
+    context: ContextSpec | None = None,
 ) -> TrainingResult:
-    """Load the CSVs, search, refit, evaluate on the held-out split and write every artefact."""
+    """Load the CSVs, search, refit, evaluate on the held-out split and write every artefact.
+
+    ``context``: detection engine v3's context stage (None: engine v2)."""
     started = time.perf_counter()
     data = load_training_data(data_dir)
     return train_on(
@@ -271,6 +274,7 @@ def train(
         started=started,
         baseline=baseline,
         held_out_unit_share=held_out_unit_share,
+        context=context,
     )
 
 
@@ -289,6 +293,7 @@ def train_on(
     started: float | None = None,
     baseline: BaselineOptions | None = None,
     held_out_unit_share: float = DEFAULT_HELD_OUT_UNIT_SHARE,
+    context: ContextSpec | None = None,
 ) -> TrainingResult:
     """Search the fleet forest, fit the per-unit baseline stage on the training part's nominal
     rows (both stages in one format 2.0 file), evaluate on the held-out future of each training
@@ -361,7 +366,14 @@ def train_on(
             by_stage: dict[str, float | None] = {}
         else:
             export_detector(
-                pipeline, draft, table, nominal, baseline, workdir=tmp, fleet_decision=fleet_decision
+                pipeline,
+                draft,
+                table,
+                nominal,
+                baseline,
+                workdir=tmp,
+                fleet_decision=fleet_decision,
+                context=context,
             )
             scores = score_table(ForestModel.load(draft), table)
             # A held-out unit's first rows teach it its baseline (never flagged): judged from then on.
@@ -427,6 +439,7 @@ def train_on(
                 extra_metadata=metadata,
                 workdir=tmp,
                 fleet_decision=fleet_decision,
+                context=context,
             )
     skops_path = out / SKOPS_FILE
     import skops.io as sio
@@ -443,6 +456,8 @@ def train_on(
         "sklearn_version": sklearn.__version__,
         "laserguard_version": laserguard_version,
         "estimator": "Pipeline([('scaler', StandardScaler()), ('model', IsolationForest())])",
+        "detection_engine": "v2" if context is None else "v3",
+        "context_channels": None if context is None else list(context.channels),
         "parameters": _json_params(pipeline.named_steps["model"].get_params()),
         "data": data_summary,
         "search": {k: v for k, v in search_summary.items() if k != "top_candidates"},
