@@ -86,13 +86,9 @@ def test_v3_follows_a_setpoint_change_and_still_sees_a_fault_there(folder: Path)
     faulty = (v3["label"] == 1) & (v3["t"] >= FAULT["start_s"] + 5)
     assert v3.loc[faulty, "is_anomaly"].mean() > 0.9
     assert v3.loc[faulty & (v3["is_anomaly"] == 1), "top_feature"].str.contains(":").all()  # its own stage
-    # v2 on the same lab data: one level per unit cannot span the operating points (printed for the log).
-    print(
-        "v2 flags: moved healthy",
-        v2.loc[moved, "is_anomaly"].mean(),
-        "fault",
-        v2.loc[faulty, "is_anomaly"].mean(),
-    )
+    # v2 fitted on the same lab data: one level per unit over every operating point is so loose
+    # that the fault goes unseen (measured: 1.4 % of its rows).
+    assert v2.loc[faulty, "is_anomaly"].mean() < 0.5
 
 
 def test_an_unknown_context_channel_is_named(folder: Path) -> None:
