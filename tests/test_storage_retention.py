@@ -18,7 +18,7 @@ from laserguard.sim.recording import read_collection
 from laserguard.storage.batch_writer import BatchWriter
 from laserguard.storage.retention import DAY_S, RetentionConfig, enforce, ensure_retention
 from laserguard.storage.rollup import MinuteRollup
-from laserguard.storage.schema import boot_key, ensure_indexes, telemetry_id
+from laserguard.storage.schema import CollectionNames, boot_key, ensure_indexes, telemetry_id
 from laserguard.storage.spool import WriteSpool
 from laserguard.storage.telemetry_store import TelemetryStore
 from laserguard.storage.unit_history import recent_samples, stored_unit_samples, unit_history
@@ -144,7 +144,8 @@ def test_old_per_sample_documents_are_read_counted_replayed_and_expired(db: Any,
     assert [d["seq"] for d in old] == list(range(5)) and old[2]["values"][CHANNELS[0]] == 5.0
     new = recent_samples(db, 2, 3, 8, 0, 100)
     assert [d["seq"] for d in new] == list(range(6)) and new[0]["model_version"] == "m1"
-    both = unit_history(db, 2, 3, 3600, NOW)  # one hour, raw: the old documents and the frames, in time order
+    # One hour read raw: the old documents and the frames, in time order.
+    both = unit_history(db, 2, 3, 3600, NOW, raw_window_s=3600)
     assert [d["boot"] for d in both] == [boot_key(7)] * 5 + [boot_key(8)] * 6
     assert [d["ts_ns"] for d in both] == sorted(d["ts_ns"] for d in both)
     assert len(list(read_collection(db.telemetry).frames())) == 5  # replay --mongo-collection telemetry
@@ -170,3 +171,38 @@ def test_ttl_indexes_where_the_server_keeps_them_and_it_expires_old_frames(db: A
         time.sleep(1)
     assert db.frames.count_documents({"boot": boot_key(1)}) == 0
     assert db.frames.count_documents({"boot": boot_key(2)}) == 3
+
+
+def test_frames_is_a_plain_collection_with_a_unique_id_where_time_series_are_not_real(db: Any) -> None:
+    import pymongo.errors
+
+    from laserguard.storage.frames_collection import TIMESERIES_OPTIONS, ensure_frames_collection
+
+    # The embedded server accepts time-series options but keeps a plain collection without a
+    # unique _id: auto falls back to plain, asking for time series is refused by name.
+    with pytest.raises(ValueError, match="does not make time-series collections"):
+        ensure_frames_collection(db, "timeseries")
+    assert ensure_frames_collection(db, "auto") is False
+    db.frames.insert_one({"_id": "1:0:0", "lcc": 1})
+    with pytest.raises(pymongo.errors.DuplicateKeyError):
+        db.frames.insert_one({"_id": "1:0:0", "lcc": 1})
+    db.create_collection("ignored", timeseries=TIMESERIES_OPTIONS)
+    with pytest.raises(ValueError, match="has no unique _id"):
+        ensure_frames_collection(db, "auto", CollectionNames(frames="ignored"))
+
+
+def test_a_collection_without_unique_ids_gets_each_frame_once(db: Any, tmp_path: Path) -> None:
+    # What the writer does on a real time-series collection, exercised on a plain one: frames
+    # already stored are dropped from the batch before the insert and counted as duplicates.
+    ensure_indexes(db)
+    store = TelemetryStore(CHANNELS)
+    writer = BatchWriter(db, WriteSpool(tmp_path / "spool"))
+    writer.frames_without_unique_id = True
+    for seq in range(3):
+        store.add_telemetry(1, seq, ns(NOW) + seq, np.ones((N_UNITS, len(CHANNELS)), np.float32), now=0.0)
+    batch = store.take_batch(now=1.0, flush_all=True)
+    assert batch is not None
+    writer.write(batch)
+    writer.write(batch)
+    assert writer.totals.inserted == 3 * N_UNITS and writer.totals.duplicates == 3 * N_UNITS
+    assert writer.totals.rejected == 0 and db.frames.count_documents({}) == 3

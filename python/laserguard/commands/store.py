@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from laserguard.storage.database_options import add_database_arguments, database_server, redacted_uri
+from laserguard.storage.frames_collection import MODES as FRAMES_MODES
 from laserguard.storage.retention import MODES
 from laserguard.storage.service import DEFAULT_FEEDBACK_ENDPOINT, DEFAULT_TELEMETRY_ENDPOINT
 
@@ -70,6 +71,13 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="ttl: TTL indexes (the server deletes); deletes: the store deletes in bounded chunks; "
         "auto (default): ttl where the server keeps TTL indexes",
+    )
+    p.add_argument(
+        "--frames-collection",
+        choices=FRAMES_MODES,
+        default="auto",
+        help="frames as a MongoDB time-series collection (timeseries), a plain one (plain), or a "
+        "time-series one where the server really makes it (auto, default; the embedded server does not)",
     )
     p.add_argument(
         "--stop-timeout-s",
@@ -140,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
                 raise_after=args.raise_after,
                 clear_after=args.clear_after,
                 stop_timeout_s=args.stop_timeout_s,
+                frames_collection=args.frames_collection,
                 retention=RetentionConfig(
                     raw_s=args.raw_retention, summary_s=args.summary_retention, mode=args.retention_mode
                 ),

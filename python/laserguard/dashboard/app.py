@@ -23,9 +23,13 @@ from laserguard.dashboard.feedback_monitor import FeedbackMonitor, UnitBaseline,
 from laserguard.dashboard.http_limits import RejectCounter, install
 from laserguard.dashboard.state import DashboardState, UnitState, setpoint_of, state_of
 from laserguard.dashboard.write_guard import WriteGuard
+from laserguard.storage.unit_history import RAW_WINDOW_S
 from laserguard.wire.codec import CHANNELS
 
 HISTORY_SAMPLES = 300
+# The unit history's windows: the last HISTORY_SAMPLES samples (0), else seconds; up to 10 min
+# from raw frames, beyond that from the per-minute summaries (storage/unit_history.py).
+HISTORY_WINDOWS = {"last 300 samples": 0, "10 min": 600, "1 h": 3600, "1 d": 86_400, "30 d": 30 * 86_400}
 SETPOINT_TITLE = "setpoint (A)"
 NO_PAYLOAD = "No payload available: nothing has been stored in the latest-state collection yet"
 
@@ -175,6 +179,12 @@ def _layout(lccs: Sequence[int], units: int, token_required: bool) -> html.Div:
                 value="optical_power_w",
                 clearable=False,
                 style={"maxWidth": "320px"},
+            ),
+            dcc.RadioItems(
+                id="history-window",
+                options=[{"label": label, "value": seconds} for label, seconds in HISTORY_WINDOWS.items()],
+                value=0,
+                inline=True,
             ),
             html.Div(
                 [dcc.Graph(id="score-graph"), dcc.Graph(id="channel-graph"), dcc.Graph(id="setpoint-graph")],
@@ -501,8 +511,11 @@ def create_app(
         Input("selected-unit", "data"),
         Input("channel-select", "value"),
         Input("tick", "n_intervals"),
+        Input("history-window", "value"),
     )
-    def unit_detail(selected: dict[str, int] | None, channel: str, _n: int | None) -> tuple[Any, ...]:
+    def unit_detail(
+        selected: dict[str, int] | None, channel: str, _n: int | None, window_s: int | None = 0
+    ) -> tuple[Any, ...]:
         if not selected:
             empty = _figure([], [], "score")
             return (
@@ -514,7 +527,10 @@ def create_app(
                 _figure([], [], SETPOINT_TITLE),
             )
         lcc, unit = selected["lcc"], selected["unit"]
-        docs = state.history(lcc, unit, HISTORY_SAMPLES)
+        if window_s:
+            docs = state.history_window(lcc, unit, window_s)
+        else:
+            docs = state.history(lcc, unit, HISTORY_SAMPLES)
         times = [d.get("ts") for d in docs]
         scores = [d.get("score") for d in docs]
         flagged = [bool(d.get("anomalous")) for d in docs]
@@ -533,6 +549,10 @@ def create_app(
             else "no anomaly on the newest sample"
         )
         title = f"LCC {lcc} unit {unit}: last {len(docs)} samples"
+        if window_s:
+            label = next(k for k, v in HISTORY_WINDOWS.items() if v == window_s)
+            kind = "samples" if window_s <= RAW_WINDOW_S else "minute summaries (mean, worst score)"
+            title = f"LCC {lcc} unit {unit}: last {label}, {len(docs)} {kind}"
         return (
             title,
             context,

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from laserguard.storage.frames_collection import existing_frame_ids
 from laserguard.storage.schema import DEFAULT_NAMES, CollectionNames
 from laserguard.storage.spool import WriteSpool
 
@@ -103,6 +104,8 @@ class BatchWriter:
         self.database_up = True
         self._next_retry = 0.0
         self.totals = WriteOutcome()
+        # Set when ``frames`` is a real time-series collection (no unique _id: frames_collection).
+        self.frames_without_unique_id = False
         self._update_backlog()
 
     def _update_backlog(self) -> None:
@@ -117,6 +120,10 @@ class BatchWriter:
 
         outcome = WriteOutcome()
         for collection, ops in _groups(batch.ops):
+            if collection == self.names.frames and self.frames_without_unique_id:
+                ops = self._drop_stored_frames(ops, outcome)
+                if not ops:
+                    continue
             # Unit-samples per operation: inserts of frame documents count their units.
             weights = [
                 int(op["doc"].get("n_units", 1)) if op["op"] == "insert" else 0
@@ -153,6 +160,24 @@ class BatchWriter:
             except PyMongoError as exc:
                 raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return outcome
+
+    def _drop_stored_frames(self, ops: list[WriteOp], outcome: WriteOutcome) -> list[WriteOp]:
+        """A time-series ``frames`` has no unique _id: inserts of frames already there are dropped
+        (and counted as duplicates) before the write instead of being refused by the server."""
+        from pymongo.errors import PyMongoError
+
+        inserts = [op["doc"] for op in ops if op["op"] == "insert"]
+        try:
+            stored = existing_frame_ids(self.db[self.names.frames], inserts)
+        except PyMongoError as exc:
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        kept = []
+        for op in ops:
+            if op["op"] == "insert" and op["doc"]["_id"] in stored:
+                outcome.duplicates += int(op["doc"].get("n_units", 1))
+            else:
+                kept.append(op)
+        return kept
 
     def _account(self, outcome: WriteOutcome, batch: WriteBatch, seconds: float | None) -> None:
         self.totals.inserted += outcome.inserted

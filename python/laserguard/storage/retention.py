@@ -64,8 +64,15 @@ def ttl_kept(db: Any, names: CollectionNames) -> bool:
     return "expireAfterSeconds" in info
 
 
-def ensure_retention(db: Any, config: RetentionConfig, names: CollectionNames = DEFAULT_NAMES) -> str:
-    """Create the retention indexes; returns the mode in force ("ttl", "deletes" or "off")."""
+def ensure_retention(
+    db: Any,
+    config: RetentionConfig,
+    names: CollectionNames = DEFAULT_NAMES,
+    *,
+    frames_timeseries: bool = False,
+) -> str:
+    """Create the retention indexes; returns the mode in force ("ttl", "deletes" or "off").
+    A time-series ``frames`` expires by its ``expireAfterSeconds`` option instead of an index."""
     if config.mode not in MODES:
         raise ValueError(f"retention mode {config.mode!r} is not one of {', '.join(MODES)}")
     existing = set(db.list_collection_names())
@@ -73,10 +80,16 @@ def ensure_retention(db: Any, config: RetentionConfig, names: CollectionNames = 
     for collection, field, keep_s in _targets(names, config):
         if collection == names.telemetry and collection not in existing:
             continue  # no per-sample documents of an earlier version here: nothing to create
-        _ensure_index(db[collection], field, int(keep_s) if use_ttl and config.mode != "off" else None)
+        expire = int(keep_s) if use_ttl else None
+        if collection == names.frames and frames_timeseries:
+            _ensure_index(db[collection], field, None)  # the rollup's and the deletes' time range
+            if expire is not None:
+                db.command("collMod", collection, expireAfterSeconds=expire)
+            continue
+        _ensure_index(db[collection], field, expire)
     if config.mode == "off":
         return "off"
-    if use_ttl and ttl_kept(db, names):
+    if use_ttl and (ttl_kept(db, names) or frames_timeseries):
         return "ttl"
     if config.mode == "ttl":
         raise ValueError(

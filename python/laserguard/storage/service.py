@@ -29,6 +29,7 @@ from typing import Any
 
 from laserguard.storage.alarms import AlarmTracker, load_active_alarms
 from laserguard.storage.batch_writer import BatchWriter, WriteBatch
+from laserguard.storage.frames_collection import ensure_frames_collection
 from laserguard.storage.metrics import StoreMetrics
 from laserguard.storage.retention import RetentionConfig, enforce, ensure_retention
 from laserguard.storage.rollup import MinuteRollup
@@ -68,6 +69,7 @@ class StoreConfig:
     stop_timeout_s: float = 3.0
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     maintenance_interval_s: float = 10.0  # minute summaries and the store's own deletes
+    frames_collection: str = "auto"  # auto: time-series where the server really makes one
 
 
 def mongo_client(uri: str, server_timeout_ms: int) -> Any:
@@ -182,6 +184,7 @@ class StoreService:
         self._restored_alarms: queue.Queue[list[tuple[int, int, str]]] = queue.Queue()
         self.database_prepared = threading.Event()
         self.retention_mode = "off"
+        self.config_error = False
         self._maintenance = threading.Thread(
             target=self._maintain, name="laserguard-store-maintenance", daemon=True
         )
@@ -217,9 +220,18 @@ class StoreService:
         reported = False
         while not self.stop_event.is_set():
             try:
+                timeseries = ensure_frames_collection(self.db, self.config.frames_collection, self.names)
+                self.writer.frames_without_unique_id = timeseries
                 ensure_indexes(self.db, self.names)
-                self.retention_mode = ensure_retention(self.db, self.config.retention, self.names)
+                self.retention_mode = ensure_retention(
+                    self.db, self.config.retention, self.names, frames_timeseries=timeseries
+                )
                 active = load_active_alarms(self.db, self.names)
+            except ValueError as exc:  # a frames collection or retention this server cannot have
+                print(f"laserguard store: error: {exc}", file=sys.stderr, flush=True)
+                self.config_error = True
+                self.stop_event.set()
+                return
             except PyMongoError as exc:
                 if not reported:  # not fatal: writes spool until the database is there
                     print(
@@ -234,7 +246,8 @@ class StoreService:
             self._restored_alarms.put(active)
             self.database_prepared.set()
             print(
-                f"laserguard store: retention {self.retention_mode}: raw frames "
+                f"laserguard store: frames in a {'time-series' if self.writer.frames_without_unique_id else 'plain'} "
+                f"collection; retention {self.retention_mode}: raw frames "
                 f"{self.config.retention.raw_s / 86400:g} d, minute summaries "
                 f"{self.config.retention.summary_s / 86400:g} d, alarms kept",
                 file=sys.stderr,
@@ -458,6 +471,8 @@ class StoreService:
                     print(f"laserguard store: writer failed: {self.writer_thread.error!r}", file=sys.stderr)
                     status = 1
                     break
+            if self.config_error:
+                status = 2
         finally:
             # Clean shutdown: everything received is written (or spooled) before we exit.
             self.stop_event.set()

@@ -119,7 +119,7 @@ class TelemetryStore:
         join_window_s: float = 0.5,
         max_batch_unit_samples: int = 8_000,
         latest_interval_s: float = 0.25,
-        latest_upserts_per_s: float = 250.0,
+        latest_upserts_per_s: float = 150.0,
         metrics: StoreMetrics | None = None,
     ) -> None:
         self.channel_names = tuple(channel_names)

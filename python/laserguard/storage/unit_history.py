@@ -22,7 +22,9 @@ from laserguard.storage.schema import (
     unit_minutes_id,
 )
 
-RAW_WINDOW_S = 3_600  # windows up to an hour are read from raw frames, longer ones from summaries
+# Windows up to 10 min are read from raw frames (6,000 frames of the LCC), longer ones from the
+# minute summaries (an hour of raw frames would be 36,000 documents for one unit's plot).
+RAW_WINDOW_S = 600
 
 
 def stored_unit_samples(db: Any, names: CollectionNames = DEFAULT_NAMES) -> int:
