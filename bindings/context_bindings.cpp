@@ -36,6 +36,9 @@ lg::ContextParams context_params_from_dict(const py::dict& d) {
   p.calib_prior_s = d["calib_prior_s"].cast<double>();
   p.gain_limit = d["gain_limit"].cast<double>();
   p.max_dt_s = d["max_dt_s"].cast<double>();
+  p.calib_anchor_s = d["calib_anchor_s"].cast<double>();
+  p.calib_max_deviation = d["calib_max_deviation"].cast<double>();
+  p.calib_change_s = d["calib_change_s"].cast<double>();
   p.level_tau_s = d["level_tau_s"].cast<double>();
   p.spread_tau_s = d["spread_tau_s"].cast<double>();
   p.spe_tau_s = d["spe_tau_s"].cast<double>();
@@ -80,6 +83,9 @@ py::dict context_params_to_dict(const lg::ContextParams& p) {
   d["calib_prior_s"] = p.calib_prior_s;
   d["gain_limit"] = p.gain_limit;
   d["max_dt_s"] = p.max_dt_s;
+  d["calib_anchor_s"] = p.calib_anchor_s;
+  d["calib_max_deviation"] = p.calib_max_deviation;
+  d["calib_change_s"] = p.calib_change_s;
   d["level_tau_s"] = p.level_tau_s;
   d["spread_tau_s"] = p.spread_tau_s;
   d["spe_tau_s"] = p.spe_tau_s;

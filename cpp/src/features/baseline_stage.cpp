@@ -261,8 +261,10 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
         offer(code_of(c, DeviationKind::kStuck), static_cast<float>(u.run[c]) / static_cast<float>(p.stuck_run[c]));
   }
 
-  // v3: only rows the stage does not flag teach the unit's calibration (a fault is not learned).
-  if (context_ && decision >= 0.0) context_->learn(u.ctx, x, context_row_, dt);
+  // v3: only rows well inside the threshold teach the unit's calibration (a fault is not learned).
+  if (context_ && !missing && !stuck &&
+      (deviation <= context_->params().calib_max_deviation * p.threshold || context_row_.after_change))
+    context_->learn(u.ctx, x, context_row_, dt);
   // Re-baseline: only a unit the stage does not flag moves its mean (ageing, not faults).
   if (!context_ && p.mean_tau_s > 0.0 && decision >= 0.0 && dt > 0.0) {
     const double alpha = -std::expm1(-dt / p.mean_tau_s);
@@ -305,7 +307,10 @@ void BaselineStage::push(std::size_t n_rows, const std::uint32_t* unit, const do
     if (u.phase == UnitPhase::kLearning) {
       const bool done = params_.baseline_samples > 0 ? u.learned >= params_.baseline_samples
                                                      : u.last_time - u.first_time >= params_.baseline_s;
-      if (done) freeze(u);
+      if (done) {
+        freeze(u);
+        if (context_) context_->anchor(u.ctx);
+      }
     }
     if (u.phase == UnitPhase::kLearning) {
       for (std::size_t c = 0; c < nc; ++c) {

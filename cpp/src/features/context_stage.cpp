@@ -203,8 +203,9 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
     u.scalars[kLastState] = static_cast<double>(state);
     u.scalars[kLastSetpoint] = sp;
   }
-  row.in_hold = p.change_hold_s > 0.0 && std::isfinite(u.scalars[kLastChange]) &&
-                t - u.scalars[kLastChange] < p.change_hold_s;
+  const double since_change = t - u.scalars[kLastChange];  // NaN before the first change
+  row.in_hold = p.change_hold_s > 0.0 && since_change < p.change_hold_s;
+  row.after_change = p.calib_change_s > 0.0 && since_change < p.calib_change_s;
   if (row.in_hold) {
     row.deviation /= p.change_relax;
     for (auto* v : {&row.level, &row.spread, &row.relation})
@@ -234,6 +235,18 @@ void ContextStage::learn(ContextUnit& u, const float* x, const ContextRow& row, 
     c[kSumX * nm + j] = keep * c[kSumX * nm + j] + w * dx;
     c[kSumEE * nm + j] = keep * c[kSumEE * nm + j] + w * de * de;
     c[kSumEX * nm + j] = keep * c[kSumEX * nm + j] + w * de * dx;
+  }
+}
+
+void ContextStage::anchor(ContextUnit& u) const {
+  if (params_.calib_anchor_s <= 0.0) return;
+  const std::size_t nm = n_monitored();
+  double* c = u.calib.data();
+  for (std::size_t j = 0; j < nm; ++j) {
+    const double w = c[kWeight * nm + j];
+    if (!(w > 0.0) || w >= params_.calib_anchor_s) continue;
+    const double f = params_.calib_anchor_s / w;  // same means and moments, more weight
+    for (const std::size_t block : {kWeight, kSumE, kSumX, kSumEE, kSumEX}) c[block * nm + j] *= f;
   }
 }
 

@@ -91,6 +91,10 @@ void validate_context_params(const ContextParams& p) {
   if (!(std::isfinite(p.gain_limit) && p.gain_limit > 0.0 && p.gain_limit <= 1.0))
     fail("gain_limit must be in (0, 1], got " + num(p.gain_limit));
   require_time(p.max_dt_s, false, "max_dt_s");
+  require_time(p.calib_anchor_s, true, "calib_anchor_s");
+  require_time(p.calib_change_s, true, "calib_change_s");
+  if (!(std::isfinite(p.calib_max_deviation) && p.calib_max_deviation > 0.0 && p.calib_max_deviation <= 1.0))
+    fail("calib_max_deviation must be in (0, 1], got " + num(p.calib_max_deviation));
   require_time(p.level_tau_s, true, "level_tau_s");
   require_time(p.spread_tau_s, false, "spread_tau_s");
   require_time(p.spe_tau_s, true, "spe_tau_s");

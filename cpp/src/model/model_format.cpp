@@ -234,8 +234,8 @@ void put_context(ByteWriter& out, const ContextParams& p) {
   out.put_array(p.coef);
   out.put_array(p.resid_sigma);
   out.put_array(p.prior_var);
-  for (const double v : {p.calib_tau_s, p.calib_prior_s, p.gain_limit, p.max_dt_s, p.level_tau_s, p.spread_tau_s,
-                         p.spe_tau_s})
+  for (const double v : {p.calib_tau_s, p.calib_prior_s, p.gain_limit, p.max_dt_s, p.calib_anchor_s,
+                         p.calib_max_deviation, p.calib_change_s, p.level_tau_s, p.spread_tau_s, p.spe_tau_s})
     out.put(v);
   out.put_array(p.level_scale);
   out.put_array(p.spread_ref);
@@ -297,6 +297,9 @@ ContextParams get_context(ByteReader& in) {
   p.calib_prior_s = in.get<double>("calib_prior_s");
   p.gain_limit = in.get<double>("gain_limit");
   p.max_dt_s = in.get<double>("max_dt_s");
+  p.calib_anchor_s = in.get<double>("calib_anchor_s");
+  p.calib_max_deviation = in.get<double>("calib_max_deviation");
+  p.calib_change_s = in.get<double>("calib_change_s");
   p.level_tau_s = in.get<double>("level_tau_s");
   p.spread_tau_s = in.get<double>("spread_tau_s");
   p.spe_tau_s = in.get<double>("spe_tau_s");

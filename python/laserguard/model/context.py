@@ -53,6 +53,9 @@ class ContextParams:
     calib_prior_s: float = 60.0
     gain_limit: float = 0.25
     max_dt_s: float = 10.0
+    calib_anchor_s: float = 0.0  # weight of the learning period's calibration once it ends
+    calib_max_deviation: float = 1.0  # only rows with D <= this x threshold teach the calibration
+    calib_change_s: float = 0.0  # ... or rows this soon after an operating change (the unit's slope)
     level_tau_s: float = 0.0
     spread_tau_s: float = 30.0
     spe_tau_s: float = 0.0
@@ -126,6 +129,9 @@ class ContextParams:
             calib_prior_s=float(d["calib_prior_s"]),
             gain_limit=float(d["gain_limit"]),
             max_dt_s=float(d["max_dt_s"]),
+            calib_anchor_s=float(d["calib_anchor_s"]),
+            calib_max_deviation=float(d["calib_max_deviation"]),
+            calib_change_s=float(d["calib_change_s"]),
             level_tau_s=float(d["level_tau_s"]),
             spread_tau_s=float(d["spread_tau_s"]),
             spe_tau_s=float(d["spe_tau_s"]),

@@ -50,6 +50,12 @@ class ContextFitOptions:
     forest_input: str = "raw"  # "raw" | "residual": what the fleet forest reads
     calib_tau_s: float | None = None  # None: the baseline's mean_tau_s (0 there: never forget)
     calib_prior_rows: float = 60.0  # weight of the gain prior, in rows of the training rate
+    # Once a unit has learned, its learning period weighs this much (s) in its calibration, and
+    # rows above calib_max_deviation x threshold do not teach it: a degradation at one operating
+    # point is not learned away (measured: an unanchored calibration absorbed slow faults).
+    calib_anchor_s: float = 3600.0
+    calib_max_deviation: float = 0.5
+    calib_change_s: float = 60.0  # rows this soon after an operating change always teach (the slope)
     gain_limit: float = 0.25
     level_tau_rows: float = 0.0  # EWMA of z before the level, in rows of the training rate
     spread_tau_rows: float = 30.0
@@ -62,7 +68,11 @@ class ContextFitOptions:
     ridge: float = 1e-4  # per row, on standardised terms
     change_hold_s: float = 0.0
     change_relax: float = 1.0
-    judge_spread: tuple[int, ...] | None = None  # per monitored channel 0/1; None: all judged
+    # per monitored channel 0/1; None: judged unless the channel holds its readings (more than
+    # max_repeat_share of consecutive healthy readings identical: a sampled-and-held analyser,
+    # whose variability over a window says nothing about the plant)
+    judge_spread: tuple[int, ...] | None = None
+    max_repeat_share: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -361,7 +371,13 @@ def fit_context(
     terms = _terms(design, x, sp, powered, order, dt, first)
     targets = x[:, judged]
     calib_tau = baseline.mean_tau_s if opts.calib_tau_s is None else opts.calib_tau_s
-    judge_spread = opts.judge_spread or (1,) * nm
+    if opts.judge_spread is not None:
+        judge_spread = tuple(int(v) for v in opts.judge_spread)
+    else:
+        xs = x[order][:, judged]
+        same = (xs[1:] == xs[:-1]) & ~first[1:, None] & healthy[order][1:, None]
+        share = same.mean(axis=0) if same.shape[0] else np.zeros(nm)
+        judge_spread = tuple(int(v <= opts.max_repeat_share) for v in share)
 
     def params_for(
         coef: FloatArray,
@@ -403,6 +419,9 @@ def fit_context(
             calib_prior_s=opts.calib_prior_rows * period,
             gain_limit=opts.gain_limit,
             max_dt_s=10.0 * period,
+            calib_anchor_s=opts.calib_anchor_s,
+            calib_max_deviation=opts.calib_max_deviation,
+            calib_change_s=opts.calib_change_s,
             level_tau_s=opts.level_tau_rows * period,
             spread_tau_s=max(opts.spread_tau_rows * period, MIN_SCALE),
             spe_tau_s=opts.spe_tau_rows * period,

@@ -41,6 +41,7 @@ struct ContextRow {
   double t2 = 0.0;                   // smoothed T^2 (NaN: not computable or no components)
   double deviation = 0.0;            // D of this row (after any hold-off relaxation)
   bool in_hold = false;
+  bool after_change = false;         // within calib_change_s after an operating change
   bool powered = true;               // state != off (always true without unit context)
 };
 
@@ -65,6 +66,8 @@ class ContextStage {
                 ContextRow& row) const;
   // The unit's calibration learns from this row (call for rows the stage did not flag).
   void learn(ContextUnit& u, const float* x, const ContextRow& row, double dt) const;
+  // The unit's learning period ended: its calibration sums weigh calib_anchor_s from now on.
+  void anchor(ContextUnit& u) const;
   // What the fleet forest reads for this row (ForestInput::kResidual): z for monitored channels,
   // the raw reading otherwise; n_channels floats.
   void forest_input(const float* x, const ContextRow& row, float* out) const;

@@ -17,6 +17,11 @@
 //              calib_tau_s; b pulled towards 1 by a prior worth calib_prior_s seconds at spread
 //              prior_var, so a unit seen at one operating point gets an offset only; |b - 1| <=
 //              gain_limit). An off unit is judged by the fleet model alone (a = 0, b = 1).
+//              When the unit's learning period ends its sums are scaled to weigh calib_anchor_s
+//              seconds, and afterwards only rows with D <= calib_max_deviation * threshold teach
+//              it, except within calib_change_s after an operating change: a residual that
+//              appears with a change of operating point is the unit's own slope, one that grows
+//              at a constant operating point is a fault (not learned away).
 //   residual   z_c = (x_c - e'_c) / resid_sigma_c
 //   level      |EWMA_{level_tau_s}(z_c)| / level_scale_c                  -> `<channel>:residual`
 //   spread     max(0, ln(s_c / spread_ref_c)) / spread_scale_c, s_c the EW std of z_c over
@@ -73,6 +78,9 @@ struct ContextParams {
   double calib_prior_s = 60.0; // weight of the gain prior b = 1, in seconds of data, >= 0
   double gain_limit = 0.25;    // |b - 1| <= gain_limit, in (0, 1]
   double max_dt_s = 10.0;      // a gap counts as at most this much data time, > 0
+  double calib_anchor_s = 0.0;       // weight of the learning period's sums once it ends, >= 0 (0: as learned)
+  double calib_max_deviation = 1.0;  // rows with D above this fraction of the threshold do not teach, (0, 1]
+  double calib_change_s = 0.0;       // ... except within this long after an operating change, >= 0
 
   double level_tau_s = 0.0;    // EWMA of z before the level, >= 0 (0: this row's z)
   double spread_tau_s = 30.0;  // EW variance of z, > 0
