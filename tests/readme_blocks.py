@@ -68,8 +68,8 @@ class Serve:
 @dataclass(frozen=True)
 class Prepare:
     """Inputs a block names but no earlier block makes: ``files`` maps the name used to its source
-    (a file an earlier block made) and a model whose feature names select the CSV's columns
-    (None: the whole file)."""
+    (a file an earlier block made) and a model card whose ``data.feature_names`` select the CSV's
+    columns (None: the whole file)."""
 
     match: str
     files: dict[str, tuple[str, str | None]]
@@ -189,7 +189,10 @@ SERVES = (
 PREPARES = (
     Prepare(
         "laserguard export --sklearn model.skops",
-        {"model.skops": ("model/model.skops", None), "frames.csv": ("sim/telemetry.csv", "model/model.lgf")},
+        {
+            "model.skops": ("model/model.skops", None),
+            "frames.csv": ("sim/telemetry.csv", "model/model_card.json"),
+        },
         "the README names any sklearn model and any data file with its features; the test uses "
         "the offline block's model and its simulated telemetry's columns of that model's features",
     ),

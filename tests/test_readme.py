@@ -26,6 +26,7 @@ there), each run reading back every row clean stored.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -149,15 +150,13 @@ def serve_until_ready(command: str, workdir: Path, env: dict[str, str]) -> None:
 def prepare_inputs(block: Block, workdir: Path) -> None:
     import pandas as pd
 
-    import laserguard
-
     for prepare in PREPARES:
         if prepare.match in block.text:
-            for name, (source, model) in prepare.files.items():
-                if model is None:
+            for name, (source, card) in prepare.files.items():
+                if card is None:
                     shutil.copyfile(workdir / source, workdir / name)
                 else:
-                    features = list(laserguard.ForestModel.load(str(workdir / model)).feature_names)
+                    features = json.loads((workdir / card).read_text())["data"]["feature_names"]
                     pd.read_csv(workdir / source)[features].to_csv(workdir / name, index=False)
 
 
