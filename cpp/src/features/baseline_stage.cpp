@@ -298,12 +298,6 @@ void BaselineStage::push(std::size_t n_rows, const std::uint32_t* unit, const do
     const double dt = t > u.last_time ? t - u.last_time : 0.0;
     u.last_time = std::max(u.last_time, t);
     update_window(u, x);
-    if (context_) {
-      const float setpoint = context.setpoint_a ? context.setpoint_a[i] : std::numeric_limits<float>::quiet_NaN();
-      const std::uint8_t state = context.state ? context.state[i] : std::uint8_t{2};  // unknown: on
-      context_->evaluate(u.ctx, x, setpoint, state, t, dt, context_row_);
-      if (out.forest_input) context_->forest_input(x, context_row_, out.forest_input + i * nc);
-    }
     if (u.phase == UnitPhase::kLearning) {
       const bool done = params_.baseline_samples > 0 ? u.learned >= params_.baseline_samples
                                                      : u.last_time - u.first_time >= params_.baseline_s;
@@ -311,6 +305,12 @@ void BaselineStage::push(std::size_t n_rows, const std::uint32_t* unit, const do
         freeze(u);
         if (context_) context_->anchor(u.ctx);
       }
+    }
+    if (context_) {
+      const float setpoint = context.setpoint_a ? context.setpoint_a[i] : std::numeric_limits<float>::quiet_NaN();
+      const std::uint8_t state = context.state ? context.state[i] : std::uint8_t{2};  // unknown: on
+      context_->evaluate(u.ctx, x, setpoint, state, t, dt, context_row_);
+      if (out.forest_input) context_->forest_input(x, context_row_, out.forest_input + i * nc);
     }
     if (u.phase == UnitPhase::kLearning) {
       for (std::size_t c = 0; c < nc; ++c) {

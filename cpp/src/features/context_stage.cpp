@@ -28,7 +28,7 @@ ContextStage::ContextStage(ContextParams params) : params_(std::move(params)) {
 
 void ContextStage::init_unit(ContextUnit& u) const {
   const std::size_t nm = n_monitored();
-  u.filter.assign(params_.filters.size(), kNaN);
+  u.filter.assign(2 * params_.filters.size(), kNaN);
   u.calib.assign(kCalibBlocks * nm, 0.0);
   std::fill_n(u.calib.begin() + kRefE * nm, 2 * nm, kNaN);
   u.stats.assign(kStatBlocks * nm, kNaN);
@@ -37,7 +37,7 @@ void ContextStage::init_unit(ContextUnit& u) const {
 
 bool ContextStage::shaped(const ContextUnit& u) const noexcept {
   const std::size_t nm = n_monitored();
-  return u.filter.size() == params_.filters.size() && u.calib.size() == kCalibBlocks * nm &&
+  return u.filter.size() == 2 * params_.filters.size() && u.calib.size() == kCalibBlocks * nm &&
          u.stats.size() == kStatBlocks * nm && u.scalars.size() == kScalars;
 }
 
@@ -84,14 +84,19 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
     g[kFirstContextSignal + i] = std::isfinite(v) ? (v - p.context_center[i]) / p.context_scale[i] : kNaN;
   }
   const std::size_t first_filter = kFirstContextSignal + p.context.size();
-  for (std::size_t i = 0; i < p.filters.size(); ++i) {
+  // The input held over the interval since the previous row is that row's value (a change
+  // reported at this row happened at this row), so a step is followed exactly at any rate.
+  const std::size_t nf = p.filters.size();
+  for (std::size_t i = 0; i < nf; ++i) {
     const double v = g[p.filters[i].source];
     double& y = u.filter[i];
+    double& held = u.filter[nf + i];
     if (!started || !std::isfinite(y)) {
       y = v;  // a unit seen for the first time is taken as settled
-    } else if (std::isfinite(v)) {
-      y += step_weight(dt, p.filters[i].tau_s) * (v - y);
+    } else if (std::isfinite(held)) {
+      y += step_weight(dt, p.filters[i].tau_s) * (held - y);
     }
+    if (std::isfinite(v)) held = v;
     g[first_filter + i] = y;
   }
   for (std::size_t t_ = 0; t_ < p.n_terms(); ++t_) row.product[t_] = g[p.term_a[t_]] * g[p.term_b[t_]];
@@ -239,6 +244,10 @@ void ContextStage::learn(ContextUnit& u, const float* x, const ContextRow& row, 
 }
 
 void ContextStage::anchor(ContextUnit& u) const {
+  // The residual statistics restart: during learning they measured residuals against a
+  // calibration still being learned.
+  std::fill(u.stats.begin(), u.stats.end(), kNaN);
+  u.scalars[kT2] = kNaN;
   if (params_.calib_anchor_s <= 0.0) return;
   const std::size_t nm = n_monitored();
   double* c = u.calib.data();

@@ -174,13 +174,16 @@ def _filter(signal: FloatArray, dt: FloatArray, first: npt.NDArray[np.bool_], ta
     """The C++ first-order filter over rows in order (`first` marks each unit's first row)."""
     weight = -np.expm1(-dt / tau)
     out = np.empty_like(signal)
-    y = math.nan
+    y = held = math.nan
     for i in range(signal.size):
         v = signal[i]
         if first[i] or not math.isfinite(y):
             y = v
-        elif math.isfinite(v):
-            y += weight[i] * (v - y)
+            held = math.nan
+        elif math.isfinite(held):
+            y += weight[i] * (held - y)  # the previous row's input, held over the interval
+        if math.isfinite(v):
+            held = v
         out[i] = y
     return out
 

@@ -14,7 +14,9 @@ namespace laserguard {
 
 // One unit's state. Plain vectors of doubles so BaselineStage can persist them as they are.
 struct ContextUnit {
-  std::vector<double> filter;  // n_filters: filtered signals (NaN until their input was finite)
+  // 2 x n_filters: each filter's output, then its input held since the previous row (NaN until
+  // the input was finite).
+  std::vector<double> filter;
   // Calibration sums per monitored channel, 7 blocks of n_monitored: weight, sum(e - e_ref),
   // sum(x - x_ref), sum((e - e_ref)^2), sum((e - e_ref)(x - x_ref)), e_ref, x_ref.
   std::vector<double> calib;
@@ -66,7 +68,8 @@ class ContextStage {
                 ContextRow& row) const;
   // The unit's calibration learns from this row (call for rows the stage did not flag).
   void learn(ContextUnit& u, const float* x, const ContextRow& row, double dt) const;
-  // The unit's learning period ended: its calibration sums weigh calib_anchor_s from now on.
+  // The unit's learning period ended: its calibration sums weigh calib_anchor_s from now on,
+  // and its residual statistics start afresh.
   void anchor(ContextUnit& u) const;
   // What the fleet forest reads for this row (ForestInput::kResidual): z for monitored channels,
   // the raw reading otherwise; n_channels floats.

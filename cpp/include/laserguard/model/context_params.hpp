@@ -8,8 +8,9 @@
 //   signals    g_0 = 1, g_1 = powered (state != off; 1 when the table has no state),
 //              g_2 = s (setpoint_a when powered, else 0; only with uses_unit_context),
 //              g_{3+i} = (x[context[i]] - context_center[i]) / context_scale[i],
-//              then one first-order filter per entry of `filters`: y += (1 - e^{-dt/tau}) (g_src - y)
-//              (a filter starts at its input: a unit seen for the first time is taken as settled).
+//              then one first-order filter per entry of `filters`: y += (1 - e^{-dt/tau}) (h - y),
+//              h the source's value at the previous row (held over the interval: exact for steps
+//              at any rate); a filter starts at its input (a unit seen first is taken as settled).
 //   expected   e_c = sum_t coef[t][c] * g_{term_a[t]} * g_{term_b[t]}   (the fleet model; g_0 = 1
 //              makes a term linear), c over the monitored channels.
 //   calibrated e'_c = a_uc + b_uc * e_c, the unit's own gain and offset, learned online from the
