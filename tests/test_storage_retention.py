@@ -73,6 +73,9 @@ def test_minute_summaries_hold_mean_min_max_last_flagged_and_worst_score(db: Any
     written = rollup.run_once(NOW)
     assert written == 3 * N_UNITS  # minutes 0, 1 and the half minute 2
     assert rollup.run_once(NOW) == 0  # the watermark moved: nothing twice
+    # A store of other LCCs (--lcc 4) has its own watermark and summarises only its LCCs.
+    assert MinuteRollup(db, grace_s=90, lcc_ids=(4,)).run_once(NOW) == 0
+    assert MinuteRollup(db, grace_s=90, lcc_ids=(3, 4)).run_once(NOW) == 3 * N_UNITS
     points = unit_history(db, 3, 1, 20 * 60, NOW, raw_window_s=60)  # longer than raw: summaries
     assert [p["ts"] for p in points] == [start + dt.timedelta(minutes=m) for m in range(3)]
     for minute, point in enumerate(points):

@@ -129,18 +129,23 @@ class MinuteRollup:
         grace_s: float = 90.0,
         max_minutes_per_pass: int = 10,
         metrics: StoreMetrics | None = None,
+        lcc_ids: tuple[int, ...] = (),
     ) -> None:
         self.db = db
         self.names = names
         self.grace_s = grace_s
         self.max_minutes_per_pass = max_minutes_per_pass
         self.metrics = metrics
+        # A store of some LCCs (--lcc) summarises only those, with its own watermark: another
+        # pair's minutes may still be in that pair's spool.
+        self.lcc_filter: dict[str, Any] = {"lcc": {"$in": sorted(lcc_ids)}} if lcc_ids else {}
+        self.watermark_id = WATERMARK_ID + (":" + ",".join(map(str, sorted(lcc_ids))) if lcc_ids else "")
 
     def _start(self) -> dt.datetime | None:
-        state = self.db[self.names.rollup_state].find_one({"_id": WATERMARK_ID})
+        state = self.db[self.names.rollup_state].find_one({"_id": self.watermark_id})
         if state is not None:
             return state["done_until"].replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
-        oldest = self.db[self.names.frames].find_one({}, {"ts": 1}, sort=[("ts", 1)])
+        oldest = self.db[self.names.frames].find_one(self.lcc_filter, {"ts": 1}, sort=[("ts", 1)])
         return None if oldest is None else floor_minute(oldest["ts"].replace(tzinfo=dt.UTC))
 
     def run_once(self, now: dt.datetime) -> int:
@@ -151,14 +156,16 @@ class MinuteRollup:
             return 0
         stop = min(end, start + dt.timedelta(minutes=self.max_minutes_per_pass))
         frames = list(
-            self.db[self.names.frames].find({"ts": {"$gte": start, "$lt": stop}}, {"top": 0, "boot": 0})
+            self.db[self.names.frames].find(
+                {**self.lcc_filter, "ts": {"$gte": start, "$lt": stop}}, {"top": 0, "boot": 0}
+            )
         )
         summaries = summarize(frames)
         writes = summary_writes(summaries)
         if writes:
             self.db[self.names.unit_minutes].bulk_write(writes, ordered=False)
         self.db[self.names.rollup_state].update_one(
-            {"_id": WATERMARK_ID}, {"$set": {"done_until": stop}}, upsert=True
+            {"_id": self.watermark_id}, {"$set": {"done_until": stop}}, upsert=True
         )
         if self.metrics is not None:
             self.metrics.summary_minutes.inc(len(summaries))

@@ -267,7 +267,9 @@ class StoreService:
         what is past its retention in bounded chunks."""
         from pymongo.errors import PyMongoError
 
-        rollup = MinuteRollup(self.writer.db, self.names, metrics=self.metrics)
+        rollup = MinuteRollup(
+            self.writer.db, self.names, metrics=self.metrics, lcc_ids=tuple(self.config.lcc_ids)
+        )
         while not self.stop_event.wait(self.config.maintenance_interval_s):
             if not self.database_prepared.is_set() or not self.writer.spool.empty:
                 continue

@@ -120,11 +120,13 @@ class TelemetryStore:
         max_batch_unit_samples: int = 8_000,
         latest_interval_s: float = 0.25,
         latest_upserts_per_s: float = 150.0,
+        latest_units_per_batch: int = 64,
         metrics: StoreMetrics | None = None,
     ) -> None:
         self.channel_names = tuple(channel_names)
         self.latest_interval_s = latest_interval_s
         self.latest_upserts_per_s = latest_upserts_per_s
+        self.latest_units_per_batch = latest_units_per_batch
         self._latest_emitted = -math.inf
         self.names = names
         self.alarms = alarms if alarms is not None else AlarmTracker()
@@ -401,13 +403,16 @@ class TelemetryStore:
         # The latest state costs one upsert per unit (~0.5-3 ms each here, whatever the batch size),
         # so it is refreshed at most every latest_interval_s; newer values replace held ones.
         latest_ops: list[WriteOp] = []
-        # A fleet refreshes less often: one upsert per unit must stay within the budget. Each costs
-        # 2-7 ms on the embedded server (measured; 64 in one bulk write: 0.12-0.8 s), so 100 LCCs
-        # x 32 units every 0.25 s would be 12,800 upserts/s, far more than the server does at all.
-        units = len({(lcc, unit) for lcc, unit, _ in parts.latest})
-        interval = max(self.latest_interval_s, units / self.latest_upserts_per_s, latest_at_most_every_s)
+        # A fleet refreshes in chunks of latest_units_per_batch units, at most latest_upserts_per_s:
+        # each upsert costs 2-7 ms on the embedded server (measured; 64 in one bulk write:
+        # 0.12-0.8 s), so all 3,200 units of 100 LCCs at once would hold the writer for seconds
+        # and the frames behind it would spill. Units not in this chunk keep their newest update.
+        units = list(dict.fromkeys((lcc, unit) for lcc, unit, _ in parts.latest))
+        chunk = set(units if flush_all else units[: self.latest_units_per_batch])
+        interval = max(self.latest_interval_s, len(chunk) / self.latest_upserts_per_s, latest_at_most_every_s)
         if flush_all or now - self._latest_emitted >= interval:
-            latest_ops = self._latest_ops(parts.latest)
+            latest_ops = self._latest_ops({k: v for k, v in parts.latest.items() if (k[0], k[1]) in chunk})
+            self._parts.latest = {k: v for k, v in parts.latest.items() if (k[0], k[1]) not in chunk}
             self._latest_emitted = now
         else:
             self._parts.latest = parts.latest
