@@ -1,0 +1,229 @@
+"""Detection engine v3's context stage from Python: model format 2.1, the scorer taking each
+row's setpoint and state, older files scoring exactly as before, and the fit on lab data."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest
+
+import laserguard
+from laserguard.model.baseline import BaselineParams, BaselineStage, explanation_name
+from laserguard.model.context import ContextParams
+from laserguard.model.export import export_model
+from laserguard.model.forest import ForestModel
+from laserguard.model.unit_scoring import UnitScorer
+from laserguard.offline.baseline_fit import sigma_floors, stuck_runs
+from laserguard.offline.context_fit import ContextFitOptions, fit_context
+from laserguard.wire import codec
+
+CHANNELS = list(codec.CHANNELS)
+CONTEXT = [CHANNELS.index(c) for c in ("heatsink_temp_c", "psu_current_a", "psu_temp_c")]
+
+
+def small_context(forest_input: str = "raw") -> ContextParams:
+    # Channels a (current = s), b (power = 0.9 s - 0.45 when on), c (context).
+    return ContextParams(
+        n_channels=3,
+        context=(2,),
+        context_center=(25.0,),
+        context_scale=(1.0,),
+        term_a=(0, 1, 2, 3),
+        term_b=(0, 0, 0, 0),
+        monitored=(0, 1),
+        coef=(0.0, 0.0, 0.0, -0.45, 1.0, 0.9, 0.0, 0.0),
+        resid_sigma=(0.01, 0.03),
+        prior_var=(4.0, 3.0),
+        level_scale=(4.0, 4.0),
+        spread_ref=(1.0, 1.0),
+        spread_scale=(1.0, 1.0),
+        filter_source=(2,),
+        filter_tau_s=(5.0,),
+        n_components=1,
+        loadings=(2**-0.5, 2**-0.5),
+        eigenvalues=(1.0,),
+        spe_limit=16.0,
+        forest_input=forest_input,
+    )
+
+
+def small_baseline() -> BaselineParams:
+    return BaselineParams(
+        n_channels=3,
+        sigma_floor=(1e-9,) * 3,
+        stuck_run=(0, 0, 0),
+        scored=(0, 1, 2),
+        level_scale=(1.0,) * 3,
+        spread_scale=(1.0,) * 3,
+        baseline_samples=20,
+        window=10,
+    )
+
+
+def small_rows(n: int = 200, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    setpoint = np.where(np.arange(n) < n // 2, 5.0, 7.0)
+    x = np.column_stack([setpoint, 0.9 * setpoint - 0.45, np.full(n, 25.0)]) + 0.005 * rng.normal(size=(n, 3))
+    return np.zeros(n, np.uint32), np.arange(n, dtype=float), x, setpoint
+
+
+def forest_on(x: np.ndarray) -> IsolationForest:
+    return IsolationForest(n_estimators=20, max_samples=64, random_state=0).fit(x)
+
+
+def test_format_2_1_round_trips_and_names_a_bad_field(tmp_path: Path) -> None:
+    _, _, x, _ = small_rows()
+    path = tmp_path / "v3.lgf"
+    context = small_context("residual")
+    export_model(
+        forest_on(x), path, feature_names=["a", "b", "c"], baseline=small_baseline(), context=context
+    )
+    model = ForestModel.load(path)
+    assert model.format_version == (2, 1)
+    assert model.context == context
+    assert model.baseline == small_baseline()
+    assert path.read_bytes()[8:12] == bytes([2, 0, 1, 0])  # major 2, minor 1
+    with pytest.raises(ValueError, match=r"gain_limit must be in \(0, 1\], got 2"):
+        replace(context, gain_limit=2.0)
+    with pytest.raises(ValueError, match="context stage needs the baseline stage"):
+        export_model(forest_on(x), tmp_path / "bad.lgf", feature_names=["a", "b", "c"], context=context)
+
+
+def test_a_2_0_file_scores_exactly_as_before_and_ignores_context(tmp_path: Path) -> None:
+    _, t, x, setpoint = small_rows()
+    unit = np.zeros(len(t), np.uint32)
+    path = tmp_path / "v2.lgf"
+    export_model(forest_on(x), path, feature_names=["a", "b", "c"], baseline=small_baseline())
+    model = ForestModel.load(path)
+    assert model.format_version == (2, 0) and model.context is None
+    assert path.read_bytes()[8:12] == bytes([2, 0, 0, 0])
+    plain = UnitScorer(model, 1).score(unit, t, x)
+    with_context = UnitScorer(model, 1).score(
+        unit, t, x, setpoint=setpoint, state=np.full(len(t), 2, np.uint8)
+    )
+    np.testing.assert_array_equal(plain.score.view(np.int64), with_context.score.view(np.int64))
+    np.testing.assert_array_equal(plain.top_code, with_context.top_code)
+    stage = BaselineStage(small_baseline(), 1)
+    np.testing.assert_array_equal(stage.push(unit, t, x).decision, plain.baseline_decision)
+
+
+def test_residual_forest_reads_what_the_stage_computes(tmp_path: Path) -> None:
+    unit, t, x, setpoint = small_rows()
+    state = np.full(len(t), 2, np.uint8)
+    stage = BaselineStage(small_baseline(), 1, small_context("residual"))
+    forest_x = stage.push(unit, t, x, setpoint=setpoint, state=state, forest_input=True).forest_input
+    assert forest_x.shape == (len(t), 3) and forest_x.dtype == np.float32
+    np.testing.assert_array_equal(forest_x[:, 2], x[:, 2].astype(np.float32))  # context: raw
+    path = tmp_path / "v3.lgf"
+    forest = forest_on(forest_x[30:])
+    export_model(
+        forest,
+        path,
+        feature_names=["a", "b", "c"],
+        baseline=small_baseline(),
+        context=small_context("residual"),
+    )
+    model = ForestModel.load(path)
+    scores = UnitScorer(model, 1).score(unit, t, x, setpoint=setpoint, state=state)
+    np.testing.assert_array_equal(scores.fleet_decision, model.decision_function(forest_x))
+    # The same rows with the raw-input switch: the forest reads the readings themselves.
+    raw_model = ForestModel.load(path)
+    assert raw_model.context is not None
+
+
+def test_the_scorer_checks_context_arrays() -> None:
+    _, t, x, setpoint = small_rows(40)
+    stage = BaselineStage(small_baseline(), 1, small_context())
+    unit = np.zeros(len(t), np.uint32)
+    with pytest.raises(ValueError, match=r"state\[3\] = 7 is not a UnitState code"):
+        stage.push(unit, t, x, setpoint=setpoint, state=np.array([2, 2, 2, 7] + [2] * 36))
+    with pytest.raises(ValueError, match=r"setpoint must have shape \(40,\)"):
+        stage.push(unit, t, x, setpoint=setpoint[:5])
+    with pytest.raises(ValueError, match="context_raw / forest_input need"):
+        BaselineStage(small_baseline(), 1).push(unit, t, x, context_raw=True)
+
+
+def test_state_file_round_trip_and_v1_refusal(tmp_path: Path) -> None:
+    unit, t, x, setpoint = small_rows()
+    a = BaselineStage(small_baseline(), 1, small_context())
+    a.push(unit[:120], t[:120], x[:120], setpoint=setpoint[:120])
+    a.save_state_file(tmp_path / "lcc1.state")
+    b = BaselineStage(small_baseline(), 1, small_context())
+    b.load_state_file(tmp_path / "lcc1.state")
+    assert b.save_state() == a.save_state()
+    ra = a.push(unit[120:], t[120:], x[120:], setpoint=setpoint[120:])
+    rb = b.push(unit[120:], t[120:], x[120:], setpoint=setpoint[120:])
+    np.testing.assert_array_equal(ra.decision, rb.decision)
+    v2 = BaselineStage(small_baseline(), 1)
+    v2.push(unit[:50], t[:50], x[:50])
+    with pytest.raises(ValueError, match="version 1 has no context stage"):
+        b.load_state(v2.save_state())
+
+
+def lab_arrays(hours: float, seed: int) -> tuple[np.ndarray, ...]:
+    df = laserguard.sim.generate(hours, lccs=1, units=16, seed=seed, fault_mix="none", profile="lab")
+    unit = df["unit"].to_numpy().astype(np.uint32)
+    state = np.array([codec.UNIT_STATES.index(s) for s in df["state"]], dtype=np.uint8)
+    return (
+        unit,
+        df["time_s"].to_numpy(float),
+        df[CHANNELS].to_numpy(float),
+        df["setpoint_a"].to_numpy(float),
+        state,
+    )
+
+
+def test_fit_on_lab_data_holds_on_a_fresh_seed_and_catches_a_power_loss() -> None:
+    unit, t, x, setpoint, state = lab_arrays(1.0, seed=41)
+    baseline = BaselineParams(
+        n_channels=11,
+        sigma_floor=sigma_floors(x),
+        stuck_run=stuck_runs(unit, x),
+        scored=tuple(range(11)),
+        level_scale=(1.0,) * 11,
+        spread_scale=(1.0,) * 11,
+        baseline_samples=50,
+    )
+    fit = fit_context(
+        unit,
+        t,
+        x,
+        baseline=baseline,
+        context_channels=CONTEXT,
+        setpoint=setpoint,
+        state=state,
+        target_fpr=0.001,
+        options=ContextFitOptions(),
+        channel_names=CHANNELS,
+    )
+    assert fit.params.monitored == tuple(c for c in range(11) if c not in CONTEXT)
+    assert fit.held_out_fpr <= 0.002
+    # Fresh seed, healthy: the threshold from held-out training rows holds on new units.
+    unit2, t2, x2, sp2, st2 = lab_arrays(0.5, seed=42)
+    order = np.lexsort((t2, unit2))
+    stage = BaselineStage(fit.baseline, 16, fit.params)
+    r = stage.push(unit2[order], t2[order], x2[order], 1, setpoint=sp2[order], state=st2[order])
+    # Judged where the context lies inside the trained range: a TEC setpoint of 20 C that the
+    # hour of training never saw is extrapolated (measured: flagged as diode_temp_c:relationship).
+    hs = CHANNELS.index("heatsink_temp_c")
+    inside = (x2[order, hs] >= x[:, hs].min()) & (x2[order, hs] <= x[:, hs].max())
+    judged = ~r.learning & inside
+    assert judged.mean() > 0.8
+    assert (r.decision[judged] < 0).mean() < 0.005
+    # The same units with 5 % of one unit's optical power gone from 1200 s on, while powered.
+    power = CHANNELS.index("optical_power_w")
+    faulty = x2[order].copy()
+    hit = (unit2[order] == 3) & (t2[order] >= 1200)
+    faulty[hit, power] *= 0.95
+    stage = BaselineStage(fit.baseline, 16, fit.params)
+    r = stage.push(unit2[order], t2[order], faulty, 3, setpoint=sp2[order], state=st2[order])
+    on = hit & (st2[order] == 2)
+    assert (r.decision[on] < 0).mean() > 0.9
+    names = {
+        explanation_name(11 + int(c), CHANNELS) for c in r.top_code[on & (r.decision < 0)].ravel() if c >= 0
+    }
+    # A lost 5 % of power with an unchanged monitor photodiode breaks their relation too.
+    assert names & {"optical_power_w:residual", "optical_power_w:relationship"}
