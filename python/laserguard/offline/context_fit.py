@@ -73,6 +73,7 @@ class ContextFitOptions:
     # whose variability over a window says nothing about the plant)
     judge_spread: tuple[int, ...] | None = None
     max_repeat_share: float = 0.01
+    min_spread_windows: float = 1000.0  # nominal rows / spread_tau_rows needed to judge spread
 
 
 @dataclass(frozen=True)
@@ -380,7 +381,13 @@ def fit_context(
         xs = x[order][:, judged]
         same = (xs[1:] == xs[:-1]) & ~first[1:, None] & healthy[order][1:, None]
         share = same.mean(axis=0) if same.shape[0] else np.zeros(nm)
-        judge_spread = tuple(int(v <= opts.max_repeat_share) for v in share)
+        # A 99.9th percentile of a statistic smoothed over spread_tau needs about a thousand
+        # independent windows among the nominal rows; with fewer (25 h of a plant sampled every
+        # 3 min has 17) it is the largest value seen, and the variability of a healthy channel
+        # drifts past it on any longer run (measured on TEP: every false alarm was a spread).
+        windows = healthy.sum() / max(opts.spread_tau_rows, 1.0)
+        enough = windows >= opts.min_spread_windows
+        judge_spread = tuple(int(v <= opts.max_repeat_share and enough) for v in share)
 
     def params_for(
         coef: FloatArray,
