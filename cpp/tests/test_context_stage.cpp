@@ -7,12 +7,15 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "laserguard/features/baseline_stage.hpp"
+#include "laserguard/live/frame_scorer.hpp"
+#include "laserguard/wire/telemetry_codec.hpp"
 #include "laserguard/model/model_format.hpp"
 
 using namespace laserguard;
@@ -291,4 +294,57 @@ TEST_CASE("model file 2.1: the context stage round-trips; 2.0 files load without
   spec.baseline.reset();
   CHECK_THROWS_WITH_AS(serialize_forest(spec), doctest::Contains("context stage without a baseline stage"),
                        ModelFormatError);
+}
+
+TEST_CASE("frame scorer with a 2.1 model: each unit's setpoint and state come from the frame") {
+  // A forest that never flags (one split beyond any reading), the baseline and context stages.
+  auto make = [](bool with_context) {
+    TreeSpec t;
+    t.left = {1, -1, -1};
+    t.right = {2, -1, -1};
+    t.feature = {0, -1, -1};
+    t.threshold = {1000.0, 0.0, 0.0};
+    t.missing_go_left = {1, 0, 0};
+    t.value = {0.0, 2.0, 2.0};
+    ForestSpec spec;
+    spec.n_features = 3;
+    spec.feature_names = {"drive_current_a", "optical_power_w", "heatsink_temp_c"};
+    spec.denominator = 2.0;
+    spec.offset = -0.9;
+    spec.trees = {t};
+    spec.baseline = laser_baseline();
+    spec.baseline->fleet_cut = -10.0;
+    if (with_context) spec.context = laser_context();
+    return std::make_shared<const ForestModel>(spec);
+  };
+  auto run = [](const std::shared_ptr<const ForestModel>& model) {
+    FrameScorer scorer(model, "v3", 3);
+    scorer.add_lcc(1, 2);
+    Unit unit0, unit1;
+    unit1.gain = 0.97;
+    std::vector<std::uint8_t> feedback;
+    std::uint32_t anomalous = 0;
+    for (std::uint64_t seq = 0; seq < 300; ++seq) {
+      // unit 0 steps 5 -> 7 A at 100 s and is off 200-230 s; unit 1 stays at 6 A.
+      const double sp0 = seq < 100 ? 5.0 : 7.0;
+      const bool on0 = seq < 200 || seq >= 230;
+      std::vector<float> values = unit0.reading(sp0, on0);
+      const auto r1 = unit1.reading(6.0, true);
+      values.insert(values.end(), r1.begin(), r1.end());
+      const float setpoints[2] = {on0 ? static_cast<float>(sp0) : 0.0F, 6.0F};
+      const UnitState states[2] = {on0 ? UnitState::kOn : UnitState::kOff, UnitState::kOn};
+      TelemetryHeader h;
+      h.lcc_id = 1;
+      h.seq = seq;
+      h.timestamp_ns = static_cast<std::int64_t>(seq) * 1'000'000'000;
+      h.schema_id = 7;
+      h.n_units = 2;
+      h.n_features = 3;
+      const auto frame = encode_telemetry(h, values.data(), setpoints, states);
+      anomalous += scorer.score(frame.data(), frame.size(), 0, feedback).anomalous;
+    }
+    return anomalous;
+  };
+  CHECK(run(make(true)) == 0U);  // v3: the step and the power cycle move the expectation
+  CHECK(run(make(false)) > 50U);  // v2 on the same frames: the step and the off period flag
 }
