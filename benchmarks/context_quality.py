@@ -60,7 +60,9 @@ def render(results: dict[str, dict[str, Any]], seeds: str, seconds: float) -> st
         "each profile. Healthy rows = label 0 from 60 s on (faulty units before onset included); "
         "*after change* = healthy rows within 60 s after the unit's last operating change (`op_event`, HVAC "
         "steps included). Recall per fault type over its rows at severity ≥ 0.5; FNR over severities ≥ 0.3; "
-        "time to detect (TTD) = first flag after onset, worst event at severity ≥ 0.5. Each model at its own "
+        "time to detect (TTD) = first flag after onset, worst event at severity ≥ 0.5. A fault of the laser's own "
+        "physics has nothing to show while its unit is off: those rows are not judged (TTD runs from the first "
+        "row it can be seen). Each model at its own "
         "thresholds. ✗ = misses issue 20's target (FPR ≤ 0.1 %, ≤ 0.5 % after a change, recall ≥ 95 % per "
         "type, FNR ≤ 2 %, TTD ≤ 2 s steps / ≤ 60 s ramps).",
         "",

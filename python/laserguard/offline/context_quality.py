@@ -294,8 +294,29 @@ def healthy_metrics(frame: pd.DataFrame, flagged: npt.NDArray[np.bool_]) -> dict
     }
 
 
+# Faults of the laser's own physics have nothing to show while the unit is off (no current, no
+# light, no heat): those rows are not judged, and a fault's time to detect runs from the first row
+# it can be seen. Sensor and supply faults show whatever the unit's state.
+UNSEEN_WHILE_OFF: Final[frozenset[str]] = frozenset(dq.UNIT_FAULT_TYPES) - dq.SENSOR_FAULT_TYPES
+
+
+def observable(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Rows that are not a physics fault's rows while its unit is off."""
+    hidden = (
+        (frame["label"].to_numpy() == 1)
+        & (frame["state"].astype(str).to_numpy() == "off")
+        & np.isin(frame["fault_type"].astype(str).to_numpy(), list(UNSEEN_WHILE_OFF))
+    )
+    return ~hidden
+
+
 def fault_metrics(frame: pd.DataFrame, flagged: npt.NDArray[np.bool_]) -> dict[str, Any]:
-    """Recall per fault type at severity >= 0.5, FNR over severities >= 0.3, times to detect."""
+    """Recall per fault type at severity >= 0.5, FNR over severities >= 0.3, times to detect.
+
+    Rows of a physics fault while its unit is off are left out (``observable``)."""
+    seen = observable(frame)
+    hidden_rows = int((~seen).sum())
+    frame, flagged = frame[seen].reset_index(drop=True), flagged[seen]
     truth = frame["label"].to_numpy() == 1
     severity = frame["severity"].to_numpy(np.float64)
     kinds = frame["fault_type"].astype(str).to_numpy()
@@ -324,6 +345,7 @@ def fault_metrics(frame: pd.DataFrame, flagged: npt.NDArray[np.bool_]) -> dict[s
         }
     return {
         "fault_rows": int(truth.sum()),
+        "fault_rows_unseen_while_off": hidden_rows,
         "fnr_from_0.3": _ratio(int((~flagged & counted).sum()), int(counted.sum())),
         "recall_from_0.5": _ratio(int((flagged & strong).sum()), int(strong.sum())),
         "per_fault_type": per_type,
