@@ -5,8 +5,8 @@
 
 Test set: every simulator fault type at severities 0.1-1.0 (laserguard.offline.detection_quality.
 severity_sweep_faults, default-mix timing), 1 h at 1 Hz, seed 11. Models:
-- **v2 default**: the shipped models/default.lgf (detection engine v2: fleet forest + per-unit
-  baseline) at its own thresholds, nothing re-chosen here;
+- **default**: the shipped models/default.lgf (detection engine v3 since issue 20: fleet forest +
+  per-unit context stage; v2 before) at its own thresholds, nothing re-chosen here;
 - **forest alone**: the same file's fleet forest scored per sample, threshold chosen so that
   FPR <= 0.01 on a separate nominal run (seed 12, no faults): what shipped before v2;
 - **grid forest alone**: a `laserguard train`-style GridSearchCV over the original grid
@@ -85,8 +85,10 @@ def render(results: dict[str, dict[str, Any]], setup: dict[str, Any]) -> str:
         "counts once per unit of the supply). Moderate severity = 0.5. Recall is per sample (labelled "
         "samples flagged), time to detect per event (first flagged sample after onset).",
         "",
-        "Models: **v2 default** = the shipped `models/default.lgf`, detection engine v2 (fleet forest + "
-        "each unit against its own baseline, docs/detection.md) at the thresholds stored in the file; "
+        f"Models: **{setup['default_name']}** = the shipped `models/default.lgf`, detection engine "
+        f"{setup['engine']} (fleet forest + "
+        "each unit against its own baseline, or in v3 its context stage, docs/detection.md) at the thresholds "
+        "stored in the file; "
         f"rows of units still learning their baseline (the first 50 s, {setup['learning_rows']:,} rows, "
         "no fault starts before 720 s) are not judged. **forest alone** = the same file's fleet forest "
         "per sample (what shipped before v2), **grid forest alone** = `laserguard train`-style "
@@ -97,7 +99,7 @@ def render(results: dict[str, dict[str, Any]], setup: dict[str, Any]) -> str:
         f"nominal run ({NORMAL['hours']:g} h at {NORMAL['rate_hz']:g} Hz, {NORMAL['lccs']:g} LCCs x 32 units, "
         f"seed {NORMAL['seed']:g}).",
         "",
-        f"v2 default, anomalous samples flagged by stage: fleet {_pct(setup['v2_stage']['fleet'])}, "
+        f"{setup['default_name']}, anomalous samples flagged by stage: fleet {_pct(setup['v2_stage']['fleet'])}, "
         f"baseline {_pct(setup['v2_stage']['baseline'])}; normal samples flagged by stage: fleet "
         f"{_pct(setup['v2_fpr_stage']['fleet'])}, baseline {_pct(setup['v2_fpr_stage']['baseline'])}.",
         "",
@@ -154,13 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     normal_X = dq.channel_matrix(dq.normal_frame())
     model = ForestModel.load(DEFAULT_MODEL)
     v2 = dq.measure_detector(model, frame)
-    results = {"v2 default": v2, "forest alone": dq.measure_model(model, normal_X, frame, X)}
+    engine = "v2" if model.context is None else "v3"
+    results = {f"{engine} default": v2, "forest alone": dq.measure_model(model, normal_X, frame, X)}
     for name, m in results.items():
         print(name, json.dumps({k: m[k] for k in ("fpr", "fnr_moderate", "fnr_all")}), flush=True)
     setup: dict[str, Any] = {
         "test_rows": len(frame),
         "test_lccs": int(frame["lcc"].nunique()),
         "learning_rows": v2["learning_rows"],
+        "engine": engine,
+        "default_name": f"{engine} default",
         "v2_stage": v2["recall_by_stage"],
         "v2_fpr_stage": v2["fpr_by_stage"],
     }
