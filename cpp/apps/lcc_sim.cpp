@@ -20,11 +20,13 @@
 #include "laserguard/sim/detection_tally.hpp"
 #include "laserguard/sim/fault_injection.hpp"
 #include "laserguard/link/lcc_link.hpp"
+#include "laserguard/link/link_guard.hpp"
 #include "laserguard/sim/lcc_simulator.hpp"
 #include "laserguard/sim/sample_reservoir.hpp"
 #include "laserguard/wire/telemetry_schema.hpp"
 #include "lcc_sim_log.hpp"
 #include "lcc_sim_options.hpp"
+#include "lcc_sim_security.hpp"
 
 namespace lg = laserguard;
 using json = nlohmann::json;
@@ -307,11 +309,13 @@ std::uint64_t LccLoop::schedule_dropped() const {
 
 int LccLoop::run() {
   lg::ZmqContext context;
-  lg::TelemetryPublisher pub(context, o_.telemetry_endpoint, o_.hwm);
+  // Before either socket exists: a CURVE server socket must never run without its ZAP handler.
+  const auto guard = lcc_sim::make_link_guard(context, o_.security, {o_.telemetry_endpoint, o_.feedback_endpoint});
+  lg::TelemetryPublisher pub(context, o_.telemetry_endpoint, o_.hwm, lg::random_boot_id(), guard);
   boot_id_ = pub.boot_id();
   std::vector<std::uint32_t> ids;
   for (const auto& s : sims_) ids.push_back(s.config().lcc_id);
-  lg::FeedbackSubscriber sub(context, o_.feedback_endpoint, o_.hwm, ids);
+  lg::FeedbackSubscriber sub(context, o_.feedback_endpoint, o_.hwm, ids, guard);
   log(LogLevel::kInfo, "boot %016llx: telemetry on %s, feedback on %s: %u LCC(s) x %u units at %.1f Hz, %zu fault(s), "
       "operating profile %s",
       static_cast<unsigned long long>(boot_id_), pub.endpoint().c_str(), sub.endpoint().c_str(), o_.lccs, o_.units,
@@ -356,7 +360,8 @@ int LccLoop::run() {
     if (auto fb = sub.poll(drain_until - now)) on_feedback(*fb, Clock::now());
   }
 
-  const json s = summary(pub, sub, elapsed_s);
+  json s = summary(pub, sub, elapsed_s);
+  s["link_security"] = lcc_sim::link_security_summary(guard.get());  // refused handshakes by socket and reason
   const std::string text = s.dump(2);
   std::fputs((text + "\n").c_str(), stdout);
   std::fflush(stdout);

@@ -44,6 +44,11 @@ Simulates laser control computers (LCCs) with laser units, publishes telemetry f
   --param NAME=VALUE       override a physics or operating-profile parameter (repeatable; names in
                            laser_physics.hpp and operating_schedule.hpp)
   --summary-json PATH      also write the JSON summary to PATH
+  --curve-keys DIR         CurveZMQ on both sockets: DIR/lcc.key_secret is this LCC's key pair,
+                           DIR/allow/{command,read}/*.key the clients allowed (only command
+                           keys may send feedback); docs/protocol.md section 9
+  --allow-dir DIR          allow-list directory (default DIR/allow of --curve-keys)
+  --insecure               allow a non-loopback endpoint without --curve-keys (refused otherwise)
   --log-level LEVEL        debug, info, warning or error (default info)
   -h, --help               show this help
 )";
@@ -144,6 +149,12 @@ Options parse_args(int argc, char** argv) {
       if (eq == std::string::npos) usage_error("--param expects NAME=VALUE, got '" + assignment + "'");
       const std::string name = assignment.substr(0, eq);
       overrides.emplace_back(name, parse_double("--param " + name, assignment.substr(eq + 1), -1e12, 1e12));
+    } else if (flag == "--curve-keys") {
+      o.security.curve_keys = value();
+    } else if (flag == "--allow-dir") {
+      o.security.allow_dir = value();
+    } else if (flag == "--insecure") {
+      o.security.insecure = true;
     } else if (flag == "--summary-json") {
       o.summary_json = value();
     } else if (flag == "--log-level") {

@@ -6,6 +6,7 @@
 #include "laserguard/sim/laser_physics.hpp"
 #include "laserguard/sim/operating_schedule.hpp"
 #include "lcc_sim_log.hpp"
+#include "lcc_sim_security.hpp"
 
 namespace lcc_sim {
 
@@ -36,6 +37,7 @@ struct Options {
   std::uint32_t wait_for_subscriptions = 1;
   lg::LaserParams params;  // --param overrides (physics or profile parameters)
   LogLevel log_level = LogLevel::kInfo;
+  SecurityOptions security;  // --curve-keys, --allow-dir, --insecure
 };
 
 // Parses argv; prints help and exits 0 for --help, prints the error and exits 2 for a bad flag
