@@ -51,11 +51,14 @@ WINDOW = 20
 TARGET_FAR = 0.01
 FOLDS = 5
 # The CLI rows, as a new user runs them: `train --data d00 ...` (thresholds from d00.dat only) then
-# `score`. Engine v2 (`--context-channels none`, its default on any table) and engine v3 with the
-# manipulated variables (the controllers' outputs, what the plant is told to do) as its context.
+# `score`. Engine v2 (`--context-channels none`, its default on any table); engine v3 with no
+# context channel (each channel against its unit's calibrated level, the residuals judged together
+# by PCA SPE); and v3 with the manipulated variables (the controllers' outputs) as context, which
+# shows why a plant's own responses make poor context: they move with the loop faults.
 V3_CONTEXT = ",".join(f"xmv{i}" for i in range(1, 12))
 CLI_ROWS: dict[str, tuple[str, ...]] = {
     "laserguard v2 (CLI)": ("--context-channels", "none"),
+    "laserguard v3 (CLI, no context)": ("--context-channels", ""),
     "laserguard v3 (CLI, context xmv1-11)": ("--context-channels", V3_CONTEXT),
 }
 
@@ -170,6 +173,11 @@ def laserguard_flags(
     return flags, trained.splitlines()[-1] if trained else ""
 
 
+def shown_args(args: tuple[str, ...]) -> str:
+    """The flags as typed in a shell (an empty value as '')."""
+    return " ".join(a or "''" for a in args)
+
+
 def rates(ratio: dict[int, np.ndarray]) -> tuple[float, dict[int, float], dict[int, float]]:
     """FAR and per-fault DR at the training limit (ratio > 1), and DR at limits matched to 5 % FAR."""
     far = float((ratio[0] > 1).mean())
@@ -201,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     trained_lines = {}
     with tempfile.TemporaryDirectory(prefix="laserguard_tep_") as tmp:
         for name, train_args in CLI_ROWS.items():
-            flags, trained_lines[name] = laserguard_flags(
-                train, runs, Path(tmp) / name.split()[1], *train_args
-            )
+            work = Path(tmp) / f"row{len(trained_lines)}"
+            flags, trained_lines[name] = laserguard_flags(train, runs, work, *train_args)
             columns[name] = (float(flags[0].mean()), {n: float(flags[n].mean()) for n in FAULTS}, None)
     seconds = time.perf_counter() - started
 
@@ -248,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "move together, holds.",
             "",
             *(
-                f"- {name}: `train --data d00 {' '.join(CLI_ROWS[name])}` → {line}"
+                f"- {name}: `train --data d00 {shown_args(CLI_ROWS[name])}` → {line}"
                 for name, line in trained_lines.items()
             ),
             "",
