@@ -13,6 +13,10 @@ times in one run, one after another:
 3. the demo with every component (`laserguard.demo.runner`): embedded database, store, exporter,
    dashboard, round-trip probe, detect and lcc-sim with the demo's default fault mix.
 
+With CURVE (`--curve-keys`, throw-away keys from `laserguard keys generate`) on both lcc-sim and
+detect, the 10 Hz round trip and the rate table are measured again in the same run, next to the
+CURVE-off rows (written to the "curve-cost" section; `--curve-only` measures just that pair).
+
 A rate is "sustained" when detect scored every frame lcc-sim sent after the first one it
 received (no gaps), lcc-sim kept its schedule, and the round trip p99 stayed under 10 ms
 (otherwise frames are only piling up in the socket buffer).
@@ -123,36 +127,45 @@ def run_echo_floor(duration_s: float, workdir: Path) -> dict[str, Any]:
 
 
 def run_loop(
-    rate_hz: float, duration_s: float, lccs: int, workdir: Path, *detect_flags: str
+    rate_hz: float,
+    duration_s: float,
+    lccs: int,
+    workdir: Path,
+    *detect_flags: str,
+    curve_keys: Path | None = None,
 ) -> dict[str, Any]:
-    """lcc-sim + detect alone: rows 2-3 of the round trip (at 10 Hz) and each rate of the rate table."""
+    """lcc-sim + detect alone: rows 2-3 of the round trip (at 10 Hz) and each rate of the rate table.
+    With `curve_keys`, both run CurveZMQ (detect with the command key, lcc-sim with the allow-list)."""
     telemetry, feedback = endpoint(), endpoint()
+    curve = ["--curve-keys", str(curve_keys)] if curve_keys is not None else []
     metrics_port = free_port()
     detect = subprocess.Popen(
         [
             sys.executable, "-m", "laserguard.cli", "detect", "--telemetry-endpoint", telemetry,
             "--feedback-endpoint", feedback, "--observer-endpoint", "none",
             "--metrics-port", str(metrics_port), "--log-level", "WARNING", "--hwm", "100000",
-            "--baseline-state-dir", str(workdir / "baselines"), *detect_flags,
+            "--baseline-state-dir", str(workdir / "baselines"), *curve, *detect_flags,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{metrics_port}/metrics"
-    summary_path = workdir / f"sim-{rate_hz}-{lccs}{''.join(detect_flags)}.json"
+    summary_path = workdir / f"sim-{rate_hz}-{lccs}{''.join(detect_flags)}{'-curve' if curve else ''}.json"
     try:
         deadline = time.monotonic() + 30
         while scrape_totals(url) is None:
             if time.monotonic() > deadline or detect.poll() is not None:
                 raise RuntimeError("detect did not start")
             time.sleep(0.05)
-        argv = sim_argv(rate_hz, duration_s, lccs, telemetry, feedback, summary_path)
+        argv = sim_argv(rate_hz, duration_s, lccs, telemetry, feedback, summary_path, *curve)
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
         time.sleep(0.5)
         totals = scrape_totals(url) or {}
     finally:
         stop_process(detect)
     sim = json.loads(summary_path.read_text())
+    if curve and sim["link_security"].get("refused_total", 0):
+        raise RuntimeError(f"CURVE refused handshakes in a benchmark run: {sim['link_security']}")
     scored = int(totals.get("laserguard_detect_frames_total", 0))
     late = int(totals.get("laserguard_detect_missed_before_first_frames", 0))
     return {
@@ -331,6 +344,66 @@ def report(
     return "\n".join(lines)
 
 
+def generate_keys(workdir: Path) -> Path:
+    keys = workdir / "keys"
+    subprocess.run([sys.executable, "-m", "laserguard.cli", "keys", "generate", "--out", str(keys)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return keys
+
+
+def curve_cost(
+    args: argparse.Namespace,
+    workdir: Path,
+    off: dict[str, Any] | None,
+    rates_off: list[dict[str, Any]] | None,
+) -> str:
+    """The 10 Hz round trip and the rate table with CURVE on, next to the same with CURVE off (measured
+    here unless the full run already did, one after the other either way)."""
+    keys = generate_keys(workdir)
+    if off is None:
+        off = run_loop(ROUNDTRIP_RATE_HZ, args.roundtrip_seconds, ROUNDTRIP_LCCS, workdir)
+    on = run_loop(ROUNDTRIP_RATE_HZ, args.roundtrip_seconds, ROUNDTRIP_LCCS, workdir, curve_keys=keys)
+    pairs = []
+    for i, rate in enumerate(args.rates):
+        plain = rates_off[i] if rates_off is not None else run_loop(rate, args.rate_seconds, 1, workdir)
+        pairs.append((plain, run_loop(rate, args.rate_seconds, 1, workdir, curve_keys=keys)))
+    best_off = max((a["rate_hz"] for a, _ in pairs if sustained(a)), default=0.0)
+    best_on = max((b["rate_hz"] for _, b in pairs if sustained(b)), default=0.0)
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine_line()} with `python benchmarks/loop_bench.py"
+        f"{' --curve-only' if rates_off is None else ''}`: lcc-sim + `laserguard detect` alone, CurveZMQ off "
+        "and on (`--curve-keys` on both, keys from `laserguard keys generate`), one after the other in one run.",
+        "",
+        f"**Round trip at 10 Hz** (2 LCCs x 32 units, {args.roundtrip_seconds:.0f} s per row):",
+        "",
+        "| CurveZMQ | frames counted / sent | p50 µs | p90 µs | p99 µs | max µs | detect decode+score+encode mean µs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, result in (("off", off), ("on", on)):
+        lat = result["roundtrip_us"]
+        lines.append(
+            f"| {label} | {lat.get('count', 0)} / {result['frames_sent']} | "
+            + " | ".join(_latency(lat, key) for key in ("p50", "p90", "p99", "max"))
+            + f" | {result['inference_mean_us']:.0f} |"
+        )
+    lines += [
+        "",
+        f"**Highest gap-free rate of one detect process** (1 LCC x 32 units, {args.rate_seconds:.0f} s per rate): "
+        f"CURVE off **{best_off:.0f} frames/s**, CURVE on **{best_on:.0f} frames/s**.",
+        "",
+        "| offered frames/s | CURVE | achieved | sent | scored | gaps | RTT p50 µs | RTT p99 µs | sustained |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for plain, secured in pairs:
+        for label, r in (("off", plain), ("on", secured)):
+            lines.append(
+                f"| {r['rate_hz']:.0f} | {label} | {r['achieved_rate_hz']:.0f} | {r['frames_sent']} | "
+                f"{r['frames_scored']} | {r['gaps']} | {r['roundtrip_us']['p50']:.0f} | "
+                f"{r['roundtrip_us']['p99']:.0f} | {'yes' if sustained(r) else 'no'} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -341,10 +414,21 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[500, 1000, 2000, 3000, 4000])
     parser.add_argument("--rate-seconds", type=float, default=5.0)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--curve-only",
+        action="store_true",
+        help="only the CurveZMQ off/on comparison (a few minutes); writes just the curve-cost section",
+    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, through the finally blocks that stop every child process.
     terminate_on_signals()
     workdir = Path(tempfile.mkdtemp(prefix="laserguard-loop-"))
+    if args.curve_only:
+        cost = curve_cost(args, workdir, None, None)
+        print(cost)
+        if not args.no_write:
+            write_section("curve-cost", cost)
+        return
 
     echo = run_echo_floor(args.roundtrip_seconds, workdir)
     alone = run_loop(ROUNDTRIP_RATE_HZ, args.roundtrip_seconds, ROUNDTRIP_LCCS, workdir)
@@ -353,9 +437,11 @@ def main() -> None:
     rates = [run_loop(rate, args.rate_seconds, 1, workdir) for rate in args.rates]
 
     body = report(args, roundtrip_rows(echo, alone, cold, demo), alone, cold, rates)
-    print(body)
+    cost = curve_cost(args, workdir, alone, rates)
+    print(body, cost, sep="\n\n")
     if not args.no_write:
         write_section("loop", body)
+        write_section("curve-cost", cost)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,16 @@ def test_components_exit_cleanly_and_latency_is_reported(demo_summary: dict) -> 
     assert 0 < s["roundtrip_us"]["p50"] <= s["roundtrip_us"]["p99"] <= s["roundtrip_us"]["max"]
 
 
+def test_the_whole_loop_runs_with_curve_on_by_default(demo_summary: dict) -> None:  # type: ignore[type-arg]
+    security = demo_summary["link_security"]  # lcc-sim's view: who completed a CURVE handshake
+    assert security["curve"] is True
+    assert security["refused_total"] == 0
+    assert set(security["accepted"]["feedback"]) == {"command"}  # only detect sends feedback
+    # store, dashboard and roundtrip with the read key, detect with the command key
+    assert security["accepted"]["telemetry"]["read"] >= 3
+    assert security["accepted"]["telemetry"]["command"] >= 1
+
+
 def test_wrong_flag_is_reported() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "laserguard.cli", "demo", "--duration-s", "-1"],

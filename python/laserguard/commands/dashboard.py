@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import Any
 
+from laserguard.commands import curve_options
 from laserguard.storage.database_options import add_database_arguments
 
 DEFAULT_PORT = 8050
@@ -72,6 +73,7 @@ def register(subparsers: Any) -> None:
         "$LASERGUARD_DASHBOARD_TOKEN. Required when --bind is not a loopback address",
     )
     add_database_arguments(p)
+    curve_options.add_client_options(p, "observer", observer=True)
     p.set_defaults(func=run)
 
 
@@ -99,6 +101,16 @@ def run(args: argparse.Namespace) -> int:
     except WriteGuardError as exc:
         print(f"laserguard dashboard: error: {exc}", file=sys.stderr)
         return 2
+    connects_to = [
+        server
+        for server, endpoint in (("observer", args.observer_endpoint), ("lcc", args.telemetry_endpoint))
+        if endpoint != "none"
+    ]
+    try:
+        security = curve_options.link_security(args, "dashboard", connects_to=connects_to)
+    except curve_options.SecurityUsageError as exc:
+        print(f"laserguard dashboard: error: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -116,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             state = DashboardState(client[args.db], interval_s=args.refresh_s)
             observer = None if args.observer_endpoint == "none" else args.observer_endpoint
             telemetry = None if args.telemetry_endpoint == "none" else args.telemetry_endpoint
-            monitor = FeedbackMonitor(observer, args.detect_metrics_url, telemetry)
+            monitor = FeedbackMonitor(observer, args.detect_metrics_url, telemetry, security=security)
             app = create_app(state, monitor, args.lccs, args.units, guard, args.baseline_state_dir)
             try:
                 server = make_server(args.bind, args.port, app.server, threaded=True)

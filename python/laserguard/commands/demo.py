@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
         help="write the full JSON summary here (default: summary.json in the demo's log folder)",
     )
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
+    p.add_argument(
+        "--no-curve",
+        action="store_true",
+        help="plain ZeroMQ on the link (default: throw-away CurveZMQ keys in the run folder, CURVE on "
+        "every socket; docs/operations.md, Security)",
+    )
     add_database_arguments(p)
     p.set_defaults(func=run, db=DEMO_DATABASE)
 
@@ -83,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     terminate_on_signals()
     workdir = make_workdir()
+    curve_keys = None
+    if not args.no_curve:
+        from laserguard.wire.curve_keys import write_key_set
+
+        curve_keys = workdir / "keys"  # throw-away: a fresh run folder every time
+        write_key_set(curve_keys)
     statuses: dict[str, int] = {}
     failure: str | None = None
     interrupted = False
@@ -110,11 +122,17 @@ def run(args: argparse.Namespace) -> int:
                 extra_sim_args=["--faults", args.faults] if args.faults else [],
                 dashboard_port=args.dashboard_port,
                 roundtrip_port=args.roundtrip_port,
+                curve_keys=curve_keys,
             )
             demo = Demo(config)
             final_detect: dict[str, float] = {}
             try:
                 console.print(f"[bold]laserguard demo[/] database {uri} / {args.db}, logs in {workdir}")
+                console.print(
+                    f"CurveZMQ on every link socket, throw-away keys in {curve_keys}"
+                    if curve_keys is not None
+                    else "CurveZMQ off (--no-curve): plain ZeroMQ on loopback"
+                )
                 if args.dashboard_port:
                     console.print(f"dashboard: http://127.0.0.1:{args.dashboard_port}/")
                 demo.start()

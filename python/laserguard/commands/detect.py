@@ -16,6 +16,8 @@ import time
 from collections import deque
 from typing import Any
 
+from laserguard.commands import curve_options
+
 log = logging.getLogger("laserguard.detect")
 
 DEFAULT_TELEMETRY = "tcp://127.0.0.1:5556"
@@ -73,12 +75,15 @@ def register(subparsers: Any) -> None:
         help="save baselines this often (default 30 s; also when a unit finishes learning and on exit)",
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    # The LCC's CURVE client with a command key; the observer stream's CURVE server (same pair).
+    curve_options.add_client_options(p, "detector")
+    curve_options.add_server_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import zmq
-    from prometheus_client import start_http_server
+    from prometheus_client import Counter, start_http_server
 
     from laserguard.live.arrival_forecast import ArrivalForecast
     from laserguard.live.baseline_store import LiveBaselines, default_state_dir
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from laserguard.live.model_holder import ModelHolder
     from laserguard.model.default_model import default_model_path
     from laserguard.wire import codec
+    from laserguard.wire.link_security import OBSERVER_DOMAIN
     from laserguard.wire.refusal_log import RefusalLog
     from laserguard.wire.sequence_tracker import SequenceTracker
 
@@ -107,7 +113,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"laserguard detect: error: {exc}", file=sys.stderr)
         return 2
 
+    try:
+        security = curve_options.link_security(
+            args,
+            "detect",
+            binds=[] if args.observer_endpoint == "none" else [args.observer_endpoint],
+            on_refused=lambda _socket, reason: observer_refused.labels(reason).inc(),
+        )
+    except curve_options.SecurityUsageError as exc:
+        print(f"laserguard detect: error: {exc}", file=sys.stderr)
+        return 2
+
     metrics = DetectMetrics()
+    # Observers (store, dashboard) whose key the observer stream refused, by reason.
+    observer_refused = Counter(
+        "laserguard_detect_observer_refused",
+        "Connections to the observer stream refused by CurveZMQ/ZAP",
+        ["reason"],
+        registry=metrics.registry,
+    )
     metrics.model.info(
         {"version": holder.model.version, "path": holder.path, "trees": str(holder.model.n_trees)}
     )
@@ -124,8 +148,22 @@ def run(args: argparse.Namespace) -> int:
             sock.setsockopt(zmq.SNDHWM if sock is not sub else zmq.RCVHWM, args.hwm)
     for lcc in args.lcc or [None]:
         sub.setsockopt(zmq.SUBSCRIBE, codec.telemetry_topic(lcc) if lcc is not None else b"lcc.")
+    feedback_endpoints = args.feedback_endpoint or [DEFAULT_FEEDBACK]
+    try:
+        security.secure_client(sub, args.telemetry_endpoint, "LCC telemetry")
+        security.secure_client(pub, " and ".join(feedback_endpoints), "LCC feedback")
+        if observer is not None:
+            security.secure_server(observer, OBSERVER_DOMAIN)  # the ZAP handler runs before the bind
+    except (ValueError, zmq.ZMQError) as exc:
+        print(f"laserguard detect: error: {exc}", file=sys.stderr)
+        security.close()
+        for sock in (sub, pub, observer):
+            if sock is not None:
+                sock.close(0)
+        ctx.term()
+        return 2
     sub.connect(args.telemetry_endpoint)
-    for endpoint in args.feedback_endpoint or [DEFAULT_FEEDBACK]:
+    for endpoint in feedback_endpoints:
         pub.connect(endpoint)
     if observer is not None:
         observer.bind(args.observer_endpoint)
@@ -192,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         return result, arrived_s, time.perf_counter() - start, parts[1]
 
     scored = 0
+    exit_status = 0
     # Everything built so far lives as long as the process: out of the collector's sight, a full
     # collection no longer walks it in the middle of a frame (measured in docs/benchmarks.md).
     gc.freeze()
@@ -217,6 +256,12 @@ def run(args: argparse.Namespace) -> int:
                 baselines.apply_resets()
                 baselines.maybe_save(now)
                 _count_baseline_events(metrics, baselines)
+                # A wrong key or CURVE on one side only never heals by reconnecting: say so and stop.
+                problem = security.problem()
+                if problem is not None:
+                    log.error("%s", problem)
+                    exit_status = 2
+                    break
             timeout_ms = 0 if args.busy_poll else 200
             warm_up = None if args.busy_poll or args.no_warm_up else forecast.next_warm_up()
             if warm_up is not None:
@@ -303,6 +348,7 @@ def run(args: argparse.Namespace) -> int:
         for sock in (sub, pub, observer):
             if sock is not None:
                 sock.close(0)
+        security.close()
         ctx.term()
         log.info(
             "stopped after %d frames (%d gaps, %d LCC restarts)",
@@ -310,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
             sequences.total_gaps,
             sequences.total_restarts,
         )
-    return 0
+    return exit_status
 
 
 def _log_refusal(refusals: Any, topic: bytes, exc: Any) -> None:

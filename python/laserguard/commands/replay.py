@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from laserguard.commands import curve_options
 from laserguard.storage.database_options import add_database_arguments
 
 DEFAULT_TELEMETRY = "tcp://127.0.0.1:5556"
@@ -57,6 +58,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--summary-json", default=None, metavar="PATH", help="also write the summary here")
     add_database_arguments(p)
+    # An LCC stand-in: the CURVE server of both sockets, like lcc-sim (DIR/lcc.key_secret, DIR/allow).
+    curve_options.add_client_options(p, "lcc", lcc=False)
+    curve_options.add_server_options(p)
     p.set_defaults(func=run)
 
 
@@ -124,8 +128,13 @@ def _stream(recording: Any, args: argparse.Namespace, stop: threading.Event) -> 
     from laserguard.sim.replay import TelemetryReplay
 
     feedback = None if args.feedback_endpoint == "none" else args.feedback_endpoint
+    binds = [args.telemetry_endpoint] + ([feedback] if feedback is not None else [])
     try:
-        replay = TelemetryReplay(args.telemetry_endpoint, feedback, args.hwm, stop)
+        security = curve_options.link_security(args, "replay", binds=binds, connects_to=())
+    except curve_options.SecurityUsageError as exc:
+        return _fail(str(exc))
+    try:
+        replay = TelemetryReplay(args.telemetry_endpoint, feedback, args.hwm, stop, security=security)
     except zmq.ZMQError as exc:
         return _fail(f"cannot bind {args.telemetry_endpoint} / {args.feedback_endpoint}: {exc}")
     print(f"laserguard replay: boot {replay.boot_id:016x}", file=sys.stderr)
@@ -138,9 +147,11 @@ def _stream(recording: Any, args: argparse.Namespace, stop: threading.Event) -> 
                 f"{args.telemetry_endpoint} within {args.wait_timeout_s} s"
             )
         stats = replay.run(recording, args.speed, args.drain_s)
+        counts = security.refusals()  # before close: the handshakes refused, by socket and reason
     finally:
         replay.close()
-    _report(args, recording, stats.summary(), args.telemetry_endpoint)
+    link = {"curve": security.curve, "refused": counts.refused, "accepted": counts.accepted}
+    _report(args, recording, {**stats.summary(), "link_security": link}, args.telemetry_endpoint)
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from laserguard.commands import curve_options
 from laserguard.storage.database_options import add_database_arguments, database_server, redacted_uri
 from laserguard.storage.frames_collection import MODES as FRAMES_MODES
 from laserguard.storage.retention import MODES
@@ -85,6 +86,7 @@ def register(subparsers: Any) -> None:
         default=3.0,
         help="on SIGTERM/SIGINT, how long the writer may still write before what it holds is spooled",
     )
+    curve_options.add_client_options(p, "observer", observer=True)
     p.set_defaults(func=run)
 
 
@@ -128,6 +130,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"laserguard store: error: {name} must be >= 1, got {value}", file=sys.stderr)
             return 2
     try:
+        security = curve_options.link_security(
+            args, "store", connects_to=("lcc", "observer") if feedback is not None else ("lcc",)
+        )
+    except curve_options.SecurityUsageError as exc:
+        print(f"laserguard store: error: {exc}", file=sys.stderr)
+        return 2
+    try:
         with database_server(args, data_dir) as uri:
             registry = CollectorRegistry()
             metrics = StoreMetrics(registry)
@@ -148,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
                 raise_after=args.raise_after,
                 clear_after=args.clear_after,
                 stop_timeout_s=args.stop_timeout_s,
+                security=security,
                 frames_collection=args.frames_collection,
                 retention=RetentionConfig(
                     raw_s=args.raw_retention, summary_s=args.summary_retention, mode=args.retention_mode

@@ -11,6 +11,7 @@ it also reads `detect`'s Prometheus endpoint for the mean inference time of the 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -52,9 +53,11 @@ class FeedbackMonitor:
         endpoint: str | None,
         detect_metrics_url: str | None = None,
         telemetry_endpoint: str | None = None,
+        security: Any = None,  # laserguard.wire.link_security.LinkSecurity: CURVE on both subscriptions
     ) -> None:
         self.endpoint = endpoint
         self.telemetry_endpoint = telemetry_endpoint
+        self.security = security
         self._telemetry_ns: OrderedDict[tuple[int, int, int], int] = OrderedDict()
         self._feedback_ns: OrderedDict[tuple[int, int, int], int] = OrderedDict()
         self.detect_metrics_url = detect_metrics_url
@@ -94,25 +97,35 @@ class FeedbackMonitor:
 
         ctx = zmq.Context()
         handlers: dict[Any, Any] = {}
-        for address, handler in (
-            (self.endpoint, self.observe),
-            (self.telemetry_endpoint, self.observe_telemetry),
+        for address, handler, what, server in (
+            (self.endpoint, self.observe, "observer stream", "observer"),
+            (self.telemetry_endpoint, self.observe_telemetry, "LCC telemetry", "lcc"),
         ):
             if address is None:
                 continue
             sub = ctx.socket(zmq.SUB)
             sub.setsockopt(zmq.LINGER, 0)
             sub.setsockopt(zmq.SUBSCRIBE, b"lcc.")
+            if self.security is not None:
+                self.security.secure_client(sub, address, what, server)
             sub.connect(address)
             handlers[sub] = handler
         poller = zmq.Poller()
         for sub in handlers:
             poller.register(sub, zmq.POLLIN)
+        reported: str | None = None
         try:
             while not self._stop.is_set():
                 for sub, _ in poller.poll(200):
                     handlers[sub](sub.recv_multipart())
+                problem = self.security.problem() if self.security is not None else None
+                if problem is not None and problem != reported:
+                    # The page still serves the database views; the live stats stay empty until fixed.
+                    print(f"laserguard dashboard: error: {problem}", file=sys.stderr, flush=True)
+                    reported = problem
         finally:
+            if self.security is not None:
+                self.security.close()
             ctx.destroy(linger=0)
 
     def _record_latency(self, key: tuple[int, int, int]) -> None:

@@ -54,6 +54,7 @@ class DemoConfig:
     dashboard_port: int = 0  # 0: no dashboard
     roundtrip_port: int = 0  # 0: no round-trip probe
     profile: str = "steady"  # lcc-sim operating profile
+    curve_keys: Path | None = None  # key directory (laserguard keys generate): CURVE on every link socket
 
 
 def lcc_sim_executable() -> str:
@@ -141,6 +142,8 @@ class Demo:
     def start(self) -> None:
         c = self.config
         db_args = ["--mongo-uri", c.mongo_uri, "--db", c.db]
+        # Each tool picks its own pair from the directory (lcc, detector, observer).
+        curve = ["--curve-keys", str(c.curve_keys)] if c.curve_keys is not None else []
         store = self._spawn(
             "store",
             _cli(
@@ -149,7 +152,7 @@ class Demo:
                 "--feedback-endpoint", c.observer_endpoint,
                 "--metrics-port", str(c.store_metrics_port),
                 "--spool-dir", str(c.workdir / "spool"),
-                "--stats-json", str(self.store_stats_path),
+                "--stats-json", str(self.store_stats_path), *curve,
             ),
             off_feedback_path=True,
         )  # fmt: skip
@@ -163,7 +166,7 @@ class Demo:
                     "dashboard", *db_args, "--port", str(c.dashboard_port),
                     "--observer-endpoint", c.observer_endpoint, "--telemetry-endpoint", c.telemetry_endpoint,
                     "--detect-metrics-url", self.detect_url,
-                    "--baseline-state-dir", str(c.workdir / "baselines"),
+                    "--baseline-state-dir", str(c.workdir / "baselines"), *curve,
                 ),
                 off_feedback_path=True,
             )  # fmt: skip
@@ -173,6 +176,7 @@ class Demo:
                 _cli(
                     "roundtrip", "--telemetry-endpoint", c.telemetry_endpoint,
                     "--observer-endpoint", c.observer_endpoint, "--metrics-port", str(c.roundtrip_port),
+                    *curve,
                 ),
                 off_feedback_path=True,
             )  # fmt: skip
@@ -183,7 +187,7 @@ class Demo:
             "--observer-endpoint", c.observer_endpoint,
             "--metrics-port", str(c.detect_metrics_port),
             # The demo's simulated units are new every run: so are their baselines.
-            "--baseline-state-dir", str(c.workdir / "baselines"),
+            "--baseline-state-dir", str(c.workdir / "baselines"), *curve,
         ]  # fmt: skip
         if c.model:
             detect_args += ["--model", c.model]
@@ -204,7 +208,7 @@ class Demo:
                 "--telemetry-endpoint", c.telemetry_endpoint, "--feedback-endpoint", c.feedback_endpoint,
                 "--summary-json", str(self.sim_summary_path), "--log-level", "warning",
                 "--wait-for-subscriber", "10", "--subscriptions", str(subscribers),
-                *c.extra_sim_args,
+                *curve, *c.extra_sim_args,
             ],
         )  # fmt: skip
 
@@ -329,6 +333,7 @@ def build_summary(
         "detection": detection_summary(sim),
         "storage_unit_samples_per_s": store_stats.get("unit_samples_per_s"),
         "components": statuses,
+        "link_security": sim.get("link_security", {}),  # CURVE on or off, refused handshakes
         "elapsed_s": round(elapsed_s, 2),
         "config": {
             "duration_s": c.duration_s,

@@ -98,9 +98,16 @@ class TelemetryReplay:
     """The LCC side of the loop for a recording: PUB telemetry, SUB feedback (both bound)."""
 
     def __init__(
-        self, telemetry_endpoint: str, feedback_endpoint: str | None, hwm: int, stop: threading.Event
+        self,
+        telemetry_endpoint: str,
+        feedback_endpoint: str | None,
+        hwm: int,
+        stop: threading.Event,
+        security: Any = None,  # laserguard.wire.link_security.LinkSecurity: CURVE server on both sockets
     ) -> None:
         import zmq
+
+        from laserguard.wire.link_security import FEEDBACK_DOMAIN, TELEMETRY_DOMAIN
 
         self.stop = stop
         # A replay is one start of an LCC: its own boot id, frames numbered from 0 under it.
@@ -113,6 +120,9 @@ class TelemetryReplay:
         self.pub.setsockopt(zmq.SNDHWM, hwm)
         self.pub.setsockopt(zmq.XPUB_NODROP, 1)
         self.pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+        self._security = security
+        if security is not None:
+            security.secure_server(self.pub, TELEMETRY_DOMAIN)  # its ZAP handler runs before the bind
         self.pub.bind(telemetry_endpoint)
         self.sub = None
         self._monitor: Any = None
@@ -123,6 +133,8 @@ class TelemetryReplay:
             self.sub.setsockopt(zmq.SUBSCRIBE, b"lcc.")
             # Watched from before the bind, so no detector's connection can slip past unseen.
             self._monitor = self.sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+            if security is not None:
+                security.secure_server(self.sub, FEEDBACK_DOMAIN)  # command keys only
             self.sub.bind(feedback_endpoint)
         self._poller = zmq.Poller()
         self._poller.register(self.pub, zmq.POLLIN)
@@ -142,6 +154,8 @@ class TelemetryReplay:
             self.sub.close(0)
         if self._monitor is not None:
             self._monitor.close(0)
+        if self._security is not None:
+            self._security.close()  # the ZAP socket lives in this context
         self._ctx.term()
 
     def service(self, timeout_s: float) -> None:

@@ -62,6 +62,7 @@ class StoreConfig:
     clear_after: int = 5
     retry_interval_s: float = 1.0
     server_timeout_ms: int = 2000
+    security: Any = None  # laserguard.wire.link_security.LinkSecurity: CURVE on both subscriptions
     # Overload: frames older than join_window_s + spill_after_s while the writer is busy go to the
     # disk spool (memory stays bounded); on SIGTERM the writer gets stop_timeout_s, then what it
     # still holds is spooled.
@@ -433,11 +434,16 @@ class StoreService:
 
         self._codec = codec
         context: zmq.Context[Any] = zmq.Context.instance()
+        security = self.config.security
         telemetry = context.socket(zmq.SUB)
+        if security is not None:
+            security.secure_client(telemetry, self.config.telemetry_endpoint, "LCC telemetry", "lcc")
         self._subscribe(telemetry, self.config.telemetry_endpoint, codec.telemetry_topic)
         sockets: dict[Any, str] = {telemetry: "telemetry"}
         if self.config.feedback_endpoint:
             feedback = context.socket(zmq.SUB)
+            if security is not None:
+                security.secure_client(feedback, self.config.feedback_endpoint, "observer stream", "observer")
             self._subscribe(feedback, self.config.feedback_endpoint, codec.feedback_topic)
             sockets[feedback] = "feedback"
         poller = zmq.Poller()
@@ -469,6 +475,11 @@ class StoreService:
                 now = time.monotonic()
                 if now >= next_flush and self._flush_due(now):
                     next_flush = time.monotonic() + self.config.flush_interval_s
+                problem = security.problem() if security is not None else None
+                if problem is not None:  # a wrong key never heals by reconnecting
+                    print(f"laserguard store: error: {problem}", file=sys.stderr)
+                    status = 2
+                    break
                 if not self.writer_thread.is_alive():
                     print(f"laserguard store: writer failed: {self.writer_thread.error!r}", file=sys.stderr)
                     status = 1
@@ -482,6 +493,8 @@ class StoreService:
             self.writer.close()
             for socket in sockets:
                 socket.close(linger=0)
+            if security is not None:
+                security.close()
             self.client.close()
         return status
 
