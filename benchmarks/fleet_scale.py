@@ -56,7 +56,9 @@ def run_fleet(n_lccs: int, duration_s: float, workdir: Path) -> dict[str, Any]:
     ep = Endpoints()
     server = EmbeddedMongo(workdir / "db", attach_existing=False).start()
     empty_bytes = directory_bytes(server.storage_path)
-    detect = detect_service(ep, workdir).start()
+    detect = detect_service(ep, workdir)
+    detect.command += ["--baseline-state-dir", str(workdir / "baselines")]  # not the user's state dir
+    detect.start()
     store = store_service(ep, server.uri, "fleet", workdir, "store").start()
     summary_path = workdir / "sim.json"
     try:

@@ -54,6 +54,7 @@ def minute_summary(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def seed(db: Any, now: dt.datetime, tmp: Path) -> dict[str, int]:
+    ensure_indexes(db)  # as the store creates them, before the data
     rng = np.random.default_rng(0)
     minutes = {f"{m:02d}": minute_summary(rng) for m in range(60)}  # one hour, reused (size is what counts)
     first_hour = int(now.timestamp()) // 3600 * 3600 - DAYS * 24 * 3600

@@ -21,7 +21,7 @@ from laserguard.storage.rollup import MinuteRollup
 from laserguard.storage.schema import CollectionNames, boot_key, ensure_indexes, telemetry_id
 from laserguard.storage.spool import WriteSpool
 from laserguard.storage.telemetry_store import TelemetryStore
-from laserguard.storage.unit_history import recent_samples, stored_unit_samples, unit_history
+from laserguard.storage.unit_history import recent_samples, stored_unit_samples, summary_window, unit_history
 from mongo_fixtures import CHANNELS, db, mongo_client, mongo_server
 
 __all__ = ["db", "mongo_client", "mongo_server"]  # fixtures used by name
@@ -76,7 +76,10 @@ def test_minute_summaries_hold_mean_min_max_last_flagged_and_worst_score(db: Any
     # A store of other LCCs (--lcc 4) has its own watermark and summarises only its LCCs.
     assert MinuteRollup(db, grace_s=90, lcc_ids=(4,)).run_once(NOW) == 0
     assert MinuteRollup(db, grace_s=90, lcc_ids=(3, 4)).run_once(NOW) == 3 * N_UNITS
-    points = unit_history(db, 3, 1, 20 * 60, NOW, raw_window_s=60)  # longer than raw: summaries
+    points = summary_window(db, 3, 1, NOW - dt.timedelta(minutes=20), NOW, detail=True)
+    assert [p["values"] for p in points] == [
+        p["values"] for p in unit_history(db, 3, 1, 20 * 60, NOW, raw_window_s=60)
+    ]
     assert [p["ts"] for p in points] == [start + dt.timedelta(minutes=m) for m in range(3)]
     for minute, point in enumerate(points):
         rows = sent[minute * 60 : (minute + 1) * 60, 1, :]  # unit 1, (samples, channels)

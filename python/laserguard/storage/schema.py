@@ -98,6 +98,7 @@ def ensure_indexes(db: Any, names: CollectionNames = DEFAULT_NAMES) -> None:
     per-sample documents it cut the embedded server's insert rate from ~8.5k to ~3k documents/s).
     The retention indexes on ``ts``/``hour`` are made by ``retention.ensure_retention``."""
     db[names.frames].create_index([("lcc", 1), ("ts", 1)], name="lcc_ts")
+    db[names.unit_minutes].create_index([("lcc", 1), ("unit", 1), ("hour", 1)], name="lcc_unit_hour")
     db[names.anomaly_events].create_index([("state", 1), ("lcc", 1), ("unit", 1)], name="state_lcc_unit")
     db[names.anomaly_events].create_index(
         [("lcc", 1), ("unit", 1), ("raised_seq", -1)], name="lcc_unit_raised"
