@@ -302,12 +302,13 @@ UNSEEN_WHILE_OFF: Final[frozenset[str]] = frozenset(dq.UNIT_FAULT_TYPES) - dq.SE
 
 def observable(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
     """Rows that are not a physics fault's rows while its unit is off."""
-    hidden = (
+    hidden: npt.NDArray[np.bool_] = (
         (frame["label"].to_numpy() == 1)
         & (frame["state"].astype(str).to_numpy() == "off")
         & np.isin(frame["fault_type"].astype(str).to_numpy(), list(UNSEEN_WHILE_OFF))
     )
-    return ~hidden
+    seen: npt.NDArray[np.bool_] = ~hidden
+    return seen
 
 
 def fault_metrics(frame: pd.DataFrame, flagged: npt.NDArray[np.bool_]) -> dict[str, Any]:
