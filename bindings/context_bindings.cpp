@@ -20,6 +20,8 @@ lg::ContextParams context_params_from_dict(const py::dict& d) {
   p.context = d["context"].cast<std::vector<std::uint32_t>>();
   p.context_center = d["context_center"].cast<std::vector<double>>();
   p.context_scale = d["context_scale"].cast<std::vector<double>>();
+  p.context_min = d["context_min"].cast<std::vector<double>>();
+  p.context_max = d["context_max"].cast<std::vector<double>>();
   const auto sources = d["filter_source"].cast<std::vector<std::uint32_t>>();
   const auto taus = d["filter_tau_s"].cast<std::vector<double>>();
   if (sources.size() != taus.size())
@@ -65,6 +67,8 @@ py::dict context_params_to_dict(const lg::ContextParams& p) {
   d["context"] = p.context;
   d["context_center"] = p.context_center;
   d["context_scale"] = p.context_scale;
+  d["context_min"] = p.context_min;
+  d["context_max"] = p.context_max;
   std::vector<std::uint32_t> sources;
   std::vector<double> taus;
   for (const auto& f : p.filters) {

@@ -30,6 +30,8 @@ ContextParams laser_context() {
   p.context = {2};
   p.context_center = {25.0};
   p.context_scale = {1.0};
+  p.context_min = {15.0};
+  p.context_max = {35.0};
   p.filters = {{kSignalSetpoint, 5.0}};  // unused by the terms (coefficient 0), but in the state
   p.term_a = {kSignalOne, kSignalPowered, kSignalSetpoint, kFirstContextSignal, kFirstContextSignal + 1};
   p.term_b = {kSignalOne, kSignalOne, kSignalOne, kSignalOne, kSignalPowered};
@@ -239,6 +241,7 @@ TEST_CASE("context parameters: every field is validated by name") {
     CHECK_THROWS_WITH_AS(validate_context_params(p), doctest::Contains(field), std::invalid_argument);
   };
   refuses([](ContextParams& p) { p.coef.pop_back(); }, "coefficients");
+  refuses([](ContextParams& p) { p.context_min = {40.0}; }, "context_min[0]");
   refuses([](ContextParams& p) { p.monitored = {0, 2}; }, "both context and monitored");
   refuses([](ContextParams& p) { p.filters[0].source = 9; }, "filter 0 source");
   refuses([](ContextParams& p) { p.filters[0].tau_s = 0.0; }, "tau_s");

@@ -81,7 +81,9 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
   g[kSignalSetpoint] = !p.uses_unit_context ? 0.0 : (powered ? static_cast<double>(setpoint_a) : 0.0);
   for (std::size_t i = 0; i < p.context.size(); ++i) {
     const double v = static_cast<double>(x[p.context[i]]);
-    g[kFirstContextSignal + i] = std::isfinite(v) ? (v - p.context_center[i]) / p.context_scale[i] : kNaN;
+    g[kFirstContextSignal + i] =
+        std::isfinite(v) ? (std::clamp(v, p.context_min[i], p.context_max[i]) - p.context_center[i]) / p.context_scale[i]
+                         : kNaN;
   }
   const std::size_t first_filter = kFirstContextSignal + p.context.size();
   // The input held over the interval since the previous row is that row's value (a change

@@ -57,6 +57,13 @@ void validate_context_params(const ContextParams& p) {
   require_size(p.context_scale.size(), p.context.size(), "context scales");
   require_finite(p.context_center, "context_center");
   require_positive(p.context_scale, "context_scale");
+  require_size(p.context_min.size(), p.context.size(), "context minima");
+  require_size(p.context_max.size(), p.context.size(), "context maxima");
+  require_finite(p.context_min, "context_min");
+  require_finite(p.context_max, "context_max");
+  for (std::size_t i = 0; i < p.context.size(); ++i)
+    if (p.context_min[i] > p.context_max[i])
+      fail("context_min[" + std::to_string(i) + "] " + num(p.context_min[i]) + " > context_max " + num(p.context_max[i]));
   if (p.filters.size() > kMaxContextFilters)
     fail("at most " + std::to_string(kMaxContextFilters) + " filters, got " + std::to_string(p.filters.size()));
   for (std::size_t i = 0; i < p.filters.size(); ++i) {

@@ -223,6 +223,8 @@ void put_context(ByteWriter& out, const ContextParams& p) {
   out.put_array(p.context);
   out.put_array(p.context_center);
   out.put_array(p.context_scale);
+  out.put_array(p.context_min);
+  out.put_array(p.context_max);
   out.put(static_cast<std::uint32_t>(p.filters.size()));
   for (const auto& f : p.filters) out.put(f.source);
   for (const auto& f : p.filters) out.put(f.tau_s);
@@ -272,6 +274,8 @@ ContextParams get_context(ByteReader& in) {
   p.context = in.get_array<std::uint32_t>(n_context, "context channels");
   p.context_center = in.get_array<double>(n_context, "context centres");
   p.context_scale = in.get_array<double>(n_context, "context scales");
+  p.context_min = in.get_array<double>(n_context, "context minima");
+  p.context_max = in.get_array<double>(n_context, "context maxima");
   const auto n_filters = in.get<std::uint32_t>("context filter count");
   if (n_filters > kMaxContextFilters)
     fail("context stage: filter count must be in [0, " + std::to_string(kMaxContextFilters) + "], got " +

@@ -34,6 +34,8 @@ class ContextParams:
     context: tuple[int, ...]  # context channel indices (strictly increasing)
     context_center: tuple[float, ...]
     context_scale: tuple[float, ...]
+    context_min: tuple[float, ...]  # the trained range of each context channel (clamped to it)
+    context_max: tuple[float, ...]
     term_a: tuple[int, ...]  # per term: two signal indices, the term is their product
     term_b: tuple[int, ...]
     monitored: tuple[int, ...]  # judged channels (strictly increasing, disjoint from context)
@@ -110,6 +112,8 @@ class ContextParams:
             context=ints("context"),
             context_center=floats("context_center"),
             context_scale=floats("context_scale"),
+            context_min=floats("context_min"),
+            context_max=floats("context_max"),
             term_a=ints("term_a"),
             term_b=ints("term_b"),
             monitored=ints("monitored"),

@@ -66,6 +66,9 @@ class ContextFitOptions:
     scale_quantile: float = 99.9
     stage_share: float = 0.95  # of target_fpr; the rest is the fleet forest's (v2's split)
     ridge: float = 1e-4  # per row, on standardised terms
+    # A context channel enters a monitored channel's model only if leaving it out makes that
+    # channel's held-out squared error this much larger (see _select_context).
+    context_min_gain: float = 0.1
     change_hold_s: float = 0.0
     change_relax: float = 1.0
     # per monitored channel 0/1; None: judged unless the channel holds its readings (more than
@@ -84,6 +87,7 @@ class ContextFit:
     held_out_fpr: float  # the stage and the rules together on the held-out rows
     flagged_by: dict[str, int] = field(default_factory=dict)
     residual_std: dict[str, float] = field(default_factory=dict)  # held-out, per monitored channel
+    context_used: dict[str, list[str]] = field(default_factory=dict)  # per monitored channel
 
     def report(self) -> dict[str, Any]:
         return {
@@ -93,6 +97,7 @@ class ContextFit:
             "held_out_fpr": self.held_out_fpr,
             "flagged_by": dict(self.flagged_by),
             "residual_std": dict(self.residual_std),
+            "context_used": dict(self.context_used),
         }
 
 
@@ -106,6 +111,8 @@ class _Design:
     context: tuple[int, ...]
     center: tuple[float, ...]
     scale: tuple[float, ...]
+    low: tuple[float, ...]  # the trained range of each context channel (the stage clamps to it)
+    high: tuple[float, ...]
     filter_source: tuple[int, ...]
     filter_tau_s: tuple[float, ...]
     term_a: tuple[int, ...]
@@ -116,7 +123,7 @@ class _Design:
 def _design(
     values: FloatArray, context: Sequence[int], uses_unit_context: bool, options: ContextFitOptions
 ) -> _Design:
-    center, scale = [], []
+    center, scale, low, high = [], [], [], []
     for c in context:
         col = values[:, c]
         col = col[np.isfinite(col)]
@@ -124,6 +131,8 @@ def _design(
         spread = float(np.std(col)) if col.size else 1.0
         center.append(mid)
         scale.append(spread if spread > MIN_SCALE else 1.0)
+        low.append(float(col.min()) if col.size else 0.0)
+        high.append(float(col.max()) if col.size else 0.0)
     first_filter = 3 + len(context)
     sources: list[int] = []
     taus: list[float] = []
@@ -163,6 +172,8 @@ def _design(
         context=tuple(int(c) for c in context),
         center=tuple(center),
         scale=tuple(scale),
+        low=tuple(low),
+        high=tuple(high),
         filter_source=tuple(sources),
         filter_tau_s=tuple(taus),
         term_a=tuple(a for a, _ in terms),
@@ -205,8 +216,10 @@ def _terms(
         powered,
         np.where(powered > 0, setpoint, 0.0) if design.uses_unit_context else np.zeros(n),
     ]
-    for c, mid, sc in zip(design.context, design.center, design.scale, strict=True):
-        signals.append((values[:, c] - mid) / sc)
+    for c, mid, sc, lo, hi in zip(
+        design.context, design.center, design.scale, design.low, design.high, strict=True
+    ):
+        signals.append((np.clip(values[:, c], lo, hi) - mid) / sc)
     for source, tau in zip(design.filter_source, design.filter_tau_s, strict=True):
         filtered = np.empty(n)
         filtered[order] = _filter(signals[source][order], dt, first, tau)
@@ -219,14 +232,19 @@ def _terms(
 # ----------------------------------------------------------------------------------- fitting
 
 
-def _ridge(terms: FloatArray, targets: FloatArray, ridge: float) -> FloatArray:
+def _ridge(
+    terms: FloatArray, targets: FloatArray, ridge: float, mask: npt.NDArray[np.bool_] | None = None
+) -> FloatArray:
     """Coefficients (n_terms x n_targets) of a ridge fit on standardised columns (a constant
-    column is not shrunk); rows with a non-finite term or target are left out per target."""
+    column is not shrunk); rows with a non-finite term or target are left out per target.
+    ``mask`` (n_terms x n_targets): the terms each target may use (others get 0)."""
     coef = np.zeros((terms.shape[1], targets.shape[1]))
     rows_ok = np.isfinite(terms).all(axis=1)
     for j in range(targets.shape[1]):
         ok = rows_ok & np.isfinite(targets[:, j])
         a, y = terms[ok], targets[ok, j]
+        if mask is not None:
+            a = np.where(mask[:, j], a, 0.0)
         if y.size == 0:
             continue
         mean = a.mean(axis=0)
@@ -251,16 +269,21 @@ def _ridge(terms: FloatArray, targets: FloatArray, ridge: float) -> FloatArray:
 
 
 def _fleet_model(
-    terms: FloatArray, targets: FloatArray, powered: FloatArray, design: _Design, ridge: float
+    terms: FloatArray,
+    targets: FloatArray,
+    powered: FloatArray,
+    design: _Design,
+    ridge: float,
+    mask: npt.NDArray[np.bool_] | None = None,
 ) -> FloatArray:
     """With unit context: one model for powered rows and one for off rows, written as one set
     of coefficients (a term g*powered carries the difference), so neither state's fit is a
     compromise with the other's. Without: one ridge fit."""
     if not design.uses_unit_context:
-        return _ridge(terms, targets, ridge)
+        return _ridge(terms, targets, ridge, mask)
     on = powered > 0
     coef = (
-        _ridge(np.where(on[:, None], terms, 0.0)[on], targets[on], ridge)
+        _ridge(terms[on], targets[on], ridge, mask)
         if on.any()
         else np.zeros((terms.shape[1], targets.shape[1]))
     )
@@ -275,12 +298,67 @@ def _fleet_model(
     )
     off_terms = [i for i, b in enumerate(design.term_b) if b == SIGNAL_ONE and design.term_a[i] in pair]
     if (~on).any():
-        off_coef = _ridge(terms[~on][:, off_terms], targets[~on], ridge)
+        off_coef = _ridge(
+            terms[~on][:, off_terms], targets[~on], ridge, None if mask is None else mask[off_terms]
+        )
         for row, i in enumerate(off_terms):
             partner = pair[design.term_a[i]]
             coef[partner] += coef[i] - off_coef[row]
             coef[i] = off_coef[row]
     return coef
+
+
+def _context_groups(design: _Design) -> list[npt.NDArray[np.intp]]:
+    """Per context channel, the terms that carry it (itself, its filters, their products)."""
+    first_filter = 3 + len(design.context)
+    groups = []
+    for i in range(len(design.context)):
+        signals = {3 + i} | {first_filter + j for j, s in enumerate(design.filter_source) if s == 3 + i}
+        pairs = zip(design.term_a, design.term_b, strict=True)
+        groups.append(
+            np.array([t for t, (a, b) in enumerate(pairs) if a in signals or b in signals], dtype=np.intp)
+        )
+    return groups
+
+
+def _select_context(
+    terms: FloatArray,
+    targets: FloatArray,
+    powered: FloatArray,
+    design: _Design,
+    fold: npt.NDArray[np.int64],
+    ridge: float,
+    min_gain: float,
+) -> npt.NDArray[np.bool_]:
+    """Which context channels each monitored channel's expectation may use (n_terms x n_targets).
+
+    A context channel stays in a channel's model only if leaving it out makes the held-out
+    (contiguous time blocks) squared error of that channel at least ``min_gain`` larger: a
+    unit's own channels should not follow what merely correlates in training, such as the load
+    of the supply it shares (a neighbour's fault moves it far outside the training data)."""
+    n_terms, nm = terms.shape[1], targets.shape[1]
+    full = np.ones((n_terms, nm), dtype=bool)
+
+    def held_out_mse(mask: npt.NDArray[np.bool_]) -> FloatArray:
+        sq = np.zeros(nm)
+        count = np.zeros(nm)
+        for k in np.unique(fold):
+            train, test = fold != k, fold == k
+            coef = _fleet_model(terms[train], targets[train], powered[train], design, ridge, mask)
+            err = targets[test] - terms[test] @ coef
+            ok = np.isfinite(err)
+            sq += (np.where(ok, err, 0.0) ** 2).sum(axis=0)
+            count += ok.sum(axis=0)
+        return sq / np.maximum(count, 1)
+
+    base = held_out_mse(full)
+    mask = full.copy()
+    for group in _context_groups(design):
+        reduced = full.copy()
+        reduced[group, :] = False
+        drop = held_out_mse(reduced) <= base * (1.0 + min_gain)
+        mask[np.ix_(group, np.flatnonzero(drop))] = False
+    return mask
 
 
 def _pca(z: FloatArray, variance: float) -> tuple[int, FloatArray, FloatArray]:
@@ -410,6 +488,8 @@ def fit_context(
             context=design.context,
             context_center=design.center,
             context_scale=design.scale,
+            context_min=design.low,
+            context_max=design.high,
             term_a=design.term_a,
             term_b=design.term_b,
             monitored=tuple(judged),
@@ -444,6 +524,20 @@ def fit_context(
             change_relax=opts.change_relax,
         )
 
+    nominal_rows = healthy & np.isfinite(terms).all(axis=1)
+    term_mask = (
+        _select_context(
+            terms[nominal_rows],
+            targets[nominal_rows],
+            powered[nominal_rows],
+            design,
+            fold[nominal_rows],
+            opts.ridge,
+            opts.context_min_gain,
+        )
+        if context
+        else None
+    )
     probe_baseline = replace(baseline, threshold=_NO_THRESHOLD)
 
     def run(params: ContextParams) -> tuple[FloatArray, FloatArray]:
@@ -467,7 +561,7 @@ def fit_context(
         """Fleet model, sigmas, spread references and PCA from the `train` rows; returns the
         stage parameters (scales 1, no limits) and the calibrated residuals of every row."""
         use = train & healthy
-        coef = _fleet_model(terms[use], targets[use], powered[use], design, opts.ridge)
+        coef = _fleet_model(terms[use], targets[use], powered[use], design, opts.ridge, term_mask)
         params = params_for(coef, np.ones(nm), np.ones(nm), (0, np.zeros((nm, 0)), np.zeros(0)))
         raw, _ = run(params)
         resid = raw[:, :nm]
@@ -568,4 +662,12 @@ def fit_context(
         held_out_fpr=float(flagged.mean()),
         flagged_by={"context": int(((d > threshold) & ~rules).sum()), "rules": int(rules.sum())},
         residual_std=resid_std,
+        context_used={
+            names[c]: [
+                names[design.context[i]]
+                for i, group in enumerate(_context_groups(design))
+                if term_mask is None or term_mask[group, j].any()
+            ]
+            for j, c in enumerate(judged)
+        },
     )

@@ -7,7 +7,9 @@
 // exp(-dt/tau), so a model trained at 1 Hz means the same at the live 10 Hz):
 //   signals    g_0 = 1, g_1 = powered (state != off; 1 when the table has no state),
 //              g_2 = s (setpoint_a when powered, else 0; only with uses_unit_context),
-//              g_{3+i} = (x[context[i]] - context_center[i]) / context_scale[i],
+//              g_{3+i} = (clamp(x[context[i]], context_min[i], context_max[i]) - context_center[i])
+//                        / context_scale[i]  (the trained range: a context value never seen in
+//                        training, e.g. a supply loaded by a neighbour's fault, is not extrapolated),
 //              then one first-order filter per entry of `filters`: y += (1 - e^{-dt/tau}) (h - y),
 //              h the source's value at the previous row (held over the interval: exact for steps
 //              at any rate); a filter starts at its input (a unit seen first is taken as settled).
@@ -67,6 +69,8 @@ struct ContextParams {
   std::vector<std::uint32_t> context;  // channel indices, strictly increasing, < n_channels
   std::vector<double> context_center;  // per context channel, finite
   std::vector<double> context_scale;   // per context channel, finite, > 0
+  std::vector<double> context_min;     // per context channel: the trained range, finite, min <= max
+  std::vector<double> context_max;
   std::vector<ContextFilter> filters;  // signals 3 + n_context + i
   std::vector<std::uint32_t> term_a, term_b;  // per term: signal indices (< n_signals)
 
