@@ -98,6 +98,9 @@ def ensure_indexes(db: Any, names: CollectionNames = DEFAULT_NAMES) -> None:
     per-sample documents it cut the embedded server's insert rate from ~8.5k to ~3k documents/s).
     The retention indexes on ``ts``/``hour`` are made by ``retention.ensure_retention``."""
     db[names.frames].create_index([("lcc", 1), ("ts", 1)], name="lcc_ts")
+    # A boot's recent frames by seq (the dashboard's last N samples): SecantusDB serves an _id
+    # range with a collection scan, a secondary index with an index range.
+    db[names.frames].create_index([("lcc", 1), ("boot", 1), ("seq", 1)], name="lcc_boot_seq")
     db[names.unit_minutes].create_index([("lcc", 1), ("unit", 1), ("hour", 1)], name="lcc_unit_hour")
     db[names.anomaly_events].create_index([("state", 1), ("lcc", 1), ("unit", 1)], name="state_lcc_unit")
     db[names.anomaly_events].create_index(

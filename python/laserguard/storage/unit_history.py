@@ -17,7 +17,7 @@ from laserguard.storage.frame_documents import column, unit_points
 from laserguard.storage.schema import (
     DEFAULT_NAMES,
     CollectionNames,
-    frame_range_filter,
+    boot_key,
     unit_history_filter,
 )
 
@@ -56,9 +56,12 @@ def recent_samples(
     end_seq: int,
     names: CollectionNames = DEFAULT_NAMES,
 ) -> list[dict[str, Any]]:
-    """The unit's samples of one boot with first_seq <= seq < end_seq, oldest first: one _id range
-    of ``frames``, else (data of an earlier version) of the per-sample ``telemetry``."""
-    frames = db[names.frames].find(frame_range_filter(lcc, boot_id, first_seq, end_seq))
+    """The unit's samples of one boot with first_seq <= seq < end_seq, oldest first: one range of
+    the ``(lcc, boot, seq)`` index of ``frames``, else (data of an earlier version) the unit's
+    _id range of the per-sample ``telemetry``."""
+    frames = db[names.frames].find(
+        {"lcc": lcc, "boot": boot_key(boot_id), "seq": {"$gte": first_seq, "$lt": end_seq}}
+    )
     points = [p for doc in frames if (p := unit_points(doc, unit)) is not None]
     if not points and names.telemetry in db.list_collection_names():
         points = list(
@@ -76,7 +79,7 @@ def raw_window(
     window = {"$gte": start, "$lt": end}
     points = [
         p
-        for doc in db[names.frames].find({"lcc": lcc, "ts": window}, {"top": 0})
+        for doc in db[names.frames].find({"lcc": lcc, "ts": window})
         if (p := unit_points(doc, unit)) is not None
     ]
     if names.telemetry in db.list_collection_names():
