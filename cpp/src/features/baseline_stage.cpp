@@ -262,8 +262,11 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
   }
 
   // v3: only rows well inside the threshold teach the unit's calibration (a fault is not learned).
+  // Just after an operating change, any unflagged row teaches (the new point shows the slope);
+  // a flagged one never does, so a fault that was already there is not learned as slope.
   if (context_ && !missing && !stuck &&
-      (deviation <= context_->params().calib_max_deviation * p.threshold || context_row_.after_change))
+      (deviation <= context_->params().calib_max_deviation * p.threshold ||
+       (context_row_.after_change && deviation <= p.threshold)))
     context_->learn(u.ctx, x, context_row_, dt);
   // Re-baseline: only a unit the stage does not flag moves its mean (ageing, not faults).
   if (!context_ && p.mean_tau_s > 0.0 && decision >= 0.0 && dt > 0.0) {

@@ -22,7 +22,7 @@
 //              gain_limit). An off unit is judged by the fleet model alone (a = 0, b = 1).
 //              When the unit's learning period ends its sums are scaled to weigh calib_anchor_s
 //              seconds, and afterwards only rows with D <= calib_max_deviation * threshold teach
-//              it, except within calib_change_s after an operating change: a residual that
+//              it, except unflagged rows within calib_change_s after an operating change: a residual that
 //              appears with a change of operating point is the unit's own slope, one that grows
 //              at a constant operating point is a fault (not learned away).
 //   residual   z_c = (x_c - e'_c) / resid_sigma_c
