@@ -123,6 +123,16 @@ void bind_baseline(py::module_& m) {
         return py::make_tuple(shape.n_units, shape.n_channels, shape.window);
       },
       py::arg("data"), "(n_units, n_channels, window) of a saved baseline state; ValueError if it is not sound.");
+  m.def(
+      "baseline_state_context_shape",
+      [](const py::bytes& data) -> py::object {
+        const std::string raw = data;
+        const auto shape = lg::BaselineStage::state_shape(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size());
+        if (shape.version < 2) return py::none();
+        return py::make_tuple(shape.n_filters, shape.n_monitored);
+      },
+      py::arg("data"),
+      "(n_filters, n_monitored) of a saved state with a v3 context stage (state version 2), None for a v2 state.");
 
   py::class_<lg::BaselineStage>(m, "BaselineStage")
       .def(py::init([](const py::dict& params, std::size_t n_units, const std::optional<py::dict>& context) {

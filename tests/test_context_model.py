@@ -165,6 +165,17 @@ def test_state_file_round_trip_and_v1_refusal(tmp_path: Path) -> None:
         b.load_state(v2.save_state())
 
 
+def test_saved_v3_states_are_listed(tmp_path: Path) -> None:
+    from laserguard.live.baseline_store import read_saved_baselines
+
+    unit, t, x, setpoint = small_rows()
+    stage = BaselineStage(small_baseline(), 1, small_context())
+    stage.push(unit, t, x, setpoint=setpoint)
+    stage.save_state_file(tmp_path / "lcc4.state")
+    listed = read_saved_baselines(tmp_path, now_s=float(t[-1]))
+    assert [(s.unit, s.phase, s.rows_learned) for s in listed[4]] == [(0, "ready", 20)]
+
+
 def lab_arrays(hours: float, seed: int) -> tuple[np.ndarray, ...]:
     df = laserguard.sim.generate(hours, lccs=1, units=16, seed=seed, fault_mix="none", profile="lab")
     unit = df["unit"].to_numpy().astype(np.uint32)

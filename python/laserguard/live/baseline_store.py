@@ -23,6 +23,7 @@ from typing import Final
 
 from laserguard import _core
 from laserguard.model.baseline import BaselineParams, BaselineStage
+from laserguard.model.context import ContextParams
 from laserguard.model.forest import ForestModel
 from laserguard.model.numpy_power import power_loop
 
@@ -111,7 +112,7 @@ class LiveBaselines:
         scorer = self.frames.scorer(lcc_id)
         if scorer is None or scorer.stage is None or self.model.baseline is None:
             return None
-        return BaselineStage.wrapping(scorer.stage, self.model.baseline)
+        return BaselineStage.wrapping(scorer.stage, self.model.baseline, self.model.context)
 
     def register(self, lcc_id: int, n_units: int) -> None:
         """A scorer for the LCC's first frame (or a new unit count), with its saved baselines."""
@@ -262,7 +263,10 @@ def read_saved_baselines(
                 baseline_samples=1,
                 window=window,
             )
-            stage = BaselineStage(shape_only, n_units)
+            # A v3 model's state (version 2) also holds each unit's context stage.
+            context_shape = _core.baseline_state_context_shape(data)
+            context = None if context_shape is None else ContextParams.shape_only(n_channels, *context_shape)
+            stage = BaselineStage(shape_only, n_units, context)
             stage.load_state(data)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None

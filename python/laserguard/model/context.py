@@ -148,6 +148,31 @@ class ContextParams:
             change_relax=float(d["change_relax"]),
         )
 
+    @classmethod
+    def shape_only(cls, n_channels: int, n_filters: int, n_monitored: int) -> ContextParams:
+        """Parameters with the shape a saved state was written for (to read it back, e.g. for
+        ``baseline list``); they score nothing meaningful."""
+        ones = (1.0,) * n_monitored
+        return cls(
+            n_channels=n_channels,
+            context=(),
+            context_center=(),
+            context_scale=(),
+            context_min=(),
+            context_max=(),
+            term_a=(SIGNAL_ONE,),
+            term_b=(SIGNAL_ONE,),
+            monitored=tuple(range(n_monitored)),
+            coef=(0.0,) * n_monitored,
+            resid_sigma=ones,
+            prior_var=ones,
+            level_scale=ones,
+            spread_ref=ones,
+            spread_scale=ones,
+            filter_source=(SIGNAL_ONE,) * n_filters,
+            filter_tau_s=(1.0,) * n_filters,
+        )
+
     def signal_names(self, channels: tuple[str, ...] | list[str]) -> list[str]:
         """Readable name of every context signal (for reports): e.g. ``setpoint~30s``."""
         names = list(FIXED_SIGNALS) + [str(channels[c]) for c in self.context]
