@@ -4,9 +4,10 @@ Writes ``--frames`` frames of 32 units per LCC (with their feedback, one unit in
 with top features) through the store's own pipeline (``TelemetryStore`` -> ``BatchWriter``, j=True)
 into a fresh ``secantusd-py``, stops the server (so WiredTiger checkpoints) and reports the size of
 its files and ``collStats`` per collection, per unit-sample and per unit-day at 10 Hz
-(864,000 unit-samples). Run it before and after a change of the document shape:
+(864,000 unit-samples). Run it before and after a change of the document shape (measured: 664 bytes per unit-sample
+with per-sample documents, docs/benchmarks.md):
 
-    python benchmarks/storage_footprint.py --frames 3000 --json before.json
+    python benchmarks/storage_footprint.py --frames 1500 --json after.json
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pymongo
 
 from laserguard.storage.batch_writer import BatchWriter
 from laserguard.storage.embedded_server import EmbeddedMongo
+from laserguard.storage.retention import RetentionConfig, ensure_retention
 from laserguard.storage.schema import ensure_indexes
 from laserguard.storage.spool import WriteSpool
 from laserguard.storage.telemetry_store import TelemetryStore
@@ -56,6 +58,7 @@ def main() -> int:
             client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(server.uri)
             db = client["footprint"]
             ensure_indexes(db)
+            ensure_retention(db, RetentionConfig())  # every index the store makes (TTL on ts too)
             empty_bytes = directory_bytes(server.storage_path)
             store = TelemetryStore(CHANNELS, latest_interval_s=0.0)
             writer = BatchWriter(db, WriteSpool(Path(tmp) / "spool"))
