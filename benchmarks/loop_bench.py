@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import resource
 import signal
 import subprocess
 import sys
@@ -126,6 +128,17 @@ def run_echo_floor(duration_s: float, workdir: Path) -> dict[str, Any]:
     return {"frames_sent": int(sim["frames_sent"]), "roundtrip_us": sim["round_trip_latency_us"]}
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a running process has used (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_loop(
     rate_hz: float,
     duration_s: float,
@@ -158,9 +171,13 @@ def run_loop(
                 raise RuntimeError("detect did not start")
             time.sleep(0.05)
         argv = sim_argv(rate_hz, duration_s, lccs, telemetry, feedback, summary_path, *curve)
+        # CPU time, unlike latency, hardly depends on what else the machine runs: the cost of CURVE.
+        detect_cpu_before, sim_cpu_before = process_cpu_s(detect.pid), children_cpu_s()
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        sim_cpu_s = children_cpu_s() - sim_cpu_before
         time.sleep(0.5)
         totals = scrape_totals(url) or {}
+        detect_cpu_s = process_cpu_s(detect.pid) - detect_cpu_before
     finally:
         stop_process(detect)
     sim = json.loads(summary_path.read_text())
@@ -177,6 +194,8 @@ def run_loop(
         "late_ticks": int(sim.get("late_ticks", 0)),
         "achieved_rate_hz": float(sim.get("achieved_rate_hz", 0.0)) * lccs,
         "roundtrip_us": sim["round_trip_latency_us"],
+        "detect_cpu_us_per_frame": 1e6 * detect_cpu_s / max(1, int(sim["frames_sent"])),
+        "sim_cpu_us_per_frame": 1e6 * sim_cpu_s / max(1, int(sim["frames_sent"])),
         "inference_mean_us": 1e6
         * totals.get("laserguard_detect_inference_seconds_sum", 0.0)
         / max(1.0, totals.get("laserguard_detect_inference_seconds_count", 0.0)),
@@ -376,30 +395,34 @@ def curve_cost(
         "",
         f"**Round trip at 10 Hz** (2 LCCs x 32 units, {args.roundtrip_seconds:.0f} s per row):",
         "",
-        "| CurveZMQ | frames counted / sent | p50 µs | p90 µs | p99 µs | max µs | detect decode+score+encode mean µs |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| CurveZMQ | frames counted / sent | p50 µs | p90 µs | p99 µs | max µs | detect decode+score+encode mean µs "
+        "| detect CPU µs/frame | lcc-sim CPU µs/frame |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, result in (("off", off), ("on", on)):
         lat = result["roundtrip_us"]
         lines.append(
             f"| {label} | {lat.get('count', 0)} / {result['frames_sent']} | "
             + " | ".join(_latency(lat, key) for key in ("p50", "p90", "p99", "max"))
-            + f" | {result['inference_mean_us']:.0f} |"
+            + f" | {result['inference_mean_us']:.0f} | {result['detect_cpu_us_per_frame']:.0f} "
+            f"| {result['sim_cpu_us_per_frame']:.0f} |"
         )
     lines += [
         "",
         f"**Highest gap-free rate of one detect process** (1 LCC x 32 units, {args.rate_seconds:.0f} s per rate): "
         f"CURVE off **{best_off:.0f} frames/s**, CURVE on **{best_on:.0f} frames/s**.",
         "",
-        "| offered frames/s | CURVE | achieved | sent | scored | gaps | RTT p50 µs | RTT p99 µs | sustained |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| offered frames/s | CURVE | achieved | sent | scored | gaps | RTT p50 µs | RTT p99 µs "
+        "| detect CPU µs/frame | sustained |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for plain, secured in pairs:
         for label, r in (("off", plain), ("on", secured)):
             lines.append(
                 f"| {r['rate_hz']:.0f} | {label} | {r['achieved_rate_hz']:.0f} | {r['frames_sent']} | "
                 f"{r['frames_scored']} | {r['gaps']} | {r['roundtrip_us']['p50']:.0f} | "
-                f"{r['roundtrip_us']['p99']:.0f} | {'yes' if sustained(r) else 'no'} |"
+                f"{r['roundtrip_us']['p99']:.0f} | {r['detect_cpu_us_per_frame']:.0f} | "
+                f"{'yes' if sustained(r) else 'no'} |"
             )
     return "\n".join(lines)
 
