@@ -465,7 +465,13 @@ def fit_context(
         # drifts past it on any longer run (measured on TEP: every false alarm was a spread).
         windows = healthy.sum() / max(opts.spread_tau_rows, 1.0)
         enough = windows >= opts.min_spread_windows
-        judge_spread = tuple(int(v <= opts.max_repeat_share and enough) for v in share)
+        # A channel the baseline stage judges on level only (a supply rail several units share:
+        # a neighbour moves its variability) is judged on its residual level only here too.
+        level_only = {c for c, flag in zip(baseline.scored, baseline.judge_spread, strict=True) if not flag}
+        judge_spread = tuple(
+            int(v <= opts.max_repeat_share and enough and c not in level_only)
+            for v, c in zip(share, judged, strict=True)
+        )
 
     def params_for(
         coef: FloatArray,
