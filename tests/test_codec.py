@@ -161,7 +161,9 @@ def test_an_older_telemetry_frame_is_refused_with_a_clear_reason() -> None:
     # Feedback 3 renumbered the explanation codes (v3 kinds): a version-2 answer is refused.
     v2_feedback = sample_feedback()
     v2_feedback = v2_feedback[:4] + struct.pack("<H", 2) + v2_feedback[6:]
-    with pytest.raises(FrameError, match=r"feedback version 2 is not supported.*reads version 3.*engine v3") as info:
+    with pytest.raises(
+        FrameError, match=r"feedback version 2 is not supported.*reads version 3.*engine v3"
+    ) as info:
         codec.decode_feedback(v2_feedback)
     assert info.value.reason == "unknown_version"
 

@@ -29,7 +29,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--fault-mix", default="default", help="lcc-sim fault mix: none, default, all")
     p.add_argument("--faults", default=None, metavar="SPEC.json", help="lcc-sim declarative fault spec")
     p.add_argument(
-        "--profile", default="steady", help="lcc-sim operating profile: steady, lab, production (default steady)"
+        "--profile",
+        default="steady",
+        help="lcc-sim operating profile: steady, lab, production (default steady)",
     )
     p.add_argument("--model", default=None, help="model file (default: the shipped default model)")
     p.add_argument("--telemetry-endpoint", default="tcp://127.0.0.1:5556")
