@@ -30,6 +30,7 @@ import json
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -370,6 +371,58 @@ def generate_keys(workdir: Path) -> Path:
     return keys
 
 
+MESSAGE_COST_MESSAGES = 50_000
+FRAME_BYTES = 1_456  # one telemetry frame of 32 units (docs/protocol.md §3)
+
+
+def message_cost(curve: bool) -> dict[str, float]:
+    """CPU µs per 1,456-byte message through a PUB -> SUB pair on loopback TCP (sender, receiver and
+    libzmq's I/O threads, where CURVE encrypts and decrypts, all in this process)."""
+    import zmq
+
+    from laserguard.wire.curve_keys import KeyPair
+    from laserguard.wire.link_security import secure_client
+
+    ctx: zmq.Context[Any] = zmq.Context()
+    pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    for sock in (pub, sub):
+        sock.linger = 0
+    pub.sndhwm = sub.rcvhwm = MESSAGE_COST_MESSAGES + 1
+    if curve:  # no ZAP handler in this context: CURVE without authentication (encryption only)
+        server_public, server_secret = zmq.curve_keypair()
+        pub.curve_server = True
+        pub.curve_secretkey = server_secret
+        client_public, client_secret = zmq.curve_keypair()
+        secure_client(sub, KeyPair(public=client_public, secret=client_secret), server_public)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    sub.subscribe(b"")
+    sub.connect(f"tcp://127.0.0.1:{port}")
+    payload = bytes(FRAME_BYTES)
+    while True:  # until the subscription (after the handshake) has reached the publisher
+        pub.send(payload)
+        if sub.poll(10):
+            while sub.poll(0):
+                sub.recv()
+            break
+    received = 0
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    for _ in range(MESSAGE_COST_MESSAGES):
+        pub.send(payload)
+        while sub.poll(0):
+            sub.recv()
+            received += 1
+    while received < MESSAGE_COST_MESSAGES and sub.poll(2000):
+        sub.recv()
+        received += 1
+    cpu_s, wall_s = time.process_time() - cpu_before, time.perf_counter() - wall_before
+    if received != MESSAGE_COST_MESSAGES:
+        raise RuntimeError(f"message cost: {received} of {MESSAGE_COST_MESSAGES} messages arrived")
+    pub.close(0)
+    sub.close(0)
+    ctx.term()
+    return {"cpu_us": 1e6 * cpu_s / MESSAGE_COST_MESSAGES, "wall_us": 1e6 * wall_s / MESSAGE_COST_MESSAGES}
+
+
 def curve_cost(
     args: argparse.Namespace,
     workdir: Path,
@@ -379,6 +432,15 @@ def curve_cost(
     """The 10 Hz round trip and the rate table with CURVE on, next to the same with CURVE off (measured
     here unless the full run already did, one after the other either way)."""
     keys = generate_keys(workdir)
+    # ZeroMQ alone first, alternating off/on three times each: the median is the per-message price.
+    runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    for _ in range(3):
+        for curve in (False, True):
+            runs[curve].append(message_cost(curve))
+    cost = {
+        curve: {key: statistics.median(r[key] for r in results) for key in ("cpu_us", "wall_us")}
+        for curve, results in runs.items()
+    }
     if off is None:
         off = run_loop(ROUNDTRIP_RATE_HZ, args.roundtrip_seconds, ROUNDTRIP_LCCS, workdir)
     on = run_loop(ROUNDTRIP_RATE_HZ, args.roundtrip_seconds, ROUNDTRIP_LCCS, workdir, curve_keys=keys)
@@ -392,6 +454,12 @@ def curve_cost(
         f"Measured {time.strftime('%Y-%m-%d')} on {machine_line()} with `python benchmarks/loop_bench.py"
         f"{' --curve-only' if rates_off is None else ''}`: lcc-sim + `laserguard detect` alone, CurveZMQ off "
         "and on (`--curve-keys` on both, keys from `laserguard keys generate`), one after the other in one run.",
+        "",
+        f"**ZeroMQ alone** ({MESSAGE_COST_MESSAGES:,} messages of {FRAME_BYTES:,} bytes, one telemetry frame, "
+        "PUB -> SUB on loopback TCP in one process; median of 3 runs each, alternating): CPU per message "
+        f"{cost[False]['cpu_us']:.1f} µs off, {cost[True]['cpu_us']:.1f} µs on "
+        f"(+{cost[True]['cpu_us'] - cost[False]['cpu_us']:.1f} µs for encrypting and decrypting it); "
+        f"wall time per message {cost[False]['wall_us']:.1f} / {cost[True]['wall_us']:.1f} µs.",
         "",
         f"**Round trip at 10 Hz** (2 LCCs x 32 units, {args.roundtrip_seconds:.0f} s per row):",
         "",
