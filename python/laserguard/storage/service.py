@@ -235,6 +235,10 @@ class StoreService:
                 return
             except PyMongoError as exc:
                 if not reported:  # not fatal: writes spool until the database is there
+                    # Down until a write succeeds: batches spilled meanwhile (the writer is still
+                    # waiting for a server) must not report the database up.
+                    self.writer.database_up = False
+                    self.metrics.database_up.set(0)
                     print(
                         f"laserguard store: database not reachable at start ({type(exc).__name__}); "
                         "spooling, indexes and alarm state follow when it appears",
