@@ -22,6 +22,7 @@ double step_weight(double dt, double tau) { return tau > 0.0 ? -std::expm1(-dt /
 ContextStage::ContextStage(ContextParams params) : params_(std::move(params)) {
   validate_context_params(params_);
   monitored_slot_.assign(params_.n_channels, -1);
+  weights_.assign(3 + params_.filters.size(), 0.0);
   for (std::size_t j = 0; j < params_.monitored.size(); ++j)
     monitored_slot_[params_.monitored[j]] = static_cast<std::int32_t>(j);
 }
@@ -74,6 +75,15 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
   const ContextParams& p = params_;
   const std::size_t nm = n_monitored();
   const bool started = u.scalars[kStarted] != 0.0;
+  // Every unit of a frame has the same dt: the filter weights (an expm1 each) are computed once.
+  if (!(dt == weights_dt_)) {
+    weights_dt_ = dt;
+    weights_[0] = step_weight(dt, p.level_tau_s);
+    weights_[1] = step_weight(dt, p.spread_tau_s);
+    weights_[2] = step_weight(dt, p.spe_tau_s);
+    for (std::size_t i = 0; i < p.filters.size(); ++i) weights_[3 + i] = step_weight(dt, p.filters[i].tau_s);
+  }
+  const double* weights = weights_.data();
   double* g = row.signal.data();
   const bool powered = !p.uses_unit_context || state != 0;
   g[kSignalOne] = 1.0;
@@ -96,7 +106,7 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
     if (!started || !std::isfinite(y)) {
       y = v;  // a unit seen for the first time is taken as settled
     } else if (std::isfinite(held)) {
-      y += step_weight(dt, p.filters[i].tau_s) * (held - y);
+      y += weights[3 + i] * (held - y);
     }
     if (std::isfinite(v)) held = v;
     g[first_filter + i] = y;
@@ -111,8 +121,8 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
     for (std::size_t j = 0; j < nm; ++j) row.expected[j] += f * w[j];
   }
   double* st = u.stats.data();
-  const double a_level = step_weight(dt, p.level_tau_s);
-  const double a_spread = step_weight(dt, p.spread_tau_s);
+  const double a_level = weights[0];
+  const double a_spread = weights[1];
   bool all_finite = true;
   row.deviation = 0.0;
   row.powered = powered;
@@ -147,10 +157,8 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
     }
     row.level[j] = std::fabs(zs) / p.level_scale[j];
     row.spread_std[j] = std::sqrt(zv);
-    row.spread[j] = p.judge_spread[j]
-                        ? std::max(0.0, 0.5 * std::log(std::max(zv, 1e-300) / (p.spread_ref[j] * p.spread_ref[j]))) /
-                              p.spread_scale[j]
-                        : 0.0;
+    const double ref2 = p.spread_ref[j] * p.spread_ref[j];
+    row.spread[j] = p.judge_spread[j] && zv > ref2 ? 0.5 * std::log(zv / ref2) / p.spread_scale[j] : 0.0;
     row.deviation = std::max({row.deviation, row.level[j], row.spread[j]});
   }
 
@@ -159,7 +167,7 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
   std::fill(row.relation.begin(), row.relation.end(), 0.0);
   if (all_finite && (p.spe_limit > 0.0 || p.t2_limit > 0.0)) {
     const std::size_t k = p.n_components;
-    const double a_spe = step_weight(dt, p.spe_tau_s);
+    const double a_spe = weights[2];
     for (std::size_t i = 0; i < k; ++i) row.projected[i] = 0.0;
     for (std::size_t j = 0; j < nm; ++j)
       for (std::size_t i = 0; i < k; ++i) row.projected[i] += p.loadings[j * k + i] * row.z[j];

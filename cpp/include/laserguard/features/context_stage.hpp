@@ -80,6 +80,10 @@ class ContextStage {
   void calibration(const ContextUnit& u, std::size_t j, double& a, double& b) const;
   ContextParams params_;
   std::vector<std::int32_t> monitored_slot_;  // per channel: index among the monitored, or -1
+  // The step weights of the last dt seen (level, spread, SPE, each filter): a scratch cache,
+  // so a stage is used by one thread at a time (as its BaselineStage is).
+  mutable double weights_dt_ = -1.0;
+  mutable std::vector<double> weights_;
 };
 
 }  // namespace laserguard
