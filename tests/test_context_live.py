@@ -15,7 +15,7 @@ from laserguard.live.baseline_store import read_saved_baselines
 from laserguard.model.baseline import BaselineParams, explanation_name
 from laserguard.model.export import export_model
 from laserguard.offline.baseline_fit import sigma_floors, stuck_runs
-from laserguard.offline.context_fit import fit_context
+from laserguard.offline.context_fit import ContextFitOptions, fit_context
 from laserguard.wire import codec
 
 CHANNELS = list(codec.CHANNELS)
@@ -53,7 +53,19 @@ def v3_model(path: Path) -> None:
         confirm_rows=2,
         fleet_cut=-0.3,  # the forest only for units far off the fleet: this test is about the stage
     )
-    fit = fit_context(unit, t, x, baseline=baseline, context_channels=CONTEXT, setpoint=setpoint, state=state)
+    # One LCC has 2 supplies: too few to learn how a shared rail's variability moves, so the rails
+    # are judged on their residual level only, as the baseline stage judges them.
+    options = ContextFitOptions(inherit_level_only=True)
+    fit = fit_context(
+        unit,
+        t,
+        x,
+        baseline=baseline,
+        context_channels=CONTEXT,
+        setpoint=setpoint,
+        state=state,
+        options=options,
+    )
     forest = IsolationForest(n_estimators=50, max_samples=256, random_state=0).fit(x)
     export_model(forest, path, feature_names=CHANNELS, baseline=fit.baseline, context=fit.params)
 

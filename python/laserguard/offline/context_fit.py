@@ -77,6 +77,11 @@ class ContextFitOptions:
     judge_spread: tuple[int, ...] | None = None
     max_repeat_share: float = 0.01
     min_spread_windows: float = 1000.0  # nominal rows / spread_tau_rows needed to judge spread
+    # Channels the baseline judges on level only (shared supply rails) on residual level only too:
+    # needed when training sees few supplies (a 32-unit fleet has 2); off by default, because the
+    # rail's residual spread is what catches a unit's spiking rail sensor (measured: sensor_spikes
+    # recall 99 % with it, 60-67 % without, on 3 h of 2 x 32 units).
+    inherit_level_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -321,10 +326,30 @@ def _context_groups(design: _Design) -> list[npt.NDArray[np.intp]]:
     return groups
 
 
+def _within_units(unit: npt.NDArray[np.uint32], setpoint: FloatArray, columns: FloatArray) -> FloatArray:
+    """Each column with every unit's own least-squares line in the setpoint taken out
+    (Frisch-Waugh-Lovell for per-unit offsets and slopes: what the online calibration absorbs)."""
+    n_units = int(unit.max()) + 1 if unit.size else 0
+    w = np.bincount(unit, minlength=n_units).astype(float)
+    w = np.maximum(w, 1.0)
+    s_mean = np.bincount(unit, setpoint, n_units) / w
+    ds = setpoint - s_mean[unit]
+    s_var = np.bincount(unit, ds * ds, n_units)
+    out = np.empty_like(columns)
+    for j in range(columns.shape[1]):
+        col = columns[:, j]
+        c_mean = np.bincount(unit, col, n_units) / w
+        dc = col - c_mean[unit]
+        slope = np.bincount(unit, ds * dc, n_units) / np.where(s_var > 0, s_var, 1.0)
+        out[:, j] = dc - np.where(s_var > 0, slope, 0.0)[unit] * ds
+    return out
+
+
 def _select_context(
     terms: FloatArray,
     targets: FloatArray,
-    powered: FloatArray,
+    unit: npt.NDArray[np.uint32],
+    setpoint: FloatArray,
     design: _Design,
     fold: npt.NDArray[np.int64],
     ridge: float,
@@ -333,19 +358,23 @@ def _select_context(
     """Which context channels each monitored channel's expectation may use (n_terms x n_targets).
 
     A context channel stays in a channel's model only if leaving it out makes the held-out
-    (contiguous time blocks) squared error of that channel at least ``min_gain`` larger: a
-    unit's own channels should not follow what merely correlates in training, such as the load
-    of the supply it shares (a neighbour's fault moves it far outside the training data)."""
+    (contiguous time blocks) squared error of that channel at least ``min_gain`` larger, judged
+    after each unit's own offset and slope (what its calibration learns) are taken out: a unit's
+    own channels should not follow what merely correlates in training, such as the load of the
+    supply it shares (a neighbour's fault moves it far outside the training data), while an
+    effect smaller than the spread between units (the heat sink on optical power) still counts."""
     n_terms, nm = terms.shape[1], targets.shape[1]
     full = np.ones((n_terms, nm), dtype=bool)
+    a = _within_units(unit, setpoint, terms)
+    y = _within_units(unit, setpoint, targets)
 
     def held_out_mse(mask: npt.NDArray[np.bool_]) -> FloatArray:
         sq = np.zeros(nm)
         count = np.zeros(nm)
         for k in np.unique(fold):
             train, test = fold != k, fold == k
-            coef = _fleet_model(terms[train], targets[train], powered[train], design, ridge, mask)
-            err = targets[test] - terms[test] @ coef
+            coef = _ridge(a[train], y[train], ridge, mask)
+            err = y[test] - a[test] @ coef
             ok = np.isfinite(err)
             sq += (np.where(ok, err, 0.0) ** 2).sum(axis=0)
             count += ok.sum(axis=0)
@@ -465,9 +494,13 @@ def fit_context(
         # drifts past it on any longer run (measured on TEP: every false alarm was a spread).
         windows = healthy.sum() / max(opts.spread_tau_rows, 1.0)
         enough = windows >= opts.min_spread_windows
-        # A channel the baseline stage judges on level only (a supply rail several units share:
-        # a neighbour moves its variability) is judged on its residual level only here too.
-        level_only = {c for c, flag in zip(baseline.scored, baseline.judge_spread, strict=True) if not flag}
+        # With inherit_level_only, a channel the baseline stage judges on level only (a supply rail
+        # several units share: a neighbour moves its variability) is judged on its residual level only.
+        level_only = (
+            {c for c, flag in zip(baseline.scored, baseline.judge_spread, strict=True) if not flag}
+            if opts.inherit_level_only
+            else set()
+        )
         judge_spread = tuple(
             int(v <= opts.max_repeat_share and enough and c not in level_only)
             for v, c in zip(share, judged, strict=True)
@@ -530,18 +563,21 @@ def fit_context(
             change_relax=opts.change_relax,
         )
 
-    nominal_rows = healthy & np.isfinite(terms).all(axis=1)
+    # Selection on powered nominal rows (where the unit's calibration applies).
+    rows = healthy & np.isfinite(terms).all(axis=1) & np.isfinite(targets).all(axis=1) & (powered > 0)
+    setpoint_on = np.where(np.isfinite(sp), sp, 0.0) if uses_unit_context else np.zeros(n_rows)
     term_mask = (
         _select_context(
-            terms[nominal_rows],
-            targets[nominal_rows],
-            powered[nominal_rows],
+            terms[rows],
+            targets[rows],
+            u[rows],
+            setpoint_on[rows],
             design,
-            fold[nominal_rows],
+            fold[rows],
             opts.ridge,
             opts.context_min_gain,
         )
-        if context
+        if context and rows.any()
         else None
     )
     probe_baseline = replace(baseline, threshold=_NO_THRESHOLD)
