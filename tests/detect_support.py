@@ -107,15 +107,20 @@ def sim_frames(n_frames: int, n_units: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def connect(
-    link: FakeLcc, values: np.ndarray, time_ns: Callable[[int], int] | None = None, first_seq: int = 0
+    link: FakeLcc,
+    values: np.ndarray,
+    time_ns: Callable[[int], int] | None = None,
+    first_seq: int = 0,
+    setpoint_a: np.ndarray | None = None,
 ) -> int:
     """Send frames until the detector answers (subscriptions take a moment: late joiner);
-    returns the next sequence number. ``time_ns(seq)`` stamps the frames (default: now)."""
+    returns the next sequence number. ``time_ns(seq)`` stamps the frames (default: now);
+    ``setpoint_a``: the units' commanded currents the frames carry (default: unknown)."""
     seq = first_seq
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         stamp = time.time_ns() if time_ns is None else time_ns(seq)
-        link.send(codec.encode_telemetry(1, seq, stamp, values, boot_id=BOOT))
+        link.send(codec.encode_telemetry(1, seq, stamp, values, boot_id=BOOT, setpoint_a=setpoint_a))
         seq += 1
         if link.receive(100) is not None:
             while link.receive(200) is not None:

@@ -42,7 +42,11 @@ def test_feedback_carries_the_exact_v2_scores(lcc: FakeLcc, detector: Detector) 
     n_scored = int(labelled_metric(detector.metrics_port, "laserguard_detect_frames_total", "lcc", "1"))
     assert 0 < n_scored <= seq
     model = ForestModel.load(default_model_path())
-    assert model.baseline is not None, "the shipped model is detection engine v2"
+    assert model.baseline is not None and model.context is not None, (
+        "the shipped model is detection engine v3"
+    )
+    # Each unit's commanded current travels in the frame; v3 expects every channel from it.
+    setpoint = np.full(32, 8.0, dtype=np.float32)
     local = UnitScorer(model, 32)
     for s in range(seq - n_scored, seq):
         local.score(np.arange(32), np.full(32, float(s + 1)), frames[0], 3)
@@ -50,12 +54,16 @@ def test_feedback_carries_the_exact_v2_scores(lcc: FakeLcc, detector: Detector) 
     flagged_by: dict[int, set[str]] = {}
     for i in range(1, len(frames)):
         before = time.time_ns()
-        lcc.send(codec.encode_telemetry(1, seq, 1_000_000_000 * (seq + 1), frames[i], boot_id=BOOT))
+        lcc.send(
+            codec.encode_telemetry(
+                1, seq, 1_000_000_000 * (seq + 1), frames[i], boot_id=BOOT, setpoint_a=setpoint
+            )
+        )
         feedback = lcc.receive()
         assert feedback is not None and (feedback.lcc_id, feedback.seq) == (1, seq)
         assert before <= feedback.timestamp_ns <= time.time_ns()  # the detector's send time
         assert feedback.model_version == model.version
-        expected = local.score(np.arange(32), np.full(32, float(seq + 1)), frames[i], 3)
+        expected = local.score(np.arange(32), np.full(32, float(seq + 1)), frames[i], 3, setpoint=setpoint)
         np.testing.assert_array_equal(feedback.scores, expected.score.astype(np.float32))
         np.testing.assert_array_equal(feedback.anomalous_units, np.flatnonzero(expected.flagged))
         np.testing.assert_array_equal(feedback.top_features, expected.top_code)
@@ -63,8 +71,11 @@ def test_feedback_carries_the_exact_v2_scores(lcc: FakeLcc, detector: Detector) 
         for unit in feedback.anomalous_units:
             flagged_by.setdefault(int(unit), set()).add(names[feedback.top_features[unit, 0]])
         seq += 1
-    # The step is caught on its channel by the unit's own baseline; the bad readings as missing.
-    assert "optical_power_w:level" in flagged_by.get(5, set()), flagged_by
+    # The step is caught on its channels by the unit's own stage; the bad readings as missing.
+    assert {n.split(":")[0] for n in flagged_by.get(5, set()) if ":" in n} & {
+        "optical_power_w",
+        "monitor_pd_ma",
+    }, flagged_by
     assert {"optical_power_w:missing"} <= flagged_by.get(0, set()), flagged_by
     assert {"monitor_pd_ma:missing"} <= flagged_by.get(1, set()), flagged_by
     wait_for(
