@@ -442,8 +442,7 @@ def fit_context(
         raise ValueError(f"target_fpr must be in (0, 1), got {target_fpr}")
     if opts.folds < 2:
         raise ValueError(f"folds must be >= 2, got {opts.folds}")
-    _, u = np.unique(u_raw, return_inverse=True)
-    u = u.astype(np.uint32)
+    u: npt.NDArray[np.uint32] = np.unique(u_raw, return_inverse=True)[1].astype(np.uint32)
     n_units = int(u.max()) + 1 if n_rows else 0
     context = sorted(int(c) for c in context_channels)
     for c in context:
