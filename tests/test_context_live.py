@@ -24,11 +24,13 @@ CONTEXT = [CHANNELS.index(c) for c in ("heatsink_temp_c", "psu_current_a", "psu_
 UNITS = 32
 
 
-def lab(hours: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(unit, time, values, setpoint, state) of one LCC's healthy units under the `lab` profile."""
-    df = sim.generate(hours, lccs=1, units=UNITS, seed=seed, fault_mix="none", profile="lab")
+def lab(
+    hours: float, seed: int, lccs: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(unit, time, values, setpoint, state) of healthy units under the `lab` profile."""
+    df = sim.generate(hours, lccs=lccs, units=UNITS, seed=seed, fault_mix="none", profile="lab")
     state = np.array([codec.UNIT_STATES.index(s) for s in df["state"]], dtype=np.uint8)
-    unit = df["unit"].to_numpy().astype(np.uint32)
+    unit = (df["lcc"].to_numpy() * UNITS + df["unit"].to_numpy()).astype(np.uint32)
     return (
         unit,
         df["time_s"].to_numpy(float),
@@ -39,7 +41,10 @@ def lab(hours: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 def v3_model(path: Path) -> None:
-    unit, t, x, setpoint, state = lab(1.0, seed=61)
+    # Two LCCs (4 supplies), as the shipped default: with one supply group per half of a single
+    # LCC, the fleet model mistakes the supplies' differences for context (measured: one healthy
+    # unit of the fresh fleet flagged on monitor_pd_ma:relationship in 93 % of its frames).
+    unit, t, x, setpoint, state = lab(1.0, seed=61, lccs=2)
     baseline = BaselineParams(
         n_channels=len(CHANNELS),
         sigma_floor=sigma_floors(x.astype(float)),
@@ -53,9 +58,8 @@ def v3_model(path: Path) -> None:
         confirm_rows=2,
         fleet_cut=-0.3,  # the forest only for units far off the fleet: this test is about the stage
     )
-    # One LCC has 2 supplies: too few to learn how a shared rail's variability moves, so the rails
-    # are judged on their residual level only, as the baseline stage judges them.
-    options = ContextFitOptions(inherit_level_only=True)
+    # The default options, as `train` uses them.
+    options = ContextFitOptions()
     fit = fit_context(
         unit,
         t,
