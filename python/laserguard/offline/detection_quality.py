@@ -24,7 +24,7 @@ import pandas as pd
 from laserguard import sim
 from laserguard.model.forest import ForestModel
 from laserguard.model.unit_scoring import STAGE_BASELINE, STAGE_FLEET, UnitScorer
-from laserguard.wire.codec import CHANNELS
+from laserguard.wire.codec import CHANNELS, state_codes
 
 UNIT_FAULT_TYPES: Final[tuple[str, ...]] = (
     "degradation",
@@ -191,8 +191,17 @@ def measure_detector(model: ForestModel, frame: pd.DataFrame) -> dict[str, Any]:
     so they are left out rather than counted as easy true negatives.
     """
     unit = unit_index(frame)
+    # Each unit's setpoint and state, as the frames carry them: a v3 model expects every channel
+    # from them (without, it has no expectation and judges only the rules and the forest).
+    setpoint = frame["setpoint_a"].to_numpy(np.float32) if "setpoint_a" in frame.columns else None
+    state = state_codes(frame["state"].to_numpy(), len(frame)) if "state" in frame.columns else None
     scores = UnitScorer(model, int(unit.max()) + 1).score(
-        unit, frame["time_s"].to_numpy(np.float64), channel_matrix(frame), top_k=0
+        unit,
+        frame["time_s"].to_numpy(np.float64),
+        channel_matrix(frame),
+        top_k=0,
+        setpoint=setpoint,
+        state=state,
     )
     judged = ~scores.learning
     rows = frame[judged].reset_index(drop=True)
