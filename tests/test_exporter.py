@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -47,8 +48,12 @@ def unit_labels(lcc: int, unit: int) -> tuple[tuple[str, str], ...]:
 
 def fill_database(database: Any, tmp_path: Path) -> np.ndarray:
     """Two frames of LCC 1 (unit 2 anomalous three times: alarm raised) through the storage layer."""
+    # No refresh throttle (interval, upsert budget): every frame's latest state is written.
     store = TelemetryStore(
-        CHANNELS, alarms=AlarmTracker(raise_after=2, clear_after=2, clear_after_s=0.0), latest_interval_s=0.0
+        CHANNELS,
+        alarms=AlarmTracker(raise_after=2, clear_after=2, clear_after_s=0.0),
+        latest_interval_s=0.0,
+        latest_upserts_per_s=math.inf,
     )
     writer = BatchWriter(database, WriteSpool(tmp_path / "spool"))
     values = np.zeros((N_UNITS, len(CHANNELS)), dtype=np.float32)
