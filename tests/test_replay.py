@@ -201,30 +201,9 @@ def test_to_mongo_writes_rows_on_the_recorded_clock_and_replays_back_from_the_co
         assert span >= (SAMPLES - 1) / RATE_HZ / SPEED - 0.002
 
         # The collection is a recording too: replay it into a subscriber, frames identical to the CSV.
-        telemetry = endpoint()
-        ctx = zmq.Context()
-        replay = subprocess.Popen(
-            [
-                sys.executable, "-m", "laserguard.cli", "replay", "--mongo-collection", "rows", *db_args,
-                "--speed", "50", "--telemetry-endpoint", telemetry, "--feedback-endpoint", "none",
-                "--wait-subscribers", "1",
-            ],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            sub = ctx.socket(zmq.SUB)
-            sub.setsockopt(zmq.LINGER, 0)
-            sub.setsockopt(zmq.SUBSCRIBE, b"lcc.")
-            sub.connect(telemetry)
-            messages = drain(sub, quiet_ms=5000)
-            sub.close(0)
-            out, err = replay.communicate(timeout=60)
-        finally:
-            if replay.poll() is None:
-                replay.kill()
-                replay.wait()
-            ctx.destroy(linger=0)
-        assert replay.returncode == 0, err
+        messages, out = run_replay_into_subscriber(
+            "--mongo-collection", "rows", *db_args, speed=50, quiet_ms=5000
+        )
         assert json.loads(out)["frames_sent"] == 2 * SAMPLES
         received: dict[int, list[codec.TelemetryFrame]] = {}
         for topic, payload in messages:
@@ -334,13 +313,15 @@ def expected_context(table: pd.DataFrame) -> list[tuple[list[float], list[int]]]
     return out
 
 
-def replay_into_subscriber(*source: str) -> list[codec.TelemetryFrame]:
-    """Run `laserguard replay` of ``source`` into a real SUB socket; the decoded frames in order."""
+def run_replay_into_subscriber(
+    *source: str, speed: int = 20, quiet_ms: int = 3000
+) -> tuple[list[list[bytes]], str]:
+    """Run `laserguard replay` of ``source`` into a real SUB socket: (topic, payload) in order, its stdout."""
     telemetry = endpoint()
     ctx = zmq.Context()
     replay = subprocess.Popen(
         [
-            sys.executable, "-m", "laserguard.cli", "replay", *source, "--speed", "20",
+            sys.executable, "-m", "laserguard.cli", "replay", *source, "--speed", str(speed),
             "--telemetry-endpoint", telemetry, "--feedback-endpoint", "none", "--wait-subscribers", "1",
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -350,15 +331,21 @@ def replay_into_subscriber(*source: str) -> list[codec.TelemetryFrame]:
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, b"lcc.")
         sub.connect(telemetry)
-        messages = drain(sub, quiet_ms=3000)
+        messages = drain(sub, quiet_ms=quiet_ms)
         sub.close(0)
-        _, err = replay.communicate(timeout=60)
+        out, err = replay.communicate(timeout=60)
     finally:
         if replay.poll() is None:
             replay.kill()
             replay.wait()
         ctx.destroy(linger=0)
     assert replay.returncode == 0, err
+    return messages, out
+
+
+def replay_into_subscriber(*source: str) -> list[codec.TelemetryFrame]:
+    """The decoded frames `laserguard replay` of ``source`` sends, in order."""
+    messages, _ = run_replay_into_subscriber(*source)
     return [codec.decode_telemetry(payload) for _, payload in messages]
 
 
