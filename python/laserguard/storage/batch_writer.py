@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,7 @@ class BatchWriter:
         metrics: StoreMetrics | None = None,
         retry_interval_s: float = 1.0,
         write_concern: Any = None,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         from pymongo.write_concern import WriteConcern
 
@@ -101,6 +102,9 @@ class BatchWriter:
         self.names = names
         self.metrics = metrics
         self.retry_interval_s = retry_interval_s
+        # False until the collections are set up: a write before that could land in a collection
+        # the set-up then replaces (it once dropped a frame that way), so batches spool meanwhile.
+        self.ready = ready
         self.database_up = True
         self._next_retry = 0.0
         self.totals = WriteOutcome()
@@ -206,6 +210,8 @@ class BatchWriter:
         ``should_stop()`` (optional) is asked between spooled batches."""
         if self.spool.empty:
             return True
+        if not self.ready():
+            return False
 
         def apply(record: dict[str, Any]) -> None:
             batch = WriteBatch.from_record(record)
@@ -237,7 +243,7 @@ class BatchWriter:
         """
         if not batch.ops:
             return
-        may_try = self.database_up or time.monotonic() >= self._next_retry
+        may_try = self.may_try
         if older_than_spool:
             if may_try and self._try_write(batch):
                 return
@@ -255,8 +261,8 @@ class BatchWriter:
 
     @property
     def may_try(self) -> bool:
-        """The database is up, or its retry interval has passed."""
-        return self.database_up or time.monotonic() >= self._next_retry
+        """The database is set up, and up or its retry interval has passed."""
+        return self.ready() and (self.database_up or time.monotonic() >= self._next_retry)
 
     def spill(self, batch: WriteBatch) -> None:
         """Put ``batch`` behind everything spooled without trying the database (overload: the

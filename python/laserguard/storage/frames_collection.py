@@ -43,7 +43,14 @@ def ensure_frames_collection(db: Any, mode: str = "auto", names: CollectionNames
         db.create_collection(names.frames, timeseries=TIMESERIES_OPTIONS)
         kind = collection_type(db, names.frames)
         if kind != "timeseries":
-            db.drop_collection(names.frames)  # new and empty: nothing is lost
+            # Only dropped while empty: the store's writer waits for this set-up, but another
+            # store on the same database may already write (the server then refuses duplicates).
+            if db[names.frames].count_documents({}, limit=1):
+                raise ValueError(
+                    f"collection {names.frames!r} has documents in a time-series collection the server "
+                    "ignores (another store wrote while this one set it up); start this store again"
+                )
+            db.drop_collection(names.frames)
             if mode == "timeseries":
                 raise ValueError(
                     "--frames-collection timeseries: this server does not make time-series collections "

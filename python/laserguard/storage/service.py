@@ -206,6 +206,7 @@ class StoreService:
             metrics=metrics,
             retry_interval_s=config.retry_interval_s,
             write_concern=self.write_concern,
+            ready=self.database_prepared.is_set,
         )
         self.writer_thread = BatchWriterThread(self.writer)
         self.stop_event = threading.Event()
