@@ -36,11 +36,9 @@ import laserguard
 from laserguard import sim
 from laserguard.offline import context_quality as cq
 from laserguard.offline import detection_quality as dq
-from laserguard.offline.context_fit import ContextFitOptions
 from laserguard.offline.detector_training import (
-    LASER_CONTEXT_CHANNELS,
+    LASER_CONTEXT,
     BaselineOptions,
-    ContextSpec,
     export_detector,
 )
 from laserguard.offline.sensor_table import sensor_table
@@ -53,10 +51,8 @@ DATA: dict[str, Any] = {"hours": 3.0, "rate_hz": 1.0, "seed": 1, "fault_mix": "n
 # Baseline of 50 rows (5 s at the live 10 Hz, 50 s at 1 Hz), FPR budget 0.1 % of unit-samples.
 OPTIONS = BaselineOptions(baseline_samples=50, window=30, mean_tau_s=24 * 3600.0, target_fpr=0.001)
 # Engine v3: what a unit does not control is its context (with its setpoint and state).
-# Per-channel context selection (context_min_gain 0.1): with every context channel on every
-# channel, a production day flagged 21.4 % of healthy rows (the supply's load extrapolated into the
-# units' optical channels) against 0.10 % with selection; selection costs `lab` (2.7 % vs 0.41 %).
-CONTEXT = ContextSpec(LASER_CONTEXT_CHANNELS, ContextFitOptions(context_min_gain=0.1))
+# Per-channel context selection (LASER_CONTEXT: context_min_gain 0.1, the same as `train --data-dir`).
+CONTEXT = LASER_CONTEXT
 COMMAND = "python models/make_default_model.py"
 
 

@@ -98,3 +98,27 @@ def test_an_unknown_context_channel_is_named(folder: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "room_temp" in result.stderr and "not channels of the table" in result.stderr
+
+
+def test_train_data_dir_fits_context_as_the_shipped_default() -> None:
+    # A retrain on laser data without --context-channels must follow the shipped model's recipe
+    # (per-channel selection), or a user's model flags a production day the default does not.
+    from laserguard.cli import build_parser
+    from laserguard.commands.train import _context
+    from laserguard.offline.context_fit import ContextFitOptions
+
+    parser = build_parser()
+    default = _context(parser.parse_args(["train", "--data-dir", "raw", "--out", "m"]))
+    shipped = json.loads((Path(__file__).parents[1] / "models" / "default.card.json").read_text())["context"]
+    assert list(default.channels) == shipped["channels"]
+    assert default.options == ContextFitOptions(
+        **{
+            **shipped["options"],
+            "context_taus_s": tuple(shipped["options"]["context_taus_s"]),
+            "setpoint_taus_s": tuple(shipped["options"]["setpoint_taus_s"]),
+        }
+    )
+    named = _context(
+        parser.parse_args(["train", "--data-dir", "raw", "--out", "m", "--context-channels", "psu_temp_c"])
+    )
+    assert named.options.context_min_gain is None  # named channels: every channel uses them

@@ -47,8 +47,10 @@ def register(subparsers: Any) -> None:
         "--context-channels",
         metavar="A,B,...|none",
         help="detection engine v3: the channels that set each other channel's expected value (what a unit does "
-        "not control); a table's setpoint_a and state columns are context too. Default: heatsink_temp_c, "
-        "psu_current_a, psu_temp_c for --data-dir; no context channel for --data ('' says the same). 'none': engine v2",
+        "not control); a table's setpoint_a and state columns are context too. Default for --data-dir: "
+        "heatsink_temp_c, psu_current_a, psu_temp_c, each channel keeping those that improve its held-out fit "
+        "(as the shipped model); channels named here are used by every channel. No context channel for --data "
+        "('' says the same). 'none': engine v2",
     )
     p.add_argument(
         "--target-fpr",
@@ -208,13 +210,13 @@ def _part_line(part: dict[str, Any]) -> str:
 
 def _context(args: argparse.Namespace) -> Any:
     """The v3 context stage the flags ask for, or None (engine v2)."""
-    from laserguard.offline.detector_training import LASER_CONTEXT_CHANNELS, ContextSpec
+    from laserguard.offline.detector_training import LASER_CONTEXT, ContextSpec
 
     text = args.context_channels
     if text is None:
         # Any table: v3 without context channels (each channel against its unit's calibrated level,
         # the residuals judged together). On TEP it cut v2's false alarms from 65 % to 6 %.
-        return ContextSpec(LASER_CONTEXT_CHANNELS) if args.data is None else ContextSpec(())
+        return LASER_CONTEXT if args.data is None else ContextSpec(())
     if text.strip().lower() == "none":
         return None
     return ContextSpec(tuple(c.strip() for c in text.split(",") if c.strip()))

@@ -134,6 +134,14 @@ class ContextSpec:
         return [table_channels.index(c) for c in self.channels]
 
 
+# The laser tables' context as the shipped default uses it, for `train --data-dir` and
+# models/make_default_model.py alike. Per-channel context selection (context_min_gain 0.1): with
+# every context channel on every channel a production day flagged 21.4 % of healthy rows (the
+# supply's load extrapolated into the units' optical channels) against 0.10 % with selection;
+# selection costs the `lab` profile (2.7 % vs 0.41 %). docs/detection.md has the measurements.
+LASER_CONTEXT: Final = ContextSpec(LASER_CONTEXT_CHANNELS, ContextFitOptions(context_min_gain=0.1))
+
+
 def export_detector(
     pipeline: Any,
     path: str | os.PathLike[str],
