@@ -9,12 +9,26 @@ all of them, so such a skip means an install step is broken. Skips for optional 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 import pytest
 
 from detect_support import detector, lcc  # noqa: F401  (fixtures: a detect process, a fake LCC)
 from parity_support import NOTES, STATS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Module- and session-scoped fixtures start processes before own_state_dir runs: they share
+    # one folder per run, never the user's.
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="laserguard-test-state-")
+
+
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's processes keep their state (detect's unit baselines) in a folder of their own:
+    not in the user's ~/.local/state, where one test's baselines were restored by the next."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
