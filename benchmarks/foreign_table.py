@@ -19,7 +19,6 @@ per-unit drift story.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ import scipy.io
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_runner import laserguard
 from report_sections import ROOT, machine_line, write_section
 
 DATA = ROOT.parent / "shared" / "data" / "odds" / "shuttle.mat"
@@ -51,15 +51,6 @@ def shuttle_table() -> pd.DataFrame:
     frame.insert(0, "stream", np.arange(len(frame)) % UNITS)
     frame["outlier"] = y
     return frame
-
-
-def laserguard(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "laserguard.cli", *args], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"laserguard {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> int:

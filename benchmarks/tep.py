@@ -24,7 +24,6 @@ is only there to compare detection power with the data README's reference at equ
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_runner import laserguard
 from report_sections import ROOT, machine_line, write_section
 
 TEP = ROOT.parent / "shared" / "data" / "tep"
@@ -132,15 +132,6 @@ def pca_rows(
         out["SPE"][n] = trailing_mean(spe, window)[ONSET:] / spe_limit
         out["T2"][n] = trailing_mean(t2, window)[ONSET:] / t2_limit
     return out
-
-
-def laserguard(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "laserguard.cli", *args], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"laserguard {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout.strip()
 
 
 def as_table(x: np.ndarray, unit: str) -> pd.DataFrame:
