@@ -22,6 +22,7 @@
 #include "laserguard/link/lcc_link.hpp"
 #include "laserguard/link/link_guard.hpp"
 #include "laserguard/sim/lcc_simulator.hpp"
+#include "laserguard/sim/random_stream.hpp"
 #include "laserguard/sim/sample_reservoir.hpp"
 #include "laserguard/wire/telemetry_schema.hpp"
 #include "lcc_sim_log.hpp"
@@ -50,6 +51,13 @@ struct SentFrame {
 };
 
 constexpr std::size_t kHistoryFrames = 1 << 14;  // feedback older than this is "stale"
+constexpr std::uint64_t kTickPhaseStream = 0x7469636b70686173ULL;  // "tickphas": the phase draws' own stream
+
+// The LCCs that send at the same offset into the period (all of them when aligned).
+struct SendSlot {
+  Clock::duration offset{};
+  std::vector<std::size_t> lccs;  // indices into sims_, in id order
+};
 
 class LccLoop {
  public:
@@ -77,12 +85,15 @@ class LccLoop {
     setpoints_.resize(o.units);
     states_.resize(o.units);
     flagged_.resize(o.units);
+    plan_send_slots();
   }
 
   int run();
 
  private:
-  void tick(lg::TelemetryPublisher& pub);
+  // Each LCC's offset into the period, drawn from (seed, lcc id) so a run repeats; grouped by offset.
+  void plan_send_slots();
+  void tick(lg::TelemetryPublisher& pub, const std::vector<std::size_t>& lccs);
   void on_feedback(const lg::Feedback& fb, Clock::time_point now);
   json summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubscriber& sub, double elapsed_s) const;
   // The operating changes applied so far (every LCC, in time order), spec form.
@@ -94,6 +105,8 @@ class LccLoop {
   lg::DetectionTally tally_;
   double period_;
   std::vector<lg::LccSimulator> sims_;
+  std::vector<double> phase_s_;     // per LCC: its send offset into the period, seconds
+  std::vector<SendSlot> slots_;     // in offset order
   std::vector<std::vector<SentFrame>> history_;
   std::vector<std::vector<lg::FaultLabel>> labels_;
   std::vector<std::vector<double>> last_log_, last_derate_;
@@ -107,10 +120,29 @@ class LccLoop {
   std::uint64_t boot_id_ = 0;  // this start's boot id (every frame carries it)
 };
 
-void LccLoop::tick(lg::TelemetryPublisher& pub) {
+void LccLoop::plan_send_slots() {
+  std::vector<Clock::duration> offset(sims_.size(), Clock::duration::zero());
+  phase_s_.assign(sims_.size(), 0.0);
+  for (std::size_t i = 0; i < sims_.size(); ++i) {
+    if (o_.tick_phase == lcc_sim::TickPhase::kAligned) continue;
+    // Its own stream, never one the physics draws from: the frame values do not change.
+    lg::RandomStream draw(o_.seed, sims_[i].config().lcc_id, 0, kTickPhaseStream);
+    offset[i] = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(draw.uniform() * period_));
+    phase_s_[i] = std::chrono::duration<double>(offset[i]).count();
+  }
+  std::vector<std::size_t> order(sims_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return offset[a] < offset[b]; });
+  for (const std::size_t i : order) {
+    if (slots_.empty() || slots_.back().offset != offset[i]) slots_.push_back(SendSlot{offset[i], {}});
+    slots_.back().lccs.push_back(i);
+  }
+}
+
+void LccLoop::tick(lg::TelemetryPublisher& pub, const std::vector<std::size_t>& lccs) {
   const auto wall_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (std::size_t i = 0; i < sims_.size(); ++i) {
+  for (const std::size_t i : lccs) {
     lg::LccSimulator& sim = sims_[i];
     const std::uint64_t k = sim.samples_taken();
     lg::FaultLabel* labels = &labels_[i][(k % kHistoryFrames) * o_.units];
@@ -250,6 +282,7 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
         {"units", o_.units},
         {"units_per_psu", o_.units_per_psu},
         {"rate_hz", o_.rate_hz},
+        {"tick_phase", o_.tick_phase == lcc_sim::TickPhase::kAligned ? "aligned" : "random"},
         {"duration_s", o_.duration_s},
         {"seed", o_.seed},
         {"fault_mix", o_.fault_mix},
@@ -263,6 +296,8 @@ json LccLoop::summary(const lg::TelemetryPublisher& pub, const lg::FeedbackSubsc
       {"elapsed_s", elapsed_s},
       {"ticks", ticks_},
       {"achieved_rate_hz", elapsed_s > 0 ? static_cast<double>(ticks_) / elapsed_s : 0.0},
+      {"tick_phase_s", phase_s_},
+      {"send_slots", slots_.size()},
       {"late_ticks", late_ticks_},
       {"schedule_lag_us", stats_of(lag_us_)},
       {"tick_cost_us", stats_of(tick_cost_us_)},
@@ -336,22 +371,35 @@ int LccLoop::run() {
   const std::uint64_t total_ticks =
       o_.duration_s > 0 ? static_cast<std::uint64_t>(std::llround(o_.duration_s * o_.rate_hz)) : UINT64_MAX;
   const auto start = Clock::now();
-  while (!g_stop.load() && ticks_ < total_ticks) {
-    // Absolute deadlines: a late tick does not shift the following ones.
-    const auto due = start + period * static_cast<Clock::rep>(ticks_);
-    for (auto now = Clock::now(); now < due && !g_stop.load(); now = Clock::now()) {
-      if (auto fb = sub.poll(due - now)) on_feedback(*fb, Clock::now());
+  bool stopped = false;
+  while (!stopped && ticks_ < total_ticks) {
+    // Absolute deadlines: a late slot does not shift the following ones.
+    const auto period_start = start + period * static_cast<Clock::rep>(ticks_);
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      const auto due = period_start + slots_[s].offset;
+      for (auto now = Clock::now(); now < due && !g_stop.load(); now = Clock::now()) {
+        if (auto fb = sub.poll(due - now)) on_feedback(*fb, Clock::now());
+      }
+      // A stop before the period's first send ends the run; one in mid-period sends the rest
+      // of the period at once, so every LCC has sent the same number of frames.
+      if (g_stop.load() && s == 0) {
+        stopped = true;
+        break;
+      }
+      const auto begin = Clock::now();
+      if (!g_stop.load()) {
+        if (begin - due > period) ++late_ticks_;
+        lag_us_.add(std::chrono::duration<double, std::micro>(begin - due).count());
+      }
+      tick(pub, slots_[s].lccs);
+      tick_cost_us_.add(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
+      pub.poll_subscriptions();
+      // Answers already queued are handled between sends, even when the loop runs late.
+      while (auto fb = sub.poll(std::chrono::nanoseconds::zero())) on_feedback(*fb, Clock::now());
     }
-    if (g_stop.load()) break;
-    const auto begin = Clock::now();
-    if (begin - due > period) ++late_ticks_;
-    lag_us_.add(std::chrono::duration<double, std::micro>(begin - due).count());
-    tick(pub);
-    tick_cost_us_.add(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
+    if (stopped) break;
     ++ticks_;
-    pub.poll_subscriptions();
-    // Answers already queued are handled between ticks, even when the loop runs late.
-    while (auto fb = sub.poll(std::chrono::nanoseconds::zero())) on_feedback(*fb, Clock::now());
+    stopped = g_stop.load();
   }
   const double elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
   // Let in-flight feedback for the last frames arrive (stops early on a second signal).

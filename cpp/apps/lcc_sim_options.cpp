@@ -22,6 +22,9 @@ Simulates laser control computers (LCCs) with laser units, publishes telemetry f
   --units-per-psu K        units sharing one power supply (default 16)
   --first-lcc-id ID        id of the first LCC (default 1)
   --rate-hz R              frames per second per LCC (default 10)
+  --tick-phase MODE        random: each LCC sends at its own offset into the period, drawn
+                           from --seed and its id, like unsynchronised real LCCs; aligned:
+                           every LCC in the same instant, one burst per period (default random)
   --duration-s S           run time in seconds; 0 runs until SIGINT/SIGTERM (default 0)
   --seed N                 random seed: same seed, same telemetry bit for bit (default 0)
   --faults SPEC.json       declarative fault spec (docs/simulator.md)
@@ -111,6 +114,11 @@ Options parse_args(int argc, char** argv) {
       o.first_lcc_id = static_cast<std::uint32_t>(parse_uint(flag, value(), 0, 1U << 30));
     } else if (flag == "--rate-hz") {
       o.rate_hz = parse_double(flag, value(), 0.001, 1e6);
+    } else if (flag == "--tick-phase") {
+      const std::string mode = value();
+      if (mode == "random") o.tick_phase = TickPhase::kRandom;
+      else if (mode == "aligned") o.tick_phase = TickPhase::kAligned;
+      else usage_error("--tick-phase expects random or aligned, got '" + mode + "'");
     } else if (flag == "--duration-s") {
       o.duration_s = parse_double(flag, value(), 0.0, 1e9);
     } else if (flag == "--seed") {

@@ -12,12 +12,17 @@ namespace lcc_sim {
 
 namespace lg = laserguard;
 
+// When each LCC sends within the period. Real LCCs are not synchronised: by default each gets
+// its own seeded offset; `aligned` sends every LCC's frame in the same instant (a burst).
+enum class TickPhase { kRandom, kAligned };
+
 struct Options {
   std::uint32_t lccs = 2;
   std::uint32_t units = 32;
   std::uint32_t units_per_psu = 16;
   std::uint32_t first_lcc_id = 1;
   double rate_hz = 10.0;
+  TickPhase tick_phase = TickPhase::kRandom;  // --tick-phase
   double duration_s = 0.0;  // 0 = until SIGINT/SIGTERM
   std::uint64_t seed = 0;
   std::string faults_path;

@@ -190,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
     next_gauge_update: dict[int, float] = {}
     next_baseline_update: dict[int, float] = {}
     learning_before: dict[int, int] = {}
+    # LCCs whose baselines are to be saved, in order. Saved one per gap between frames: N LCCs that
+    # finish learning together once cost N saves of every LCC each (N^2 fsyncs, seconds at N=100).
+    pending_saves: dict[int, None] = {}
     next_model_check = time.monotonic() + MODEL_POLL_S
     log.info(
         "serving model %s (%d trees) on %s -> %s",
@@ -254,7 +257,10 @@ def run(args: argparse.Namespace) -> int:
                 reload_requested = False
                 next_model_check = now + MODEL_POLL_S
                 baselines.apply_resets()
-                baselines.maybe_save(now)
+                # Not one gap between frames for a whole second: saved now, never put off for good.
+                for lcc_id in pending_saves:
+                    baselines.save(lcc_id)
+                pending_saves = dict.fromkeys(baselines.take_due_saves(now))
                 _count_baseline_events(metrics, baselines)
                 # A wrong key or CURVE on one side only never heals by reconnecting: say so and stop.
                 problem = security.problem()
@@ -262,6 +268,11 @@ def run(args: argparse.Namespace) -> int:
                     log.error("%s", problem)
                     exit_status = 2
                     break
+            if pending_saves and not sub.poll(0):
+                lcc_id = next(iter(pending_saves))
+                del pending_saves[lcc_id]
+                baselines.save(lcc_id)
+                continue
             timeout_ms = 0 if args.busy_poll else 200
             warm_up = None if args.busy_poll or args.no_warm_up else forecast.next_warm_up()
             if warm_up is not None:
@@ -337,7 +348,7 @@ def run(args: argparse.Namespace) -> int:
                 learning_now = result.learning
                 changed = learning_now != learning_before.get(result.lcc_id)
                 if learning_now < learning_before.get(result.lcc_id, learning_now):
-                    baselines.maybe_save(now_s, force=True)
+                    pending_saves[result.lcc_id] = None
                 learning_before[result.lcc_id] = learning_now
                 if changed or now_s >= next_baseline_update.get(result.lcc_id, 0.0):
                     next_baseline_update[result.lcc_id] = now_s + BASELINE_GAUGE_REFRESH_S

@@ -203,6 +203,17 @@ class LiveBaselines:
             self._save(lcc_id)
         self._next_save = time.monotonic() + self.save_every_s
 
+    def save(self, lcc_id: int) -> None:
+        """One LCC's baselines, now (the detector spreads its saves over the gaps between frames)."""
+        self._save(lcc_id)
+
+    def take_due_saves(self, now: float) -> list[int]:
+        """Every LCC when the periodic save is due (and the next one is scheduled), else none."""
+        if now < self._next_save:
+            return []
+        self._next_save = now + self.save_every_s
+        return self.lccs()
+
     def maybe_save(self, now: float, force: bool = False) -> None:
         """Periodic save (and at once when a unit just finished learning: that is the valuable moment)."""
         if force or now >= self._next_save:
