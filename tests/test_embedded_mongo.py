@@ -159,3 +159,13 @@ def test_logged_uris_hide_the_password() -> None:
     )
     assert redacted_uri("mongodb://127.0.0.1:27017/") == "mongodb://127.0.0.1:27017/"
     assert redacted_uri("mongodb+srv://user@cluster/") == "mongodb+srv://user@cluster/"
+
+
+def test_the_servers_cache_is_capped(tmp_path: Path) -> None:
+    # Uncapped, the server's memory grows to its 1G default cache and past it (issue 17's soak).
+    require_server_executable()
+    for size in (embedded_mongo.DEFAULT_CACHE_SIZE, "64M"):
+        with EmbeddedMongo(tmp_path / size, attach_existing=False, cache_size=size) as server:
+            argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+            assert argv[argv.index(b"--cache-size") + 1] == size.encode()
+    assert embedded_mongo.DEFAULT_CACHE_SIZE == "256M"
