@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             columns[f"{name} {stat}"] = rates(stats[stat])
     candidate = pca_rows(train, runs, LAGS, WINDOW)["SPE"]
     columns[f"DPCA SPE, mean of {WINDOW} rows (v3 candidate)"] = rates(candidate)
-    trained_lines, alarm_lines = {}, {}
+    trained_lines: dict[str, str] = {}
+    alarm_lines: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="laserguard_tep_") as tmp:
         for name, train_args in CLI_ROWS.items():
             work = (args.keep or Path(tmp)) / f"row{len(trained_lines)}"

@@ -23,7 +23,8 @@ def autocorrelated(rng: np.random.Generator, n: int, k: int, phi: float) -> np.n
 
 def smoothed_statistic(seed: int, n: int) -> np.ndarray:
     """A chi-square statistic of autocorrelated residuals, like a smoothed SPE (lag-1 ~0.85)."""
-    return (autocorrelated(np.random.default_rng(seed), n, 6, 0.92) ** 2).sum(axis=1)
+    squares: np.ndarray = autocorrelated(np.random.default_rng(seed), n, 6, 0.92) ** 2
+    return np.asarray(squares.sum(axis=1))
 
 
 def test_enough_held_out_rows_read_the_quantile_unchanged() -> None:
