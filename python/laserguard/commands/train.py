@@ -231,10 +231,19 @@ def _train_unlabelled(args: argparse.Namespace, baseline: Any, context: Any) -> 
     except (OSError, TableError, ValueError) as exc:
         return _error(str(exc))
     assert isinstance(result, UnlabelledResult)
+    held_out = (
+        "its own nominal rows"
+        if context is None
+        else f"the {result.held_out_rows} training rows its fits held out"
+    )
+    tail = (
+        "; too few rows to read that rate from them: the threshold was extrapolated from their tail"
+        if result.threshold_from == "tail"
+        else ""
+    )
     print(
         f"model {result.model_version} written to {result.out_dir} ({result.rows} rows, {result.units} units, "
-        f"no labels: default forest); flagged on {'its own nominal rows' if context is None else 'the training rows its fits held out'}: {result.nominal_fpr:.4f} "
-        f"(target {args.target_fpr})"
+        f"no labels: default forest); flagged on {held_out}: {result.nominal_fpr:.4f} (target {args.target_fpr}){tail}"
     )
     return 0
 

@@ -39,6 +39,8 @@ class BaselineFit:
     fleet_flagged: int
     missing_flagged: int
     baseline_flagged: int
+    # v3: "tail" when the held-out rows were too few to read the target quantile (context_fit)
+    threshold_from: str = "quantile"
 
     def report(self) -> dict[str, Any]:
         return {

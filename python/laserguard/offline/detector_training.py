@@ -189,6 +189,7 @@ def export_detector(
             nominal_fpr=cfit.held_out_fpr,
             baseline_flagged=cfit.flagged_by.get("context", 0),
             missing_flagged=cfit.flagged_by.get("rules", 0),
+            threshold_from=cfit.threshold_from,
         )
         metadata["context_fit"] = {
             **cfit.report(),

@@ -35,6 +35,8 @@ class UnlabelledResult:
     nominal_fpr: float
     rows: int
     units: int
+    held_out_rows: int = 0  # the rows nominal_fpr was measured on
+    threshold_from: str = "quantile"  # "tail": too few held-out rows to read the target's quantile
 
 
 def read_table(
@@ -132,4 +134,6 @@ def train_table(
         "context_channels": None if context is None else list(context.channels),
     }
     (out / "model_card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return UnlabelledResult(out, version, fit.nominal_fpr, len(frame), table.n_units)
+    return UnlabelledResult(
+        out, version, fit.nominal_fpr, len(frame), table.n_units, fit.nominal_rows, fit.threshold_from
+    )
