@@ -18,6 +18,7 @@ from laserguard.wire.link_security import (
     HANDSHAKE_GRACE_S,
     OBSERVER_DOMAIN,
     HandshakeWatch,
+    LinkSecurity,
     ServerKeys,
     ZapAuthenticator,
     is_loopback_endpoint,
@@ -223,3 +224,28 @@ def test_a_second_authenticator_in_one_context_is_refused(site: Site) -> None:
 )
 def test_loopback_endpoints(endpoint: str, loopback: bool) -> None:
     assert is_loopback_endpoint(endpoint) is loopback
+
+
+class _SeenWatch:
+    """What a socket's HandshakeWatch concluded (its inputs are real sockets in the tests above)."""
+
+    def __init__(self, message: str | None, definitive: bool) -> None:
+        self.message, self.definitive = message, definitive
+
+    def problem(self) -> str | None:
+        return self.message
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_definitive_reason_on_one_socket_wins_over_a_guess_on_another() -> None:
+    # Measured against lcc-sim under load: the telemetry socket saw only EPIPE 17 times while the
+    # feedback socket saw the mechanism mismatch once; detect must report the mismatch.
+    security = LinkSecurity()
+    guess = _SeenWatch("the server closed the connection (EPIPE)", definitive=False)
+    mismatch = _SeenWatch("does not use CURVE", definitive=True)
+    security._watches += [guess, mismatch]  # type: ignore[list-item]
+    assert security.problem() == "does not use CURVE"
+    security._watches[:] = [guess, _SeenWatch(None, definitive=False)]  # type: ignore[list-item]
+    assert security.problem() == "the server closed the connection (EPIPE)"

@@ -296,6 +296,11 @@ class HandshakeWatch:
     def close(self) -> None:
         self._monitor.close(0)
 
+    @property
+    def definitive(self) -> bool:
+        """The failure seen is one no retry heals (not just the server closing the connection)."""
+        return self._definitive
+
     def problem(self, now: float | None = None) -> str | None:
         now = time.monotonic() if now is None else now
         while True:
@@ -336,8 +341,9 @@ class HandshakeWatch:
             return f"{where} does not use CURVE (started without keys?), but this tool was given --curve-keys"
         if kind == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and self._own is not None:
             return (
-                f"CURVE handshake with {where} failed: the server could not decrypt our hello, so "
-                f"{self._server} is not that server's public key (check --server-key / the key directory)"
+                f"CURVE handshake with {where} failed: the server closed the connection, so "
+                f"{self._server} is not that server's public key (check --server-key / the key directory), "
+                f"or the server does not use CURVE"
             )
         if kind == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and value in (errno.EPIPE, errno.ECONNRESET):
             # libzmq's CURVE server with a ZAP handler (lcc-sim) usually drops a plain client
@@ -410,12 +416,11 @@ class LinkSecurity:
         secure_server(socket, self.server, domain)
 
     def problem(self) -> str | None:
-        """The first client socket's persistent handshake failure, explained; None if all is well."""
-        for watch in self._watches:
-            message = watch.problem()
-            if message is not None:
-                return message
-        return None
+        """A client socket's persistent handshake failure, explained; None if all is well. A
+        definitive reason (mechanism mismatch, refused key) wins over another socket's guess:
+        one socket may see only the server closing on it while its sibling saw the mismatch."""
+        found = [(watch.definitive, message) for watch in self._watches if (message := watch.problem())]
+        return max(found, key=lambda item: item[0])[1] if found else None
 
     def refusals(self) -> RefusalCounts:
         return self._zap.snapshot() if self._zap is not None else RefusalCounts()
