@@ -184,10 +184,11 @@ class LiveBaselines:
                 lcc_id,
                 "all units" if unit is None else f"unit {unit}",
             )
-            self._save(lcc_id)
+            self.save(lcc_id)
         return applied
 
-    def _save(self, lcc_id: int) -> None:
+    def save(self, lcc_id: int) -> None:
+        """One LCC's baselines, now (the detector spreads its saves over the gaps between frames)."""
         stage = self.stage(lcc_id)
         if self.state_dir is None or stage is None:
             return
@@ -200,12 +201,8 @@ class LiveBaselines:
 
     def save_all(self) -> None:
         for lcc_id in self.lccs():
-            self._save(lcc_id)
+            self.save(lcc_id)
         self._next_save = time.monotonic() + self.save_every_s
-
-    def save(self, lcc_id: int) -> None:
-        """One LCC's baselines, now (the detector spreads its saves over the gaps between frames)."""
-        self._save(lcc_id)
 
     def take_due_saves(self, now: float) -> list[int]:
         """Every LCC when the periodic save is due (and the next one is scheduled), else none."""
@@ -213,11 +210,6 @@ class LiveBaselines:
             return []
         self._next_save = now + self.save_every_s
         return self.lccs()
-
-    def maybe_save(self, now: float, force: bool = False) -> None:
-        """Periodic save (and at once when a unit just finished learning: that is the valuable moment)."""
-        if force or now >= self._next_save:
-            self.save_all()
 
     def take_events(self) -> BaselineEvents:
         events, self.events = self.events, BaselineEvents()
