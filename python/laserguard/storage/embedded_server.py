@@ -214,10 +214,10 @@ class EmbeddedMongo:
     1.5-2.4x faster (measured: 13.5-14.9k vs 6.0-9.1k docs/s). ``replica_set=True`` keeps the
     one-node replica set that change streams and transactions need.
 
-    ``cache_size`` caps the server's WiredTiger cache (its own default, 1G, is what its memory
-    grows to: the issue-17 soak saw +126 MB/min up to 1.4 GB). Measured inserting 500,000 frame
-    documents (AMD EPYC Zen 4): RSS 876 MB with 1G and still rising, 318 MB with 256M, 207 MB
-    with 128M; inserts 26 s, 33 s, 34 s.
+    ``cache_size`` caps the server's WiredTiger cache (its own default is 1G). Measured inserting
+    500,000 frame documents (AMD EPYC Zen 4): RSS 876 MB with 1G and still rising, 318 MB with
+    256M, 207 MB with 128M; inserts 26 s, 33 s, 34 s. It does not bound the server's own heap:
+    the soak's mix of writes and reads still grew it to 1.5 GB (docs/benchmarks.md).
     """
 
     STATE_FILE = "server.json"
