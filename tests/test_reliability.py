@@ -289,7 +289,9 @@ def test_store_exporter_and_dashboard_start_before_the_database(tmp_path: Path) 
                 wait_for(all_stored, 30, f"all {sent} frames stored")
             except AssertionError as exc:
                 received = metrics(store_port).get("laserguard_store_frames_received_total")
-                raise AssertionError(f"{exc}: {counts[-1] // 32} stored, the store received {received}") from exc
+                raise AssertionError(
+                    f"{exc}: {counts[-1] // 32} stored, the store received {received}"
+                ) from exc
             client.close()
             stop(store, tmp_path / "store.log")
     assert {"state_lcc_unit", "lcc_unit_raised"} <= indexes
