@@ -162,11 +162,12 @@ def test_old_per_sample_documents_are_read_counted_replayed_and_expired(db: Any,
 
 
 def test_ttl_indexes_where_the_server_keeps_them_and_it_expires_old_frames(db: Any, tmp_path: Path) -> None:
-    config = RetentionConfig(raw_s=7 * DAY_S, summary_s=730 * DAY_S)
+    # Asked for explicitly: on the embedded server auto chooses the store's own deletes (next test).
+    config = RetentionConfig(raw_s=7 * DAY_S, summary_s=730 * DAY_S, mode="ttl")
     assert ensure_retention(db, config) == "ttl"
     assert db.frames.index_information()["ts_retention"]["expireAfterSeconds"] == 7 * DAY_S
     assert db.unit_minutes.index_information()["hour_retention"]["expireAfterSeconds"] == 730 * DAY_S + 3600
-    shorter = RetentionConfig(raw_s=DAY_S, summary_s=730 * DAY_S)
+    shorter = RetentionConfig(raw_s=DAY_S, summary_s=730 * DAY_S, mode="ttl")
     assert ensure_retention(db, shorter) == "ttl"  # a changed retention replaces the TTL
     assert db.frames.index_information()["ts_retention"]["expireAfterSeconds"] == DAY_S
     now = dt.datetime.now(dt.UTC)
@@ -177,6 +178,18 @@ def test_ttl_indexes_where_the_server_keeps_them_and_it_expires_old_frames(db: A
         time.sleep(1)
     assert db.frames.count_documents({"boot": boot_key(1)}) == 0
     assert db.frames.count_documents({"boot": boot_key(2)}) == 3
+
+
+def test_auto_retention_on_the_embedded_server_is_the_stores_deletes_without_ttl_indexes(db: Any) -> None:
+    # SecantusDB's TTL monitor reads a TTL-indexed collection whole every minute (the soak's
+    # memory growth, issue 17): auto leaves no TTL index there, also replacing an earlier version's.
+    assert ensure_retention(db, RetentionConfig(mode="ttl")) == "ttl"
+    assert ensure_retention(db, RetentionConfig()) == "deletes"
+    for collection in db.list_collection_names():
+        for name, info in db[collection].index_information().items():
+            assert "expireAfterSeconds" not in info, (collection, name)
+    assert db.frames.index_information()["ts_retention"]["key"] == [("ts", 1)]  # the deletes' range
+    assert db.unit_minutes.index_information()["hour_retention"]["key"] == [("hour", 1)]
 
 
 def test_frames_is_a_plain_collection_with_a_unique_id_where_time_series_are_not_real(db: Any) -> None:

@@ -1,11 +1,16 @@
 """How long stored telemetry is kept: raw frames ``raw_s`` (7 days), minute summaries ``summary_s``
 (2 years), alarms (``anomaly_events``) until deleted.
 
-Where the server has TTL indexes (a real ``mongod``, and the embedded SecantusDB: its TTL monitor
-runs every 60 s like mongod's), retention is a TTL index on ``frames.ts`` and
-``unit_minutes.hour`` and the server deletes. Otherwise (``mode="deletes"``, or a server that
-ignores ``expireAfterSeconds``) the store deletes itself, in bounded chunks per pass
-(``enforce``), with the time passed in so tests can move the clock.
+On a real ``mongod`` retention is a TTL index on ``frames.ts`` and ``unit_minutes.hour`` and the
+server deletes. Otherwise (``mode="deletes"``, a server that ignores ``expireAfterSeconds``, and by
+default the embedded SecantusDB) the store deletes itself, in bounded chunks per pass
+(``enforce``: an index range on the time field), with the time passed in so tests can move the clock.
+
+Not TTL on SecantusDB although it keeps TTL indexes: its TTL monitor (every 60 s) reads every
+document of a collection with a TTL index into one list, under the server's global lock, instead
+of walking the index (``Storage.prune_ttl`` in 0.7.0b3). On ``frames`` that is the whole raw
+history each minute: measured on 100,000 idle 2.2 KB documents, RSS 263 -> 627 MB and a 1-document
+insert blocked 3.7 s; in the soak the server grew 148 MB/min (docs/benchmarks.md, issue 17).
 """
 
 from __future__ import annotations
@@ -64,6 +69,12 @@ def ttl_kept(db: Any, names: CollectionNames) -> bool:
     return "expireAfterSeconds" in info
 
 
+def ttl_monitor_scans_collections(db: Any) -> bool:
+    """True for the embedded SecantusDB (``buildInfo`` has ``secantusVersion``), whose TTL monitor
+    reads whole collections into memory every minute (module docstring): auto avoids TTL there."""
+    return "secantusVersion" in db.client.server_info()
+
+
 def ensure_retention(
     db: Any,
     config: RetentionConfig,
@@ -76,7 +87,7 @@ def ensure_retention(
     if config.mode not in MODES:
         raise ValueError(f"retention mode {config.mode!r} is not one of {', '.join(MODES)}")
     existing = set(db.list_collection_names())
-    use_ttl = config.mode in ("auto", "ttl")
+    use_ttl = config.mode == "ttl" or (config.mode == "auto" and not ttl_monitor_scans_collections(db))
     for collection, field, keep_s in _targets(names, config):
         if collection == names.telemetry and collection not in existing:
             continue  # no per-sample documents of an earlier version here: nothing to create
