@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,12 +122,14 @@ def detect_service(ep: Endpoints, workdir: Path) -> Service:
     return Service("detect", command, workdir, port)
 
 
-def store_service(ep: Endpoints, uri: str, db: str, workdir: Path, name: str) -> Service:
+def store_service(
+    ep: Endpoints, uri: str, db: str, workdir: Path, name: str, extra_args: Sequence[str] = ()
+) -> Service:
     port = free_port()
     command = laserguard(
         "store", "--mongo-uri", uri, "--db", db, "--telemetry-endpoint", ep.telemetry,
         "--feedback-endpoint", ep.observer, "--metrics-port", str(port),
-        "--spool-dir", str(workdir / f"spool-{name}"),
+        "--spool-dir", str(workdir / f"spool-{name}"), *extra_args,
     )  # fmt: skip
     return Service(name, command, workdir, port)
 

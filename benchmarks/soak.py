@@ -10,6 +10,10 @@ endpoint every 5 s) and an open browser tab (GET /casa_lcc_data every second), a
 records each process's resident memory (VmRSS) and open file descriptors from /proc.
 Growth is the least-squares slope of RSS over the samples after the first minute.
 Target: < 1 MB/min per process.
+
+To find whose traffic grows a process, leave consumers out one at a time
+(``--without exporter,dashboard,roundtrip,clients``; ``clients`` are this script's scrapes and
+polls) or pass options to the store (``--store-arg=--retention-mode=ttl``).
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class Clients:
         tick = 0
         while not self._stop.wait(1.0):
             tick += 1
-            targets = [self.dashboard_url + "/casa_lcc_data"]
+            targets = [self.dashboard_url + "/casa_lcc_data"] if self.dashboard_url else []
             if tick % 5 == 0:
                 targets += [f"http://127.0.0.1:{p}/metrics" for p in self.metric_ports]
             for url in targets:
@@ -93,12 +97,22 @@ class Clients:
         self._thread.join(10)
 
 
-def run(duration_s: float, rate_hz: float, workdir: Path, log: Any) -> dict[str, Any]:
+OPTIONAL = ("exporter", "dashboard", "roundtrip", "clients")
+
+
+def run(
+    duration_s: float,
+    rate_hz: float,
+    workdir: Path,
+    log: Any,
+    without: frozenset[str] = frozenset(),
+    store_args: tuple[str, ...] = (),
+) -> dict[str, Any]:
     ep = Endpoints()
     server = EmbeddedMongo(workdir / "db", attach_existing=False).start()
     uri = server.uri
     detect = detect_service(ep, workdir)
-    store = store_service(ep, uri, DB, workdir, "store")
+    store = store_service(ep, uri, DB, workdir, "store", store_args)
     exporter_port, dashboard_port, roundtrip_port = free_port(), free_port(), free_port()
     exporter = Service(
         "exporter", laserguard("exporter", "--mongo-uri", uri, "--db", DB, "--port", str(exporter_port)), workdir,
@@ -122,9 +136,9 @@ def run(duration_s: float, rate_hz: float, workdir: Path, log: Any) -> dict[str,
         workdir,
         roundtrip_port,
     )  # fmt: skip
-    services = [detect, store, exporter, dashboard, roundtrip]
+    services = [detect, store] + [s for s in (exporter, dashboard, roundtrip) if s.name not in without]
     try:
-        return _run(services, server, ep, rate_hz, duration_s, workdir, log)
+        return _run(services, server, ep, rate_hz, duration_s, workdir, log, "clients" not in without)
     finally:  # whatever happened, nothing is left running
         for service in reversed(services):
             service.stop()
@@ -139,16 +153,23 @@ def _run(
     duration_s: float,
     workdir: Path,
     log: Any,
+    with_clients: bool = True,
 ) -> dict[str, Any]:
-    detect, store, exporter, _, roundtrip = services
-    exporter_port, roundtrip_port = exporter.metrics_port or 0, roundtrip.metrics_port or 0
-    dashboard_port = int(services[3].command[services[3].command.index("--port") + 1])
+    named = {s.name: s for s in services}
+    detect, store = named["detect"], named["store"]
+    exporter, dashboard, roundtrip = named.get("exporter"), named.get("dashboard"), named.get("roundtrip")
+    exporter_port = (exporter.metrics_port or 0) if exporter else 0
+    roundtrip_port = (roundtrip.metrics_port or 0) if roundtrip else 0
     for service in services:
         service.start()
     for service in (detect, store, roundtrip):
-        service.ready()
-    wait_until(lambda: bool(metrics(exporter_port, timeout_s=5)), 60, "exporter")
-    dashboard_url = f"http://127.0.0.1:{dashboard_port}"
+        if service is not None:
+            service.ready()
+    if exporter is not None:
+        wait_until(lambda: bool(metrics(exporter_port, timeout_s=5)), 60, "exporter")
+    dashboard_url = ""
+    if dashboard is not None:
+        dashboard_url = f"http://127.0.0.1:{dashboard.command[dashboard.command.index('--port') + 1]}"
 
     def dashboard_up() -> bool:
         try:
@@ -157,13 +178,14 @@ def _run(
         except OSError:
             return False
 
-    wait_until(dashboard_up, 60, "dashboard")
+    if dashboard is not None:
+        wait_until(dashboard_up, 60, "dashboard")
     # detect, store, roundtrip and the dashboard subscribe to telemetry: 4 subscriptions.
-    sim = lcc_sim_service(ep, rate_hz, duration_s, 4, workdir, "lcc-sim", seed=3).start()
+    subscriptions = 2 + (roundtrip is not None) + (dashboard is not None)
+    sim = lcc_sim_service(ep, rate_hz, duration_s, subscriptions, workdir, "lcc-sim", seed=3).start()
     services.append(sim)
-    clients = Clients(
-        [detect.metrics_port or 0, store.metrics_port or 0, roundtrip_port, exporter_port], dashboard_url
-    )
+    metric_ports = [detect.metrics_port or 0, store.metrics_port or 0, roundtrip_port, exporter_port]
+    clients = Clients([p for p in metric_ports if p], dashboard_url)
     assert server.pid is not None
     pids = {s.name: s.pid for s in services}
     pids["secantusd-py"] = server.pid
@@ -174,7 +196,8 @@ def _run(
         "scoring",
     )
     start = time.monotonic()
-    clients.start()
+    if with_clients:
+        clients.start()
     print(f"soak: {duration_s:.0f} s at {rate_hz:g} Hz, pids {pids}", file=log, flush=True)
     try:
         next_sample = start
@@ -195,7 +218,7 @@ def _run(
         drain_s = settled([store.metrics_port or 0], 1800)
         final_store = metrics(store.metrics_port or 0)
         final_detect = metrics(detect.metrics_port or 0)
-        final_roundtrip = metrics(roundtrip_port)
+        final_roundtrip = metrics(roundtrip_port) if roundtrip_port else {}
     finally:
         clients.stop()
     exits = {s.name: s.stop() for s in reversed(services)}
@@ -229,6 +252,10 @@ def _run(
             "lccs": 2,
             "units": 32,
             "sample_every_s": SAMPLE_EVERY_S,
+            "without": sorted(
+                set(OPTIONAL) - {s.name for s in services} - ({"clients"} if with_clients else set())
+            ),
+            "store_args": store.command[store.command.index("--spool-dir") + 2 :],
         },
         "elapsed_s": round(end - start, 1),
         "frames_sent": sent,
@@ -255,11 +282,27 @@ def main() -> int:
     parser.add_argument("--rate-hz", type=float, default=100.0, help="per LCC (10x the nominal 10 Hz)")
     parser.add_argument("--workdir", default=None, help="keep logs and data here (default: a temp dir)")
     parser.add_argument("--out", default=None, help="also write the JSON summary here")
+    parser.add_argument(
+        "--without",
+        default="",
+        metavar="NAMES",
+        help=f"comma-separated components to leave out: {', '.join(OPTIONAL)} (default: none)",
+    )
+    parser.add_argument(
+        "--store-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra option for `laserguard store` (repeatable), e.g. --store-arg=--retention-mode=ttl",
+    )
     args = parser.parse_args()
+    without = frozenset(name for name in args.without.split(",") if name)
+    if without - set(OPTIONAL):
+        parser.error(f"--without {args.without!r}: only {', '.join(OPTIONAL)} can be left out")
     with tempfile.TemporaryDirectory(prefix="laserguard-soak-") as tmp:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        result = run(args.duration_s, args.rate_hz, workdir, sys.stderr)
+        result = run(args.duration_s, args.rate_hz, workdir, sys.stderr, without, tuple(args.store_arg))
     return report(result, args.out)
 
 

@@ -68,14 +68,14 @@ def write_frames(
 def test_minute_summaries_hold_mean_min_max_last_flagged_and_worst_score(db: Any, tmp_path: Path) -> None:
     start = NOW - dt.timedelta(minutes=10)
     sent = np.stack(write_frames(db, tmp_path, 3, start, 150))  # 2.5 minutes at 1 Hz
-    rollup = MinuteRollup(db, grace_s=90)
+    rollup = MinuteRollup(db, grace_s=90, first_lookback_s=3600)
     assert rollup.run_once(start + dt.timedelta(seconds=100)) == 0  # minute 0 not closed + grace yet
     written = rollup.run_once(NOW)
     assert written == 3 * N_UNITS  # minutes 0, 1 and the half minute 2
     assert rollup.run_once(NOW) == 0  # the watermark moved: nothing twice
     # A store of other LCCs (--lcc 4) has its own watermark and summarises only its LCCs.
-    assert MinuteRollup(db, grace_s=90, lcc_ids=(4,)).run_once(NOW) == 0
-    assert MinuteRollup(db, grace_s=90, lcc_ids=(3, 4)).run_once(NOW) == 3 * N_UNITS
+    assert MinuteRollup(db, grace_s=90, lcc_ids=(4,), first_lookback_s=3600).run_once(NOW) == 0
+    assert MinuteRollup(db, grace_s=90, lcc_ids=(3, 4), first_lookback_s=3600).run_once(NOW) == 3 * N_UNITS
     points = summary_window(db, 3, 1, NOW - dt.timedelta(minutes=20), NOW, detail=True)
     assert [p["values"] for p in points] == [
         p["values"] for p in unit_history(db, 3, 1, 20 * 60, NOW, raw_window_s=60)
@@ -107,7 +107,9 @@ def test_store_deletes_in_bounded_chunks_by_an_injected_clock_and_keeps_alarms(
     assert "expireAfterSeconds" not in db.frames.index_information()["ts_retention"]
     write_frames(db, tmp_path, 1, NOW - dt.timedelta(days=8), 25, boot=1)  # past raw retention
     write_frames(db, tmp_path, 1, NOW - dt.timedelta(days=6), 7, boot=2)  # within it
-    MinuteRollup(db, grace_s=0, max_minutes_per_pass=100_000).run_once(NOW - dt.timedelta(days=7, hours=23))
+    MinuteRollup(db, grace_s=0, max_minutes_per_pass=100_000, first_lookback_s=2 * 3600).run_once(
+        NOW - dt.timedelta(days=7, hours=23)
+    )
     db.unit_minutes.insert_one({"_id": "1:000:old", "lcc": 1, "unit": 0, "hour": NOW - dt.timedelta(days=40)})
     db.anomaly_events.insert_one(
         {"_id": "1:1:old", "state": "cleared", "raised_at": NOW - dt.timedelta(days=400)}

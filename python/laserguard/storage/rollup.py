@@ -11,6 +11,14 @@ The rollup reads closed minutes back from ``frames`` (after ``grace_s``, and onl
 waits in the spool), so what it summarises is what was stored, whoever stored it, and running it
 twice writes the same thing. A watermark in ``rollup_state`` says how far it got. Frames that
 reach the database after their minute was summarised (an LCC clock far behind) are not in it.
+
+It reads one minute at a time in short time slices (``time_slices``) and keeps each frame only as
+float32 arrays until its minute is summarised: the embedded server holds a query's whole result
+in memory, and one query per pass of up to 10 minutes (120,000 frames at the soak's rate) was
+what grew it ~150 MB/min (issue 17). For the same reason the first pass on a database does not
+ask the server for the oldest frame (a sorted ``find_one`` loads the whole collection there): it
+walks forward from ``first_lookback_s`` (1 day) ago, an empty minute costing 6 empty index ranges
+(~4 ms). Frames already older than that when a database is first summarised are not summarised.
 """
 
 from __future__ import annotations
@@ -18,12 +26,15 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from laserguard.storage.frame_documents import column, f32_column
 from laserguard.storage.schema import DEFAULT_NAMES, CollectionNames, unit_minutes_id
+from laserguard.storage.time_slices import TimeSlicedReader
 from laserguard.wire.codec import UNIT_STATES
 
 if TYPE_CHECKING:
@@ -43,52 +54,89 @@ def _epoch_s(when: dt.datetime) -> int:
     return int(when.timestamp())
 
 
+@dataclass
+class _Frame:
+    """What a minute's summary needs of one frame document: its columns, decoded once."""
+
+    ts_ns: int
+    channels: tuple[str, ...]
+    values: dict[str, npt.NDArray[np.float32]]
+    score: npt.NDArray[np.float32] | None
+    anomalous: list[int]
+    setpoint_a: npt.NDArray[np.float32] | None
+    state: npt.NDArray[np.uint8] | None
+
+
+class MinuteSummaries:
+    """Collects frame documents (any order, one at a time) and summarises them per unit-minute;
+    it keeps each frame as its columns, not as the decoded document."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[int, int, int], list[_Frame]] = defaultdict(list)
+
+    def add(self, doc: dict[str, Any]) -> None:
+        minute = int(doc["ts_ns"]) // 1_000_000_000 // MINUTE_S * MINUTE_S
+        values = doc["values"]
+        self._groups[(int(doc["lcc"]), minute, int(doc["n_units"]))].append(
+            _Frame(
+                int(doc["ts_ns"]),
+                tuple(values),
+                {name: column(data) for name, data in values.items()},
+                column(doc["score"]) if "score" in doc else None,
+                list(doc.get("anomalous", [])),
+                column(doc["setpoint_a"]) if "setpoint_a" in doc else None,
+                column(doc["state"], "u1") if "state" in doc else None,
+            )
+        )
+
+    def summaries(self) -> dict[tuple[int, int, int], dict[str, Any]]:
+        """Summaries keyed (lcc, unit, minute start epoch s)."""
+        out: dict[tuple[int, int, int], dict[str, Any]] = {}
+        for (lcc, minute, n_units), frames in self._groups.items():
+            frames.sort(key=lambda f: f.ts_ns)
+            channels = list(frames[0].channels)
+            # (frames, channels, units); a channel missing from a frame is NaN
+            values = np.full((len(frames), len(channels), n_units), np.nan, dtype=np.float32)
+            for i, frame in enumerate(frames):
+                for c, name in enumerate(channels):
+                    data = frame.values.get(name)
+                    if data is not None:
+                        values[i, c] = data
+            scored = [f for f in frames if f.score is not None]
+            scores = np.stack([f.score for f in scored if f.score is not None]) if scored else None
+            flagged = np.zeros(n_units, dtype=np.int64)
+            for frame in scored:
+                for unit in frame.anomalous:
+                    if 0 <= unit < n_units:
+                        flagged[unit] += 1
+            last = frames[-1]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels stay NaN
+                mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+                worst = np.nanmin(scores, 0) if scores is not None else None
+            for unit in range(n_units):
+                setpoint = float(last.setpoint_a[unit]) if last.setpoint_a is not None else float("nan")
+                out[(lcc, unit, minute)] = {
+                    "channels": channels,
+                    "n": len(frames),
+                    "flagged": int(flagged[unit]),
+                    "worst": float(worst[unit]) if worst is not None and worst[unit] == worst[unit] else None,
+                    "mean": f32_column(mean[:, unit]),
+                    "min": f32_column(low[:, unit]),
+                    "max": f32_column(high[:, unit]),
+                    "last": f32_column(values[-1, :, unit]),
+                    "setpoint_a": None if setpoint != setpoint else setpoint,
+                    "state": UNIT_STATES[int(last.state[unit])] if last.state is not None else None,
+                }
+        return out
+
+
 def summarize(frames: list[dict[str, Any]]) -> dict[tuple[int, int, int], dict[str, Any]]:
     """Summaries keyed (lcc, unit, minute start epoch s) of frame documents (any order)."""
-    groups: dict[tuple[int, int, int], list[dict[str, Any]]] = defaultdict(list)
+    collected = MinuteSummaries()
     for doc in frames:
-        minute = int(doc["ts_ns"]) // 1_000_000_000 // MINUTE_S * MINUTE_S
-        groups[(int(doc["lcc"]), minute, int(doc["n_units"]))].append(doc)
-    out: dict[tuple[int, int, int], dict[str, Any]] = {}
-    for (lcc, minute, n_units), docs in groups.items():
-        docs.sort(key=lambda d: int(d["ts_ns"]))
-        channels = list(docs[0]["values"])
-        # (frames, channels, units); a channel missing from a frame is NaN
-        values = np.full((len(docs), len(channels), n_units), np.nan, dtype=np.float32)
-        for i, doc in enumerate(docs):
-            for c, name in enumerate(channels):
-                data = doc["values"].get(name)
-                if data is not None:
-                    values[i, c] = column(data)
-        scored = [d for d in docs if "score" in d]
-        scores = np.stack([column(d["score"]) for d in scored]) if scored else None
-        flagged = np.zeros(n_units, dtype=np.int64)
-        for doc in scored:
-            for unit in doc.get("anomalous", []):
-                if 0 <= unit < n_units:
-                    flagged[unit] += 1
-        last = docs[-1]
-        setpoints = column(last["setpoint_a"]) if "setpoint_a" in last else None
-        states = column(last["state"], "u1") if "state" in last else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels stay NaN
-            mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
-            worst = np.nanmin(scores, 0) if scores is not None else None
-        for unit in range(n_units):
-            setpoint = float(setpoints[unit]) if setpoints is not None else float("nan")
-            out[(lcc, unit, minute)] = {
-                "channels": channels,
-                "n": len(docs),
-                "flagged": int(flagged[unit]),
-                "worst": float(worst[unit]) if worst is not None and worst[unit] == worst[unit] else None,
-                "mean": f32_column(mean[:, unit]),
-                "min": f32_column(low[:, unit]),
-                "max": f32_column(high[:, unit]),
-                "last": f32_column(values[-1, :, unit]),
-                "setpoint_a": None if setpoint != setpoint else setpoint,
-                "state": UNIT_STATES[int(states[unit])] if states is not None else None,
-            }
-    return out
+        collected.add(doc)
+    return collected.summaries()
 
 
 def summary_writes(summaries: dict[tuple[int, int, int], dict[str, Any]]) -> list[Any]:
@@ -119,7 +167,8 @@ def summary_writes(summaries: dict[tuple[int, int, int], dict[str, Any]]) -> lis
 
 
 class MinuteRollup:
-    """Summarises closed minutes, at most ``max_minutes_per_pass`` per ``run_once``."""
+    """Summarises closed minutes: per ``run_once`` at most ``max_minutes_per_pass`` minutes with
+    frames and ``max_reads_per_pass`` queries (empty minutes cost one each)."""
 
     def __init__(
         self,
@@ -128,45 +177,66 @@ class MinuteRollup:
         *,
         grace_s: float = 90.0,
         max_minutes_per_pass: int = 10,
+        max_reads_per_pass: int = 10_000,
+        first_lookback_s: float = 86_400.0,
         metrics: StoreMetrics | None = None,
         lcc_ids: tuple[int, ...] = (),
+        reader: TimeSlicedReader | None = None,
     ) -> None:
         self.db = db
         self.names = names
         self.grace_s = grace_s
         self.max_minutes_per_pass = max_minutes_per_pass
+        self.max_reads_per_pass = max_reads_per_pass
+        self.first_lookback_s = first_lookback_s
         self.metrics = metrics
+        self.reader = reader if reader is not None else TimeSlicedReader()
         # A store of some LCCs (--lcc) summarises only those, with its own watermark: another
         # pair's minutes may still be in that pair's spool.
         self.lcc_filter: dict[str, Any] = {"lcc": {"$in": sorted(lcc_ids)}} if lcc_ids else {}
         self.watermark_id = WATERMARK_ID + (":" + ",".join(map(str, sorted(lcc_ids))) if lcc_ids else "")
 
-    def _start(self) -> dt.datetime | None:
+    def _start(self, now: dt.datetime) -> dt.datetime:
         state = self.db[self.names.rollup_state].find_one({"_id": self.watermark_id})
         if state is not None:
             return state["done_until"].replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
-        oldest = self.db[self.names.frames].find_one(self.lcc_filter, {"ts": 1}, sort=[("ts", 1)])
-        return None if oldest is None else floor_minute(oldest["ts"].replace(tzinfo=dt.UTC))
+        # No watermark yet (a new database, or a new --lcc set): start first_lookback_s ago.
+        return floor_minute(now - dt.timedelta(seconds=self.first_lookback_s))
+
+    def _save_watermark(self, done_until: dt.datetime) -> None:
+        self.db[self.names.rollup_state].update_one(
+            {"_id": self.watermark_id}, {"$set": {"done_until": done_until}}, upsert=True
+        )
 
     def run_once(self, now: dt.datetime) -> int:
         """Summarise the closed minutes since the watermark; returns the unit-minutes written."""
-        start = self._start()
+        start = self._start(now)
         end = floor_minute(now - dt.timedelta(seconds=self.grace_s))
-        if start is None or end <= start:
+        if end <= start:
             return 0
-        stop = min(end, start + dt.timedelta(minutes=self.max_minutes_per_pass))
-        frames = list(
-            self.db[self.names.frames].find(
-                {**self.lcc_filter, "ts": {"$gte": start, "$lt": stop}}, {"top": 0, "boot": 0}
-            )
-        )
-        summaries = summarize(frames)
-        writes = summary_writes(summaries)
-        if writes:
-            self.db[self.names.unit_minutes].bulk_write(writes, ordered=False)
-        self.db[self.names.rollup_state].update_one(
-            {"_id": self.watermark_id}, {"$set": {"done_until": stop}}, upsert=True
-        )
+        reads_before = self.reader.reads
+        minute, minutes, written, saved = start, 0, 0, start
+        while (
+            minute < end
+            and minutes < self.max_minutes_per_pass
+            and self.reader.reads - reads_before < self.max_reads_per_pass
+        ):
+            following = minute + dt.timedelta(minutes=1)
+            collected = MinuteSummaries()
+            for doc in self.reader.read(
+                self.db[self.names.frames], self.lcc_filter, "ts", minute, following, {"top": 0, "boot": 0}
+            ):
+                collected.add(doc)
+            summaries = collected.summaries()
+            if summaries:
+                self.db[self.names.unit_minutes].bulk_write(summary_writes(summaries), ordered=False)
+                self._save_watermark(following)  # a minute written is never read again
+                saved = following
+                minutes += 1
+                written += len(summaries)
+            minute = following
+        if minute > saved:
+            self._save_watermark(minute)  # past the empty minutes walked since
         if self.metrics is not None:
-            self.metrics.summary_minutes.inc(len(summaries))
-        return len(summaries)
+            self.metrics.summary_minutes.inc(written)
+        return written

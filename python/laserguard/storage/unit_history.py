@@ -20,6 +20,7 @@ from laserguard.storage.schema import (
     boot_key,
     unit_history_filter,
 )
+from laserguard.storage.time_slices import TimeSlicedReader
 
 # Windows up to 10 min are read from raw frames (6,000 frames of the LCC), longer ones from the
 # minute summaries (an hour of raw frames would be 36,000 documents for one unit's plot).
@@ -77,11 +78,9 @@ def raw_window(
     """The unit's raw samples with start <= ts < end across boots, oldest first (index (lcc, ts);
     per-sample documents of an earlier version: the unit's _id range, filtered by time)."""
     window = {"$gte": start, "$lt": end}
-    points = [
-        p
-        for doc in db[names.frames].find({"lcc": lcc, "ts": window})
-        if (p := unit_points(doc, unit)) is not None
-    ]
+    # In time slices: the embedded server holds a query's whole result in memory (time_slices).
+    frames = TimeSlicedReader().read(db[names.frames], {"lcc": lcc}, "ts", start, end)
+    points = [p for doc in frames if (p := unit_points(doc, unit)) is not None]
     if names.telemetry in db.list_collection_names():
         prefix = f"{lcc}:{unit:03d}:"
         points += list(
