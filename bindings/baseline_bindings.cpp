@@ -132,7 +132,7 @@ void bind_baseline(py::module_& m) {
         return py::make_tuple(shape.n_filters, shape.n_monitored);
       },
       py::arg("data"),
-      "(n_filters, n_monitored) of a saved state with a v3 context stage (state version 2), None for a v2 state.");
+      "(n_filters, n_monitored) of a saved state with a v3 context stage (state version 2 or 3), None for a v2 state.");
 
   py::class_<lg::BaselineStage>(m, "BaselineStage")
       .def(py::init([](const py::dict& params, std::size_t n_units, const std::optional<py::dict>& context) {

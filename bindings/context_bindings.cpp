@@ -34,6 +34,9 @@ lg::ContextParams context_params_from_dict(const py::dict& d) {
   p.coef = d["coef"].cast<std::vector<double>>();
   p.resid_sigma = d["resid_sigma"].cast<std::vector<double>>();
   p.prior_var = d["prior_var"].cast<std::vector<double>>();
+  // Absent (a format 2.1 dict): the gain is taken as known, as 2.1 files are read.
+  p.gain_sd = d.contains("gain_sd") ? d["gain_sd"].cast<std::vector<double>>()
+                                    : std::vector<double>(p.monitored.size(), 0.0);
   p.calib_tau_s = d["calib_tau_s"].cast<double>();
   p.calib_prior_s = d["calib_prior_s"].cast<double>();
   p.gain_limit = d["gain_limit"].cast<double>();
@@ -83,6 +86,7 @@ py::dict context_params_to_dict(const lg::ContextParams& p) {
   d["coef"] = p.coef;
   d["resid_sigma"] = p.resid_sigma;
   d["prior_var"] = p.prior_var;
+  d["gain_sd"] = p.gain_sd;
   d["calib_tau_s"] = p.calib_tau_s;
   d["calib_prior_s"] = p.calib_prior_s;
   d["gain_limit"] = p.gain_limit;

@@ -1,8 +1,10 @@
-"""Detection engine v3's context stage from Python: model format 2.1, the scorer taking each
+"""Detection engine v3's context stage from Python: model format 2.2 (2.1 still read), the scorer taking each
 row's setpoint and state, older files scoring exactly as before, and the fit on lab data."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from laserguard.model.export import export_model
 from laserguard.model.forest import ForestModel
 from laserguard.model.unit_scoring import UnitScorer
 from laserguard.offline.baseline_fit import sigma_floors, stuck_runs
-from laserguard.offline.context_fit import ContextFitOptions, fit_context
+from laserguard.offline.context_fit import ContextFitOptions, _gain_spread, fit_context
 from laserguard.wire import codec
 
 CHANNELS = list(codec.CHANNELS)
@@ -76,22 +78,57 @@ def forest_on(x: np.ndarray) -> IsolationForest:
     return IsolationForest(n_estimators=20, max_samples=64, random_state=0).fit(x)
 
 
-def test_format_2_1_round_trips_and_names_a_bad_field(tmp_path: Path) -> None:
+def test_format_2_2_round_trips_and_names_a_bad_field(tmp_path: Path) -> None:
     _, _, x, _ = small_rows()
     path = tmp_path / "v3.lgf"
-    context = small_context("residual")
+    context = replace(small_context("residual"), gain_sd=(0.05, 0.07))
     export_model(
         forest_on(x), path, feature_names=["a", "b", "c"], baseline=small_baseline(), context=context
     )
     model = ForestModel.load(path)
-    assert model.format_version == (2, 1)
+    assert model.format_version == (2, 2)
     assert model.context == context
     assert model.baseline == small_baseline()
-    assert path.read_bytes()[8:12] == bytes([2, 0, 1, 0])  # major 2, minor 1
+    assert path.read_bytes()[8:12] == bytes([2, 0, 2, 0])  # major 2, minor 2
+    with pytest.raises(ValueError, match=r"gain_sd\[1\] must be finite and >= 0, got -0.1"):
+        replace(context, gain_sd=(0.05, -0.1))
     with pytest.raises(ValueError, match=r"gain_limit must be in \(0, 1\], got 2"):
         replace(context, gain_limit=2.0)
     with pytest.raises(ValueError, match="context stage needs the baseline stage"):
         export_model(forest_on(x), tmp_path / "bad.lgf", feature_names=["a", "b", "c"], context=context)
+
+
+def test_a_2_1_file_loads_with_the_gain_taken_as_known_and_scores_as_before(tmp_path: Path) -> None:
+    # A 2.1 file is a 2.2 file without the trailing gain_sd (8 bytes per monitored channel).
+    unit, t, x, setpoint = small_rows()
+    context = replace(small_context(), gain_sd=(1e-300, 1e-300))  # written as 2.2, scores as 0
+    path = tmp_path / "v22.lgf"
+    export_model(
+        forest_on(x), path, feature_names=["a", "b", "c"], baseline=small_baseline(), context=context
+    )
+    data = path.read_bytes()
+    payload = data[32 : len(data) - 8 * context.n_monitored]
+    head = struct.pack("<8sHHIQII", b"LGFOREST", 2, 1, 32, len(payload), 0, 0)
+    crc = zlib.crc32(payload, zlib.crc32(head[:24]))
+    v21 = ForestModel.from_bytes(
+        struct.pack("<8sHHIQII", b"LGFOREST", 2, 1, 32, len(payload), crc, 0) + payload
+    )
+    v22 = ForestModel.load(path)
+    assert v22.format_version == (2, 2)
+    assert v21.format_version == (2, 1)
+    assert v21.context == replace(context, gain_sd=(0.0, 0.0))
+    # Without a gain spread the writer still writes 2.1, byte for byte as before.
+    export_model(
+        forest_on(x),
+        tmp_path / "again.lgf",
+        feature_names=["a", "b", "c"],
+        baseline=small_baseline(),
+        context=small_context(),
+    )
+    assert (tmp_path / "again.lgf").read_bytes()[8:12] == bytes([2, 0, 1, 0])
+    a = UnitScorer(v21, 1).score(unit, t, x, setpoint=setpoint)
+    b = UnitScorer(v22, 1).score(unit, t, x, setpoint=setpoint)
+    np.testing.assert_array_equal(a.score, b.score)
 
 
 def test_a_2_0_file_scores_exactly_as_before_and_ignores_context(tmp_path: Path) -> None:
@@ -214,6 +251,11 @@ def test_fit_on_lab_data_holds_on_a_fresh_seed_and_catches_a_power_loss() -> Non
     )
     assert fit.params.monitored == tuple(c for c in range(11) if c not in CONTEXT)
     assert fit.held_out_fpr <= 0.002
+    # The simulator's units differ in slope efficiency and photodiode responsivity by a few
+    # per cent: the fleet's spread of gains on optical power and the photodiode says so.
+    gain_sd = dict(zip((CHANNELS[c] for c in fit.params.monitored), fit.params.gain_sd, strict=True))
+    assert 0.01 < gain_sd["optical_power_w"] < 0.25
+    assert 0.01 < gain_sd["monitor_pd_ma"] < 0.25
     # Fresh seed, healthy: the threshold from held-out training rows holds on new units.
     unit2, t2, x2, sp2, st2 = lab_arrays(0.5, seed=42)
     order = np.lexsort((t2, unit2))
@@ -240,3 +282,17 @@ def test_fit_on_lab_data_holds_on_a_fresh_seed_and_catches_a_power_loss() -> Non
     }
     # A lost 5 % of power with an unchanged monitor photodiode breaks their relation too.
     assert names & {"optical_power_w:residual", "optical_power_w:relationship"}
+
+
+def test_gain_spread_is_measured_on_units_that_span_operating_points() -> None:
+    rng = np.random.default_rng(5)
+    n_units, rows = 40, 300
+    gains = rng.normal(1.0, 0.05, n_units)
+    unit = np.repeat(np.arange(n_units, dtype=np.uint32), rows)
+    expected = np.tile(np.linspace(2.0, 7.0, rows), n_units)[:, None]
+    reading = gains[unit][:, None] * expected + 0.3 + rng.normal(0.0, 0.01, (len(unit), 1))
+    spread = _gain_spread(expected, reading, unit, np.array([0.01]), min_units=8)
+    assert 0.03 < spread[0] < 0.07  # the drawn spread, 0.05
+    # Units that each stay at one operating point tell nothing about their gain: 0.
+    flat = np.repeat(rng.uniform(2.0, 7.0, n_units), rows)[:, None]
+    assert _gain_spread(flat, gains[unit][:, None] * flat, unit, np.array([0.01]), min_units=8)[0] == 0.0

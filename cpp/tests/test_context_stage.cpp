@@ -1,6 +1,6 @@
 // The context stage of detection engine v3 inside the unit stage: a healthy unit through a
 // setpoint step and a power cycle raises nothing, faults are caught and named, the state
-// survives a save/load bit for bit, and the model file 2.1 carries every field.
+// survives a save/load bit for bit, and the model file 2.1/2.2 carries every field.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -11,11 +11,13 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "laserguard/features/baseline_stage.hpp"
 #include "laserguard/live/frame_scorer.hpp"
 #include "laserguard/wire/telemetry_codec.hpp"
+#include "laserguard/model/crc32.hpp"
 #include "laserguard/model/model_format.hpp"
 
 using namespace laserguard;
@@ -39,6 +41,7 @@ ContextParams laser_context() {
   p.coef = {0.0, 0.0, 0.0, -0.45, 1.0, 0.9, 0.0, 0.0, 0.0, 0.0};
   p.resid_sigma = {0.01, 0.03};
   p.prior_var = {4.0, 3.0};
+  p.gain_sd = {0.0, 0.0};
   p.calib_prior_s = 10.0;
   p.calib_change_s = 30.0;
   p.calib_max_deviation = 0.5;
@@ -130,6 +133,51 @@ TEST_CASE("context stage: a healthy unit through a setpoint step and a power cyc
   CHECK(flagged == 0);
 }
 
+TEST_CASE("context stage: a unit's unknown gain is judged with the fleet's spread until it is learned") {
+  // A unit 8 % steeper than the fleet learns at 5 A (one operating point: its gain stays at the
+  // prior's 1) and then runs at 8 A with no teaching window after the change. Taking the gain as
+  // known, its residual there is a false alarm that keeps itself from being learned; with the
+  // fleet's spread of gains (gain_sd) it is judged within what that spread allows, its rows
+  // teach its gain, and a real fault at 8 A is still caught once the gain is known.
+  auto run = [](double gain_sd) {
+    ContextParams p = laser_context();
+    p.calib_prior_s = 600.0;
+    p.calib_change_s = 0.0;
+    p.gain_sd = {gain_sd, gain_sd};
+    BaselineStage stage(laser_baseline(), 1, p);
+    Unit unit;
+    unit.gain = 1.08;
+    double t = 0.0;
+    for (; t < 200.0; t += 1.0) push(stage, t, unit.reading(5.0, true), 5.0F, 2);
+    std::size_t flagged = 0;
+    for (; t < 800.0; t += 1.0) flagged += push(stage, t, unit.reading(8.0, true), 8.0F, 2).decision < 0.0 ? 1U : 0U;
+    std::size_t fault_flagged = 0;
+    for (; t < 900.0; t += 1.0)
+      fault_flagged += push(stage, t, unit.reading(8.0, true, 0.9), 8.0F, 2).decision < 0.0 ? 1U : 0U;
+    return std::make_pair(flagged, fault_flagged);
+  };
+  const auto known = run(0.0);
+  CHECK(known.first == 600);  // flagged on every row at 8 A: the old behaviour
+  const auto spread = run(0.1);
+  CHECK(spread.first == 0);
+  CHECK(spread.second >= 90);  // a 10 % power loss at 8 A: caught within 10 s of 100
+}
+
+TEST_CASE("context stage: a flagged unit moved to another operating point (derated) stays flagged") {
+  ContextParams p = laser_context();
+  p.calib_prior_s = 600.0;
+  p.gain_sd = {0.1, 0.1};
+  BaselineStage stage(laser_baseline(), 1, p);
+  Unit unit;
+  double t = 0.0;
+  for (; t < 200.0; t += 1.0) push(stage, t, unit.reading(8.0, true), 8.0F, 2);
+  // 12 % of the power lost at 8 A: flagged; then derated to 5 A with the fault still there.
+  for (; t < 230.0; t += 1.0) CHECK(push(stage, t, unit.reading(8.0, true, 0.88), 8.0F, 2).decision < 0.0);
+  std::size_t flagged = 0;
+  for (; t < 530.0; t += 1.0) flagged += push(stage, t, unit.reading(5.0, true, 0.88), 5.0F, 3).decision < 0.0 ? 1U : 0U;
+  CHECK(flagged == 300);
+}
+
 TEST_CASE("context stage: a power drop at a constant setpoint is caught and named residual") {
   BaselineStage stage(laser_baseline(), 1, laser_context());
   Unit unit;
@@ -193,7 +241,19 @@ TEST_CASE("context stage: the state survives save/load bit for bit; other stages
     const Out orr = push(restored, t, x, sp, st);
     CHECK(std::memcmp(&ob.decision, &orr.decision, sizeof(double)) == 0);
   }
-  CHECK(BaselineStage::state_shape(state.data(), state.size()).version == 2);
+  CHECK(BaselineStage::state_shape(state.data(), state.size()).version == 3);
+  // A version-2 state (before the two flag scalars, the last doubles of this one unit's data)
+  // is still read: the unit continues, its last flag read as never.
+  std::vector<std::uint8_t> v2_state(state.begin(), state.end() - 2 * 8 - 4);
+  const std::uint32_t two = 2;
+  std::memcpy(v2_state.data() + 8, &two, sizeof(two));
+  const std::uint32_t v2_crc = crc32(v2_state.data(), v2_state.size());
+  v2_state.insert(v2_state.end(), reinterpret_cast<const std::uint8_t*>(&v2_crc),
+                  reinterpret_cast<const std::uint8_t*>(&v2_crc) + sizeof(v2_crc));
+  BaselineStage from_v2(laser_baseline(), 1, laser_context());
+  from_v2.load_state(v2_state.data(), v2_state.size());
+  CHECK(BaselineStage::state_shape(v2_state.data(), v2_state.size()).version == 2);
+  CHECK(from_v2.save_state().size() == state.size());
 
   BaselineStage v2(laser_baseline(), 1);  // no context stage
   CHECK_THROWS_WITH_AS(v2.load_state(state.data(), state.size()),
@@ -248,13 +308,15 @@ TEST_CASE("context parameters: every field is validated by name") {
   refuses([](ContextParams& p) { p.term_b[0] = 99; }, "term 0 uses signal 99");
   refuses([](ContextParams& p) { p.gain_limit = 2.0; }, "gain_limit");
   refuses([](ContextParams& p) { p.resid_sigma[1] = 0.0; }, "resid_sigma[1]");
+  refuses([](ContextParams& p) { p.gain_sd[0] = -0.1; }, "gain_sd[0]");
+  refuses([](ContextParams& p) { p.gain_sd.pop_back(); }, "gain standard deviations");
   refuses([](ContextParams& p) { p.change_relax = 0.5; }, "change_relax");
   refuses([](ContextParams& p) { p.calib_max_deviation = 0.0; }, "calib_max_deviation");
   refuses([](ContextParams& p) { p.eigenvalues = {}; }, "eigenvalues");
   refuses([](ContextParams& p) { p.t2_limit = 1.0; p.n_components = 0; p.loadings = {}; p.eigenvalues = {}; }, "t2_limit");
 }
 
-TEST_CASE("model file 2.1: the context stage round-trips; 2.0 files load without one") {
+TEST_CASE("model file 2.2: the context stage round-trips; 2.1 files read gain_sd 0; 2.0 without one") {
   TreeSpec t;
   t.left = {1, -1, -1};
   t.right = {2, -1, -1};
@@ -278,19 +340,45 @@ TEST_CASE("model file 2.1: the context stage round-trips; 2.0 files load without
   spec.context->forest_input = ForestInput::kResidual;
   spec.context->change_hold_s = 3.0;
   spec.context->change_relax = 2.0;
-  const auto v21 = serialize_forest(spec);
-  CHECK(v21[8] == 2);
-  CHECK(v21[10] == 1);
-  const auto back = parse_forest(v21.data(), v21.size());
+  const auto without_gain = serialize_forest(spec);
+  CHECK(without_gain[10] == 1);  // gain_sd all 0: written as 2.1, as before 2.2 existed
+  CHECK(serialize_forest(parse_forest(without_gain.data(), without_gain.size())) == without_gain);
+  spec.context->gain_sd = {0.05, 0.07};
+  const auto v22 = serialize_forest(spec);
+  CHECK(v22.size() == without_gain.size() + 2 * 8);
+  CHECK(v22[8] == 2);
+  CHECK(v22[10] == 2);
+  const auto back = parse_forest(v22.data(), v22.size());
   REQUIRE(back.context.has_value());
-  CHECK(serialize_forest(back) == v21);
+  CHECK(serialize_forest(back) == v22);
   CHECK(back.context->forest_input == ForestInput::kResidual);
   CHECK(back.context->filters.size() == 1);
   CHECK(back.context->filters[0].tau_s == 5.0);
   CHECK(back.context->change_relax == 2.0);
+  CHECK(back.context->gain_sd == std::vector<double>{0.05, 0.07});
+  // The same file as 2.1 wrote it (no gain_sd, minor 1): read with the gain taken as known.
+  std::vector<std::uint8_t> v21(v22.begin(), v22.end() - 2 * 8);
+  v21[10] = 1;
+  const std::uint64_t payload = v21.size() - kModelHeaderBytes;
+  std::memcpy(v21.data() + 16, &payload, sizeof(payload));
+  const std::uint32_t crc = crc32(v21.data() + kModelHeaderBytes, payload, crc32(v21.data(), 24));
+  std::memcpy(v21.data() + 24, &crc, sizeof(crc));
+  const auto old = parse_forest(v21.data(), v21.size());
+  REQUIRE(old.context.has_value());
+  CHECK(old.context->gain_sd == std::vector<double>{0.0, 0.0});
+  CHECK(old.context->change_relax == 2.0);
+  // A 2.1 file with the 2.2 field appended is refused (2.1 ends at change_relax), and so is a
+  // 2.2 file without it (truncated).
+  std::vector<std::uint8_t> padded = v22;
+  padded[10] = 1;
+  const std::uint32_t padded_crc =
+      crc32(padded.data() + kModelHeaderBytes, padded.size() - kModelHeaderBytes, crc32(padded.data(), 24));
+  std::memcpy(padded.data() + 24, &padded_crc, sizeof(padded_crc));
+  CHECK_THROWS_WITH_AS(parse_forest(padded.data(), padded.size()), doctest::Contains("unexpected bytes"),
+                       ModelFormatError);
   // Every truncation is refused (no read past the end, no half-read section).
-  for (std::size_t n = v20.size() - 32; n < v21.size(); n += 7) {
-    auto cut = std::vector<std::uint8_t>(v21.begin(), v21.begin() + static_cast<std::ptrdiff_t>(n));
+  for (std::size_t n = v20.size() - 32; n < v22.size(); n += 7) {
+    auto cut = std::vector<std::uint8_t>(v22.begin(), v22.begin() + static_cast<std::ptrdiff_t>(n));
     CHECK_THROWS_AS(parse_forest(cut.data(), cut.size()), ModelFormatError);
   }
   // A context stage without the baseline stage is refused.

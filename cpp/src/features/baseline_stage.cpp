@@ -25,9 +25,12 @@ constexpr std::uint64_t kRecomputeEvery = 4096;
 
 constexpr char kStateMagic[8] = {'L', 'G', 'B', 'A', 'S', 'E', 'S', 'T'};
 // Version 1: v2 stages (no context stage), written exactly as before v3. Version 2: with a
-// context stage, each unit's ContextUnit vectors follow its v2 fields.
+// context stage, each unit's ContextUnit vectors follow its v2 fields. Version 3: as 2, with one
+// more context scalar (when the unit was last flagged); a version-2 state reads it as never.
 constexpr std::uint32_t kStateVersion = 1;
-constexpr std::uint32_t kStateVersionContext = 2;
+constexpr std::uint32_t kStateVersionContextV2 = 2;
+constexpr std::uint32_t kStateVersionContext = 3;
+constexpr std::size_t kContextScalarsV2 = 5;
 constexpr std::uint32_t kByteOrderMark = 0x01020304;
 
 [[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("baseline stage: " + message); }
@@ -264,6 +267,7 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
   // v3: only rows well inside the threshold teach the unit's calibration (a fault is not learned).
   // Just after an operating change, any unflagged row teaches (the new point shows the slope);
   // a flagged one never does, so a fault that was already there is not learned as slope.
+  if (context_ && decision < 0.0) context_->flagged(u.ctx, u.last_time);
   if (context_ && !missing && !stuck &&
       (deviation <= context_->params().calib_max_deviation * p.threshold ||
        (context_row_.after_change && deviation <= p.threshold)))
@@ -401,15 +405,15 @@ StateReader open_state(const std::uint8_t* data, std::size_t size, BaselineStage
   if (crc32(data, size - 4) != stored_crc) fail("baseline state corrupt (CRC mismatch)");
   StateReader r(data + sizeof(kStateMagic), size - sizeof(kStateMagic) - 4);
   const auto version = r.get<std::uint32_t>("version");
-  if (version != kStateVersion && version != kStateVersionContext)
+  if (version != kStateVersion && version != kStateVersionContextV2 && version != kStateVersionContext)
     fail("baseline state version " + std::to_string(version) + " (this build reads " + std::to_string(kStateVersion) +
-         " and " + std::to_string(kStateVersionContext) + ")");
+         " to " + std::to_string(kStateVersionContext) + ")");
   if (r.get<std::uint32_t>("byte order") != kByteOrderMark) fail("baseline state written with another byte order");
   shape.version = version;
   shape.n_units = r.get<std::uint32_t>("unit count");
   shape.n_channels = r.get<std::uint32_t>("channel count");
   shape.window = r.get<std::uint32_t>("window");
-  if (version == kStateVersionContext) {
+  if (version >= kStateVersionContextV2) {
     shape.n_filters = r.get<std::uint32_t>("context filter count");
     shape.n_monitored = r.get<std::uint32_t>("context monitored count");
   }
@@ -434,7 +438,7 @@ void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
     fail("baseline state is for " + std::to_string(n_units) + " units x " + std::to_string(n_channels) +
          " channels, window " + std::to_string(window) + "; this stage has " + std::to_string(units_.size()) +
          " x " + std::to_string(params_.n_channels) + ", window " + std::to_string(params_.window));
-  const bool has_context = shape.version == kStateVersionContext;
+  const bool has_context = shape.version >= kStateVersionContextV2;
   if (has_context != context_.has_value())
     fail(has_context ? "baseline state has a context stage (detection engine v3); this model has none"
                      : "baseline state version 1 has no context stage state; this model's v3 context stage cannot "
@@ -466,8 +470,11 @@ void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
       f = r.get<std::uint32_t>("finite counts");
       if (f > u.filled) fail("finite count " + std::to_string(f) + " exceeds the ring fill " + std::to_string(u.filled));
     }
-    if (context_)
-      for (auto* v : {&u.ctx.filter, &u.ctx.calib, &u.ctx.stats, &u.ctx.scalars}) r.get_doubles(*v, "context state");
+    if (context_) {
+      for (auto* v : {&u.ctx.filter, &u.ctx.calib, &u.ctx.stats}) r.get_doubles(*v, "context state");
+      const std::size_t n_scalars = shape.version == kStateVersionContextV2 ? kContextScalarsV2 : u.ctx.scalars.size();
+      for (std::size_t i = 0; i < n_scalars; ++i) u.ctx.scalars[i] = r.get<double>("context state");
+    }
   }
   if (r.remaining() != 0) fail(std::to_string(r.remaining()) + " unexpected bytes at the end of the state");
   units_ = std::move(loaded);

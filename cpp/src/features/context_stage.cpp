@@ -11,7 +11,18 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 enum Calib : std::size_t { kWeight = 0, kSumE, kSumX, kSumEE, kSumEX, kRefE, kRefX, kCalibBlocks };
 enum Stat : std::size_t { kLevelMean = 0, kSpreadMean, kSpreadVar, kContribution, kStatBlocks };
-enum Scalar : std::size_t { kStarted = 0, kLastSetpoint, kLastState, kLastChange, kT2, kScalars };
+// kLastFlag: when the stage last flagged the unit; kFlaggedAtChange: 1 if it had been flagged
+// within calib_change_s when its operating point last changed (state version 3).
+enum Scalar : std::size_t {
+  kStarted = 0,
+  kLastSetpoint,
+  kLastState,
+  kLastChange,
+  kT2,
+  kLastFlag,
+  kFlaggedAtChange,
+  kScalars
+};
 
 // The weight of a first-order filter's new input after dt seconds: exact for a held input,
 // so the same time constant means the same at any sampling rate.
@@ -33,7 +44,7 @@ void ContextStage::init_unit(ContextUnit& u) const {
   u.calib.assign(kCalibBlocks * nm, 0.0);
   std::fill_n(u.calib.begin() + kRefE * nm, 2 * nm, kNaN);
   u.stats.assign(kStatBlocks * nm, kNaN);
-  u.scalars = {0.0, kNaN, kNaN, kNaN, kNaN};
+  u.scalars = {0.0, kNaN, kNaN, kNaN, kNaN, kNaN, 0.0};
 }
 
 bool ContextStage::shaped(const ContextUnit& u) const noexcept {
@@ -50,24 +61,30 @@ void ContextStage::init_row(ContextRow& row) const {
   row.projected.assign(params_.n_components, 0.0);
 }
 
-void ContextStage::calibration(const ContextUnit& u, std::size_t j, double& a, double& b) const {
+ContextStage::Calibration ContextStage::calibration(const ContextUnit& u, std::size_t j) const {
   const std::size_t nm = n_monitored();
   const double* c = u.calib.data();
   const double w = c[kWeight * nm + j];
-  a = 0.0;
-  b = 1.0;
-  if (params_.calibration == CalibrationMode::kNone || !(w > 0.0)) return;
+  Calibration cal;
+  if (params_.calibration == CalibrationMode::kNone || !(w > 0.0)) return cal;
   const double me = c[kSumE * nm + j] / w, mx = c[kSumX * nm + j] / w;
+  cal.e_mean = c[kRefE * nm + j] + me;
   if (params_.calibration == CalibrationMode::kAffine) {
     const double var = std::max(0.0, c[kSumEE * nm + j] / w - me * me);
     const double cov = c[kSumEX * nm + j] / w - me * mx;
     // Ridge towards gain 1: the prior weighs like calib_prior_s seconds spread over prior_var.
     const double prior = params_.calib_prior_s * params_.prior_var[j];
     const double den = w * var + prior;
-    if (den > 0.0) b = (w * cov + prior) / den;
-    b = std::clamp(b, 1.0 - params_.gain_limit, 1.0 + params_.gain_limit);
+    if (den > 0.0) {
+      cal.b = (w * cov + prior) / den;
+      // The prior's share of the estimate is what is still unknown of this unit's gain.
+      const double sd = params_.gain_sd[j];
+      cal.gain_var = sd * sd * prior / den;
+    }
+    cal.b = std::clamp(cal.b, 1.0 - params_.gain_limit, 1.0 + params_.gain_limit);
   }
-  a = (c[kRefX * nm + j] + mx) - b * (c[kRefE * nm + j] + me);
+  cal.a = (c[kRefX * nm + j] + mx) - cal.b * cal.e_mean;
+  return cal;
 }
 
 void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, std::uint8_t state, double t,
@@ -113,6 +130,20 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
   }
   for (std::size_t t_ = 0; t_ < p.n_terms(); ++t_) row.product[t_] = g[p.term_a[t_]] * g[p.term_b[t_]];
 
+  // An operating change (state or setpoint changed) at this row.
+  if (p.uses_unit_context) {
+    const double sp = static_cast<double>(setpoint_a);
+    const double last_sp = u.scalars[kLastSetpoint];
+    const bool changed = started && (static_cast<double>(state) != u.scalars[kLastState] ||
+                                     (std::isfinite(sp) && std::isfinite(last_sp) && sp != last_sp));
+    if (changed) {
+      u.scalars[kLastChange] = t;
+      u.scalars[kFlaggedAtChange] = t - u.scalars[kLastFlag] < p.calib_change_s ? 1.0 : 0.0;
+    }
+    u.scalars[kLastState] = static_cast<double>(state);
+    u.scalars[kLastSetpoint] = sp;
+  }
+
   // Expected value (fleet model), the unit's calibration, the standardised residual.
   std::fill(row.expected.begin(), row.expected.end(), 0.0);
   for (std::size_t t_ = 0; t_ < p.n_terms(); ++t_) {
@@ -124,19 +155,26 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
   const double a_level = weights[0];
   const double a_spread = weights[1];
   bool all_finite = true;
+  // A unit that was already flagged when its operating point changed, and is still being flagged,
+  // is judged with its gain taken as known: a faulty unit that is derated stays flagged instead
+  // of having its fault judged within the fleet's spread of gains (and learned as its gain).
+  // A flag the change itself brings (a transient) does not count: the unit was healthy before.
+  const bool recently_flagged = u.scalars[kFlaggedAtChange] != 0.0 && t - u.scalars[kLastFlag] < p.calib_change_s;
   row.deviation = 0.0;
   row.powered = powered;
   for (std::size_t j = 0; j < nm; ++j) {
     // An off unit reads what every off unit reads: the fleet model alone judges it. The unit's
     // own gain and offset (learned while powered) would turn a slope difference at its operating
     // point into a false offset at zero current.
-    double a = 0.0, b = 1.0;
-    if (powered) calibration(u, j, a, b);
+    Calibration cal = powered ? calibration(u, j) : Calibration{};
+    if (recently_flagged) cal.gain_var = 0.0;
     const double e = row.expected[j];
     const double v = static_cast<double>(x[p.monitored[j]]);
     row.fleet[j] = e;
-    row.expected[j] = a + b * e;
-    const double z = (std::isfinite(v) && std::isfinite(e)) ? (v - row.expected[j]) / p.resid_sigma[j] : kNaN;
+    row.expected[j] = cal.a + cal.b * e;
+    const double far = e - cal.e_mean;
+    const double sigma = std::sqrt(p.resid_sigma[j] * p.resid_sigma[j] + cal.gain_var * far * far);
+    const double z = (std::isfinite(v) && std::isfinite(e)) ? (v - row.expected[j]) / sigma : kNaN;
     row.z[j] = z;
     if (!std::isfinite(z)) {
       all_finite = false;
@@ -209,15 +247,6 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
   }
 
   // A bounded hold-off after an operating change, if the model asks for one.
-  if (p.uses_unit_context) {
-    const double sp = static_cast<double>(setpoint_a);
-    const double last_sp = u.scalars[kLastSetpoint];
-    const bool changed = started && (static_cast<double>(state) != u.scalars[kLastState] ||
-                                     (std::isfinite(sp) && std::isfinite(last_sp) && sp != last_sp));
-    if (changed) u.scalars[kLastChange] = t;
-    u.scalars[kLastState] = static_cast<double>(state);
-    u.scalars[kLastSetpoint] = sp;
-  }
   const double since_change = t - u.scalars[kLastChange];  // NaN before the first change
   row.in_hold = p.change_hold_s > 0.0 && since_change < p.change_hold_s;
   row.after_change = p.calib_change_s > 0.0 && since_change < p.calib_change_s;
@@ -252,6 +281,8 @@ void ContextStage::learn(ContextUnit& u, const float* x, const ContextRow& row, 
     c[kSumEX * nm + j] = keep * c[kSumEX * nm + j] + w * de * dx;
   }
 }
+
+void ContextStage::flagged(ContextUnit& u, double t) const { u.scalars[kLastFlag] = t; }
 
 void ContextStage::anchor(ContextUnit& u) const {
   // The residual statistics restart: during learning they measured residuals against a

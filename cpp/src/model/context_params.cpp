@@ -93,6 +93,10 @@ void validate_context_params(const ContextParams& p) {
   require_positive(p.resid_sigma, "resid_sigma");
   require_size(p.prior_var.size(), nm, "prior variances");
   require_positive(p.prior_var, "prior_var");
+  require_size(p.gain_sd.size(), nm, "gain standard deviations");
+  for (std::size_t j = 0; j < nm; ++j)
+    if (!(std::isfinite(p.gain_sd[j]) && p.gain_sd[j] >= 0.0))
+      fail("gain_sd[" + std::to_string(j) + "] must be finite and >= 0, got " + num(p.gain_sd[j]));
   require_time(p.calib_tau_s, true, "calib_tau_s");
   require_time(p.calib_prior_s, true, "calib_prior_s");
   if (!(std::isfinite(p.gain_limit) && p.gain_limit > 0.0 && p.gain_limit <= 1.0))

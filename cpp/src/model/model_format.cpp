@@ -212,7 +212,14 @@ BaselineParams get_baseline(ByteReader& in) {
   return p;
 }
 
-// Format 2.1: the context stage after the baseline stage (docs/model-format.md).
+// A context stage whose gain_sd are all 0 is written as 2.1 (byte-identical to before), else 2.2.
+std::uint16_t context_minor(const ContextParams& p) {
+  for (const double v : p.gain_sd)
+    if (v != 0.0) return kModelVersionMinorGainPrior;
+  return kModelVersionMinorContext;
+}
+
+// Format 2.1/2.2: the context stage after the baseline stage (docs/model-format.md).
 void put_context(ByteWriter& out, const ContextParams& p) {
   out.put(p.n_channels);
   out.put(static_cast<std::uint8_t>(p.uses_unit_context));
@@ -247,9 +254,10 @@ void put_context(ByteWriter& out, const ContextParams& p) {
   out.put_array(p.loadings);
   out.put_array(p.eigenvalues);
   for (const double v : {p.spe_limit, p.t2_limit, p.change_hold_s, p.change_relax}) out.put(v);
+  if (context_minor(p) >= kModelVersionMinorGainPrior) out.put_array(p.gain_sd);
 }
 
-ContextParams get_context(ByteReader& in) {
+ContextParams get_context(ByteReader& in, std::uint16_t minor) {
   ContextParams p;
   p.n_channels = in.get<std::uint32_t>("context n_channels");
   if (p.n_channels == 0 || p.n_channels > kMaxModelFeatures)
@@ -321,6 +329,8 @@ ContextParams get_context(ByteReader& in) {
   p.t2_limit = in.get<double>("t2_limit");
   p.change_hold_s = in.get<double>("change_hold_s");
   p.change_relax = in.get<double>("change_relax");
+  p.gain_sd = minor >= kModelVersionMinorGainPrior ? in.get_array<double>(n_monitored, "gain standard deviations")
+                                                   : std::vector<double>(n_monitored, 0.0);
   return p;
 }
 
@@ -410,7 +420,7 @@ std::vector<std::uint8_t> serialize_forest(const ForestSpec& spec) {
   ByteWriter file;
   for (const char c : kModelMagic) file.put(static_cast<std::uint8_t>(c));
   file.put(spec.baseline ? kModelVersionMajor : kModelVersionMajorForestOnly);
-  file.put(spec.context ? kModelVersionMinorContext : kModelVersionMinor);
+  file.put(spec.context ? context_minor(*spec.context) : kModelVersionMinor);
   file.put(static_cast<std::uint32_t>(kModelHeaderBytes));
   file.put(static_cast<std::uint64_t>(body.size()));
   // The checksum covers the header's first 24 bytes and the payload.
@@ -490,9 +500,9 @@ ForestSpec parse_forest(const std::uint8_t* data, std::size_t size) {
     t.value = in.get_array<double>(n, "leaf values");
   }
   if (major == kModelVersionMajor) spec.baseline = get_baseline(in);
-  if (major == kModelVersionMajor && minor >= kModelVersionMinorContext) spec.context = get_context(in);
-  // Minor versions may append fields; x.0 and 2.1 must end exactly here.
-  if ((minor == 0 || (major == kModelVersionMajor && minor == kModelVersionMinorContext)) && in.remaining() != 0)
+  if (major == kModelVersionMajor && minor >= kModelVersionMinorContext) spec.context = get_context(in, minor);
+  // Later minor versions may append fields; the versions this build writes must end exactly here.
+  if ((minor == 0 || (major == kModelVersionMajor && minor <= kModelVersionMinorGainPrior)) && in.remaining() != 0)
     fail(std::to_string(in.remaining()) + " unexpected bytes after the " +
          (spec.context ? "context stage" : spec.baseline ? "baseline stage" : "last tree"));
   validate_forest(spec);

@@ -266,7 +266,7 @@ def read_saved_baselines(
                 baseline_samples=1,
                 window=window,
             )
-            # A v3 model's state (version 2) also holds each unit's context stage.
+            # A v3 model's state (version 2 or 3) also holds each unit's context stage.
             context_shape = _core.baseline_state_context_shape(data)
             context = None if context_shape is None else ContextParams.shape_only(n_channels, *context_shape)
             stage = BaselineStage(shape_only, n_units, context)

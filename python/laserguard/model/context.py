@@ -1,4 +1,4 @@
-"""The context stage of detection engine v3 (C++ ``ContextStage``, model format 2.1).
+"""The context stage of detection engine v3 (C++ ``ContextStage``, model format 2.1/2.2).
 
 Each monitored channel is judged by its residual from the value expected in the unit's
 operating context: a fleet linear model on context signals (1, ``powered``, the setpoint ``s``,
@@ -28,7 +28,7 @@ SIGNAL_SETPOINT: Final = 2
 
 @dataclass(frozen=True)
 class ContextParams:
-    """What a model file 2.1 carries for the context stage (validated by the C++ core)."""
+    """What a model file 2.1/2.2 carries for the context stage (validated by the C++ core)."""
 
     n_channels: int
     context: tuple[int, ...]  # context channel indices (strictly increasing)
@@ -68,10 +68,15 @@ class ContextParams:
     t2_limit: float = 0.0
     change_hold_s: float = 0.0
     change_relax: float = 1.0
+    # Fleet spread of the units' gains (format 2.2): a residual far from where the unit learned
+    # is judged within what an unlearned gain allows. Empty: 0, the gain taken as known (2.1).
+    gain_sd: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.judge_spread:
             object.__setattr__(self, "judge_spread", (1,) * len(self.monitored))
+        if not self.gain_sd:
+            object.__setattr__(self, "gain_sd", (0.0,) * len(self.monitored))
         if self.calibration not in CALIBRATIONS:
             raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {self.calibration!r}")
         if self.forest_input not in FOREST_INPUTS:
@@ -146,6 +151,7 @@ class ContextParams:
             t2_limit=float(d["t2_limit"]),
             change_hold_s=float(d["change_hold_s"]),
             change_relax=float(d["change_relax"]),
+            gain_sd=floats("gain_sd") if "gain_sd" in d else (),
         )
 
     @classmethod

@@ -113,13 +113,14 @@ class ForestModel:
 
     @property
     def context(self) -> ContextParams | None:
-        """The context stage of detection engine v3 (model format 2.1), None before."""
+        """The context stage of detection engine v3 (model format 2.1/2.2), None before."""
         return self._context
 
     @property
     def format_version(self) -> tuple[int, int]:
         if self._context is not None:
-            return (2, 1)
+            # As the writer decides it: 2.2 only when the gain spread is used (2.1 otherwise).
+            return (2, 2) if any(self._context.gain_sd) else (2, 1)
         return (1, 0) if self._baseline is None else (2, 0)
 
     @property

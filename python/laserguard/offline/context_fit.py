@@ -92,6 +92,12 @@ class ContextFitOptions:
     # The simulator's fits hold out hundreds of thousands of rows: they read the quantile.
     tail_min_exceedances: float = 10.0
     tail_quantile: float = 0.90
+    # The fleet's spread of unit gains, measured on the training units that span operating
+    # points (see _gain_spread), goes into the model (gain_sd): a unit far from where it learned
+    # is judged within what an unlearned gain allows until its rows there teach it. Measured on
+    # lab (dev seeds): without it a unit that learned at 8 A and moved to 5.2 A stayed flagged.
+    fit_gain_spread: bool = True
+    gain_spread_min_units: int = 8
 
 
 @dataclass(frozen=True)
@@ -402,6 +408,40 @@ def _select_context(
     return mask
 
 
+def _gain_spread(
+    expected: FloatArray,
+    targets: FloatArray,
+    unit: npt.NDArray[np.uint32],
+    sigma: FloatArray,
+    min_units: int,
+) -> FloatArray:
+    """Per monitored channel, the spread of the units' gains (slope of the reading on the fleet's
+    expectation, each unit over its own rows): 1.4826 x the median absolute deviation over the
+    units whose expectation moves by at least 10 residual sigmas (std), so that their slope is
+    well determined; 0 when fewer than ``min_units`` units qualify (a table whose units never
+    change operating point: their gain is never needed)."""
+    nm = targets.shape[1]
+    out = np.zeros(nm)
+    n_units = int(unit.max()) + 1 if unit.size else 0
+    for j in range(nm):
+        e, x = expected[:, j], targets[:, j]
+        ok = np.isfinite(e) & np.isfinite(x)
+        u = unit[ok]
+        e, x = e[ok], x[ok]
+        w = np.bincount(u, minlength=n_units).astype(float)
+        safe = np.maximum(w, 1.0)
+        de = e - (np.bincount(u, e, n_units) / safe)[u]
+        dx = x - (np.bincount(u, x, n_units) / safe)[u]
+        var = np.bincount(u, de * de, n_units) / safe
+        cov = np.bincount(u, de * dx, n_units) / safe
+        spans = (w >= 2) & (np.sqrt(var) >= 10.0 * sigma[j])
+        if spans.sum() < min_units:
+            continue
+        gains = cov[spans] / var[spans]
+        out[j] = 1.4826 * float(np.median(np.abs(gains - np.median(gains))))
+    return out
+
+
 def _pca(z: FloatArray, variance: float) -> tuple[int, FloatArray, FloatArray]:
     """Components of the (uncentred: healthy z has mean ~0) second moment of z."""
     nm = z.shape[1]
@@ -550,6 +590,7 @@ def fit_context(
         spread_scale: FloatArray | None = None,
         spe_limit: float = 0.0,
         t2_limit: float = 0.0,
+        gain_sd: FloatArray | None = None,
     ) -> ContextParams:
         k, loadings, eigenvalues = pca
         expected = terms @ coef
@@ -595,6 +636,7 @@ def fit_context(
             t2_limit=t2_limit,
             change_hold_s=opts.change_hold_s,
             change_relax=opts.change_relax,
+            gain_sd=tuple(float(v) for v in (np.zeros(nm) if gain_sd is None else gain_sd)),
         )
 
     # Selection on powered nominal rows (where the unit's calibration applies).
@@ -653,6 +695,14 @@ def fit_context(
         )
         spread_std = raw[use, 2 * nm : 3 * nm] / sigma
         spread_ref = np.array([_quantile(spread_std[:, j], 50.0) for j in range(nm)])
+        gain_use = use & (powered > 0)
+        gain_sd = (
+            _gain_spread(
+                terms[gain_use] @ coef, targets[gain_use], u[gain_use], sigma, opts.gain_spread_min_units
+            )
+            if opts.fit_gain_spread and opts.calibration == "affine"
+            else None
+        )
         return params_for(
             coef,
             sigma,
@@ -660,6 +710,7 @@ def fit_context(
             pca,
             spe_limit=1.0 if nm > 1 else 0.0,
             t2_limit=1.0 if opts.use_t2 and pca[0] > 0 else 0.0,
+            gain_sd=gain_sd,
         ), resid
 
     def statistics(params: ContextParams) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:

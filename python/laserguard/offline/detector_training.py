@@ -156,7 +156,7 @@ def export_detector(
     context: ContextSpec | None = None,
 ) -> tuple[str, BaselineFit]:
     """Export the forest, fit the baseline stage against it, export both (format 2.0); with
-    ``context``, fit the v3 context stage on the same rows and export all three (format 2.1).
+    ``context``, fit the v3 context stage on the same rows and export all three (format 2.2).
 
     The baseline fit gives what v3 keeps of it (learning period, rules, fleet cut); the context
     fit replaces its threshold with one for the context stage and the rules, and the returned fit

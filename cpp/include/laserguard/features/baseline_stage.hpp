@@ -108,7 +108,8 @@ class BaselineStage {
   void reset_unit(std::size_t unit);
 
   // Every unit's state (baseline, window, EWMA; v3: filters, calibration, residual statistics),
-  // versioned and CRC-checked (version 1 without, 2 with a context stage); load_state refuses
+  // versioned and CRC-checked (version 1 without, 3 with a context stage; 2 is still read);
+  // load_state refuses
   // data for other channel counts, windows, unit counts or context shapes, naming the mismatch.
   std::vector<std::uint8_t> save_state() const;
   void load_state(const std::uint8_t* data, std::size_t size);
@@ -120,7 +121,7 @@ class BaselineStage {
   struct StateShape {
     std::uint32_t n_units, n_channels, window;
     std::uint32_t version = 1;
-    std::uint32_t n_filters = 0, n_monitored = 0;  // version 2 (context stage) only
+    std::uint32_t n_filters = 0, n_monitored = 0;  // versions 2 and 3 (context stage) only
   };
   static StateShape state_shape(const std::uint8_t* data, std::size_t size);
 

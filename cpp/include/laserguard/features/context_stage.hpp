@@ -68,6 +68,8 @@ class ContextStage {
                 ContextRow& row) const;
   // The unit's calibration learns from this row (call for rows the stage did not flag).
   void learn(ContextUnit& u, const float* x, const ContextRow& row, double dt) const;
+  // The stage flagged the unit's row at time t (its gain is then taken as known for a while).
+  void flagged(ContextUnit& u, double t) const;
   // The unit's learning period ended: its calibration sums weigh calib_anchor_s from now on,
   // and its residual statistics start afresh.
   void anchor(ContextUnit& u) const;
@@ -77,7 +79,12 @@ class ContextStage {
   void raw_output(const ContextRow& row, const ContextUnit& u, double* out) const;
 
  private:
-  void calibration(const ContextUnit& u, std::size_t j, double& a, double& b) const;
+  // The unit's calibration of monitored channel j: e' = a + b e; a residual at e has the
+  // further variance gain_var (e - e_mean)^2 from what its sums leave unknown of b.
+  struct Calibration {
+    double a = 0.0, b = 1.0, gain_var = 0.0, e_mean = 0.0;
+  };
+  Calibration calibration(const ContextUnit& u, std::size_t j) const;
   ContextParams params_;
   std::vector<std::int32_t> monitored_slot_;  // per channel: index among the monitored, or -1
   // The step weights of the last dt seen (level, spread, SPE, each filter): a scratch cache,

@@ -1,5 +1,5 @@
 #pragma once
-// Parameters of the context stage of detection engine v3 (model format 2.1, docs/model-format.md,
+// Parameters of the context stage of detection engine v3 (model format 2.1/2.2, docs/model-format.md,
 // docs/detection.md "v3"): each monitored channel judged by its residual from the value expected
 // in the unit's operating context, and the residuals judged together (PCA SPE).
 //
@@ -25,7 +25,13 @@
 //              it, except unflagged rows within calib_change_s after an operating change: a residual that
 //              appears with a change of operating point is the unit's own slope, one that grows
 //              at a constant operating point is a fault (not learned away).
-//   residual   z_c = (x_c - e'_c) / resid_sigma_c
+//   residual   z_c = (x_c - e'_c) / sqrt(resid_sigma_c^2 + V_uc (e_c - ebar_uc)^2), where
+//              V_uc = gain_sd_c^2 * P / (W var_uc(e) + P) is what the unit's data has not yet told
+//              about its gain (P = calib_prior_s * prior_var_c, W var_uc(e) the spread of e in its
+//              sums, ebar_uc their mean): a unit that learned at one operating point and moves to
+//              another is judged with the fleet's spread of gains until its rows there teach it
+//              (format 2.2; gain_sd 0, every 2.1 file: as before, the gain taken as known).
+//              Off units (no calibration) and offset-only calibration: V = 0.
 //   level      |EWMA_{level_tau_s}(z_c)| / level_scale_c                  -> `<channel>:residual`
 //   spread     max(0, ln(s_c / spread_ref_c)) / spread_scale_c, s_c the EW std of z_c over
 //              spread_tau_s (up only: a frozen sensor is the stuck rule's)  -> `:residual_spread`
@@ -78,6 +84,7 @@ struct ContextParams {
   std::vector<double> coef;              // n_terms x n_monitored, row-major, finite
   std::vector<double> resid_sigma;       // per monitored channel, finite, > 0
   std::vector<double> prior_var;         // per monitored channel, finite, > 0 (fleet variance of e_c)
+  std::vector<double> gain_sd;           // per monitored channel, finite, >= 0 (fleet spread of unit gains)
 
   double calib_tau_s = 0.0;    // forgetting of the unit's calibration sums, >= 0 (0: never forgets)
   double calib_prior_s = 60.0; // weight of the gain prior b = 1, in seconds of data, >= 0
