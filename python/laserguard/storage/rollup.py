@@ -24,9 +24,7 @@ walks forward from ``first_lookback_s`` (1 day) ago, an empty minute costing 6 e
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,79 +52,126 @@ def _epoch_s(when: dt.datetime) -> int:
     return int(when.timestamp())
 
 
-@dataclass
-class _Frame:
-    """What a minute's summary needs of one frame document: its columns, decoded once."""
+class _ChannelStats:
+    """Running per-channel, per-unit sums, counts, minima and maxima (NaN ignored) of the frames
+    that carried these channels in this order."""
 
-    ts_ns: int
-    channels: tuple[str, ...]
-    values: dict[str, npt.NDArray[np.float32]]
-    score: npt.NDArray[np.float32] | None
-    anomalous: list[int]
-    setpoint_a: npt.NDArray[np.float32] | None
-    state: npt.NDArray[np.uint8] | None
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.total = np.zeros(shape, dtype=np.float64)
+        self.count = np.zeros(shape, dtype=np.int64)
+        self.low = np.full(shape, np.nan, dtype=np.float32)
+        self.high = np.full(shape, np.nan, dtype=np.float32)
+
+    def add(self, values: npt.NDArray[np.float32]) -> None:
+        present = ~np.isnan(values)
+        self.total += np.where(present, values, 0.0)
+        self.count += present
+        np.fmin(self.low, values, out=self.low)  # fmin/fmax ignore NaN, like nanmin/nanmax
+        np.fmax(self.high, values, out=self.high)
+
+
+class _UnitMinute:
+    """One (lcc, minute, n_units) group: running aggregates, and the first and last frames' fields.
+    Memory does not grow with the number of frames."""
+
+    def __init__(self, n_units: int) -> None:
+        self.n_units = n_units
+        self.n = 0
+        self.first_ts: int | None = None
+        self.channels: tuple[str, ...] = ()
+        self.last_ts: int | None = None
+        self.last_values: dict[str, npt.NDArray[np.float32]] = {}
+        self.last_setpoint: npt.NDArray[np.float32] | None = None
+        self.last_state: npt.NDArray[np.uint8] | None = None
+        self.stats: dict[tuple[str, ...], _ChannelStats] = {}
+        self.worst: npt.NDArray[np.float32] | None = None
+        self.flagged = np.zeros(n_units, dtype=np.int64)
+
+    def add(self, doc: dict[str, Any]) -> None:
+        ts = int(doc["ts_ns"])
+        names = tuple(doc["values"])
+        values = (
+            np.stack([column(doc["values"][name]) for name in names])
+            if names
+            else np.zeros((0, self.n_units), dtype=np.float32)
+        )
+        self.n += 1
+        if self.first_ts is None or ts < self.first_ts:  # ties: the first seen, as a stable sort
+            self.first_ts, self.channels = ts, names
+        if self.last_ts is None or ts >= self.last_ts:  # ties: the last seen
+            self.last_ts = ts
+            self.last_values = dict(zip(names, values, strict=True))
+            self.last_setpoint = column(doc["setpoint_a"]) if "setpoint_a" in doc else None
+            self.last_state = column(doc["state"], "u1") if "state" in doc else None
+        stats = self.stats.get(names)
+        if stats is None:
+            stats = self.stats[names] = _ChannelStats(values.shape)
+        stats.add(values)
+        if "score" in doc:
+            score = column(doc["score"])
+            self.worst = score.copy() if self.worst is None else np.fmin(self.worst, score)
+            for unit in doc.get("anomalous", []):
+                if 0 <= unit < self.n_units:
+                    self.flagged[unit] += 1
+
+    def channel_columns(self) -> tuple[npt.NDArray[np.float32], ...]:
+        """(mean, min, max, last), each (channels, units) float32, in the first frame's channel
+        order; a channel no frame carried is NaN."""
+        shape = (len(self.channels), self.n_units)
+        total = np.zeros(shape, dtype=np.float64)
+        count = np.zeros(shape, dtype=np.int64)
+        low = np.full(shape, np.nan, dtype=np.float32)
+        high = np.full(shape, np.nan, dtype=np.float32)
+        last = np.full(shape, np.nan, dtype=np.float32)
+        for c, name in enumerate(self.channels):
+            for names, stats in self.stats.items():
+                if name in names:
+                    i = names.index(name)
+                    total[c] += stats.total[i]
+                    count[c] += stats.count[i]
+                    low[c] = np.fmin(low[c], stats.low[i])
+                    high[c] = np.fmax(high[c], stats.high[i])
+            if name in self.last_values:
+                last[c] = self.last_values[name]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+        return mean, low, high, last
 
 
 class MinuteSummaries:
     """Collects frame documents (any order, one at a time) and summarises them per unit-minute;
-    it keeps each frame as its columns, not as the decoded document."""
+    it keeps running aggregates, not the frames."""
 
     def __init__(self) -> None:
-        self._groups: dict[tuple[int, int, int], list[_Frame]] = defaultdict(list)
+        self._groups: dict[tuple[int, int, int], _UnitMinute] = {}
 
     def add(self, doc: dict[str, Any]) -> None:
         minute = int(doc["ts_ns"]) // 1_000_000_000 // MINUTE_S * MINUTE_S
-        values = doc["values"]
-        self._groups[(int(doc["lcc"]), minute, int(doc["n_units"]))].append(
-            _Frame(
-                int(doc["ts_ns"]),
-                tuple(values),
-                {name: column(data) for name, data in values.items()},
-                column(doc["score"]) if "score" in doc else None,
-                list(doc.get("anomalous", [])),
-                column(doc["setpoint_a"]) if "setpoint_a" in doc else None,
-                column(doc["state"], "u1") if "state" in doc else None,
-            )
-        )
+        key = (int(doc["lcc"]), minute, int(doc["n_units"]))
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _UnitMinute(key[2])
+        group.add(doc)
 
     def summaries(self) -> dict[tuple[int, int, int], dict[str, Any]]:
         """Summaries keyed (lcc, unit, minute start epoch s)."""
         out: dict[tuple[int, int, int], dict[str, Any]] = {}
-        for (lcc, minute, n_units), frames in self._groups.items():
-            frames.sort(key=lambda f: f.ts_ns)
-            channels = list(frames[0].channels)
-            # (frames, channels, units); a channel missing from a frame is NaN
-            values = np.full((len(frames), len(channels), n_units), np.nan, dtype=np.float32)
-            for i, frame in enumerate(frames):
-                for c, name in enumerate(channels):
-                    data = frame.values.get(name)
-                    if data is not None:
-                        values[i, c] = data
-            scored = [f for f in frames if f.score is not None]
-            scores = np.stack([f.score for f in scored if f.score is not None]) if scored else None
-            flagged = np.zeros(n_units, dtype=np.int64)
-            for frame in scored:
-                for unit in frame.anomalous:
-                    if 0 <= unit < n_units:
-                        flagged[unit] += 1
-            last = frames[-1]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels stay NaN
-                mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
-                worst = np.nanmin(scores, 0) if scores is not None else None
+        for (lcc, minute, n_units), group in self._groups.items():
+            mean, low, high, last = group.channel_columns()
+            worst, setpoints, states = group.worst, group.last_setpoint, group.last_state
             for unit in range(n_units):
-                setpoint = float(last.setpoint_a[unit]) if last.setpoint_a is not None else float("nan")
+                setpoint = float(setpoints[unit]) if setpoints is not None else float("nan")
                 out[(lcc, unit, minute)] = {
-                    "channels": channels,
-                    "n": len(frames),
-                    "flagged": int(flagged[unit]),
+                    "channels": list(group.channels),
+                    "n": group.n,
+                    "flagged": int(group.flagged[unit]),
                     "worst": float(worst[unit]) if worst is not None and worst[unit] == worst[unit] else None,
                     "mean": f32_column(mean[:, unit]),
                     "min": f32_column(low[:, unit]),
                     "max": f32_column(high[:, unit]),
-                    "last": f32_column(values[-1, :, unit]),
+                    "last": f32_column(last[:, unit]),
                     "setpoint_a": None if setpoint != setpoint else setpoint,
-                    "state": UNIT_STATES[int(last.state[unit])] if last.state is not None else None,
+                    "state": UNIT_STATES[int(states[unit])] if states is not None else None,
                 }
         return out
 
