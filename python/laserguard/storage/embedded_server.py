@@ -216,8 +216,10 @@ class EmbeddedMongo:
 
     ``cache_size`` caps the server's WiredTiger cache (its own default is 1G). Measured inserting
     500,000 frame documents (AMD EPYC Zen 4): RSS 876 MB with 1G and still rising, 318 MB with
-    256M, 207 MB with 128M; inserts 26 s, 33 s, 34 s. It does not bound the server's own heap:
-    the soak's mix of writes and reads still grew it to 1.5 GB (docs/benchmarks.md).
+    256M, 207 MB with 128M; inserts 26 s, 33 s, 34 s. It does not bound the server's own heap,
+    which holds each query's whole result: the soak grew it to 1.5 GB through its TTL monitor and
+    one large read per minute, until retention and the rollup stopped asking for either
+    (docs/storage.md, "Queries on the embedded server").
     """
 
     STATE_FILE = "server.json"
