@@ -129,10 +129,11 @@ void bind_baseline(py::module_& m) {
         const std::string raw = data;
         const auto shape = lg::BaselineStage::state_shape(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size());
         if (shape.version < 2) return py::none();
-        return py::make_tuple(shape.n_filters, shape.n_monitored);
+        return py::make_tuple(shape.n_filters, shape.n_monitored, shape.n_context);
       },
       py::arg("data"),
-      "(n_filters, n_monitored) of a saved state with a v3 context stage (state version 2 or 3), None for a v2 state.");
+      "(n_filters, n_monitored, n_context) of a saved state with a v3 context stage (state version 2 or 3; "
+      "n_context 0 for version 2), None for a v2 state.");
 
   py::class_<lg::BaselineStage>(m, "BaselineStage")
       .def(py::init([](const py::dict& params, std::size_t n_units, const std::optional<py::dict>& context) {

@@ -37,6 +37,10 @@ lg::ContextParams context_params_from_dict(const py::dict& d) {
   // Absent (a format 2.1 dict): the gain is taken as known, as 2.1 files are read.
   p.gain_sd = d.contains("gain_sd") ? d["gain_sd"].cast<std::vector<double>>()
                                     : std::vector<double>(p.monitored.size(), 0.0);
+  p.jump_ref = d.contains("jump_ref") ? d["jump_ref"].cast<std::vector<double>>()
+                                      : std::vector<double>(p.context.size(), 1.0);
+  p.jump_scale = d.contains("jump_scale") ? d["jump_scale"].cast<std::vector<double>>()
+                                          : std::vector<double>(p.context.size(), 0.0);
   p.calib_tau_s = d["calib_tau_s"].cast<double>();
   p.calib_prior_s = d["calib_prior_s"].cast<double>();
   p.gain_limit = d["gain_limit"].cast<double>();
@@ -87,6 +91,8 @@ py::dict context_params_to_dict(const lg::ContextParams& p) {
   d["resid_sigma"] = p.resid_sigma;
   d["prior_var"] = p.prior_var;
   d["gain_sd"] = p.gain_sd;
+  d["jump_ref"] = p.jump_ref;
+  d["jump_scale"] = p.jump_scale;
   d["calib_tau_s"] = p.calib_tau_s;
   d["calib_prior_s"] = p.calib_prior_s;
   d["gain_limit"] = p.gain_limit;

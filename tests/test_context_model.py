@@ -99,7 +99,8 @@ def test_format_2_2_round_trips_and_names_a_bad_field(tmp_path: Path) -> None:
 
 
 def test_a_2_1_file_loads_with_the_gain_taken_as_known_and_scores_as_before(tmp_path: Path) -> None:
-    # A 2.1 file is a 2.2 file without the trailing gain_sd (8 bytes per monitored channel).
+    # A 2.1 file is a 2.2 file without the trailing gain_sd (8 bytes per monitored channel) and
+    # jump_ref, jump_scale (8 bytes each per context channel).
     unit, t, x, setpoint = small_rows()
     context = replace(small_context(), gain_sd=(1e-300, 1e-300))  # written as 2.2, scores as 0
     path = tmp_path / "v22.lgf"
@@ -107,7 +108,7 @@ def test_a_2_1_file_loads_with_the_gain_taken_as_known_and_scores_as_before(tmp_
         forest_on(x), path, feature_names=["a", "b", "c"], baseline=small_baseline(), context=context
     )
     data = path.read_bytes()
-    payload = data[32 : len(data) - 8 * context.n_monitored]
+    payload = data[32 : len(data) - 8 * (context.n_monitored + 2 * len(context.context))]
     head = struct.pack("<8sHHIQII", b"LGFOREST", 2, 1, 32, len(payload), 0, 0)
     crc = zlib.crc32(payload, zlib.crc32(head[:24]))
     v21 = ForestModel.from_bytes(
@@ -282,6 +283,18 @@ def test_fit_on_lab_data_holds_on_a_fresh_seed_and_catches_a_power_loss() -> Non
     }
     # A lost 5 % of power with an unchanged monitor photodiode breaks their relation too.
     assert names & {"optical_power_w:residual", "optical_power_w:relationship"}
+    # Every context channel is judged by how it moves between samples: unit 5's reading of its
+    # supply's temperature spikes by 60 % on one sample in ten from 1200 s on.
+    assert all(v > 0 for v in fit.params.jump_scale)
+    psu_temp = CHANNELS.index("psu_temp_c")
+    spiking = x2[order].copy()
+    hit = (unit2[order] == 5) & (t2[order] >= 1200)
+    spiking[np.flatnonzero(hit)[::10], psu_temp] *= 1.6
+    stage = BaselineStage(fit.baseline, 16, fit.params)
+    r = stage.push(unit2[order], t2[order], spiking, 1, setpoint=sp2[order], state=st2[order])
+    assert (r.decision[hit] < 0).mean() > 0.9
+    named = {explanation_name(11 + int(c), CHANNELS) for c in r.top_code[hit & (r.decision < 0), 0]}
+    assert named == {"psu_temp_c:spread"}
 
 
 def test_gain_spread_is_measured_on_units_that_span_operating_points() -> None:

@@ -42,6 +42,8 @@ ContextParams laser_context() {
   p.resid_sigma = {0.01, 0.03};
   p.prior_var = {4.0, 3.0};
   p.gain_sd = {0.0, 0.0};
+  p.jump_ref = {0.007};  // the heat sink reading's noise 0.005: differences have rms 0.007
+  p.jump_scale = {0.0};
   p.calib_prior_s = 10.0;
   p.calib_change_s = 30.0;
   p.calib_max_deviation = 0.5;
@@ -178,6 +180,34 @@ TEST_CASE("context stage: a flagged unit moved to another operating point (derat
   CHECK(flagged == 300);
 }
 
+TEST_CASE("context stage: a spiking context sensor is caught and named <channel>:spread") {
+  ContextParams p = laser_context();
+  p.jump_scale = {1.0};  // flagged once the rms of its differences is e times training's
+  BaselineStage stage(laser_baseline(), 1, p);
+  Unit unit;
+  double t = 0.0;
+  std::size_t healthy_flags = 0;
+  for (; t < 300.0; t += 1.0) {
+    const Out o = push(stage, t, unit.reading(t < 150 ? 5.0 : 7.0, true), t < 150 ? 5.0F : 7.0F, 2);
+    healthy_flags += (!o.learning && o.decision < 0.0) ? 1U : 0U;
+  }
+  CHECK(healthy_flags == 0);
+  // The heat sink reading jumps by 5 C on one sample in ten; the channels it explains stay put.
+  std::size_t flagged = 0;
+  bool named = true;
+  for (int k = 0; k < 100; ++k, t += 1.0) {
+    std::vector<float> x = unit.reading(7.0, true);
+    if (k % 10 == 0) x[2] += 5.0F;
+    const Out o = push(stage, t, x, 7.0F, 2);
+    if (o.decision < 0.0) {
+      ++flagged;
+      named = named && o.code[0] == code(2, DeviationKind::kSpread);
+    }
+  }
+  CHECK(flagged >= 90);  // flagged from the first spike on, and between spikes too
+  CHECK(named);
+}
+
 TEST_CASE("context stage: a power drop at a constant setpoint is caught and named residual") {
   BaselineStage stage(laser_baseline(), 1, laser_context());
   Unit unit;
@@ -242,9 +272,11 @@ TEST_CASE("context stage: the state survives save/load bit for bit; other stages
     CHECK(std::memcmp(&ob.decision, &orr.decision, sizeof(double)) == 0);
   }
   CHECK(BaselineStage::state_shape(state.data(), state.size()).version == 3);
-  // A version-2 state (before the two flag scalars, the last doubles of this one unit's data)
-  // is still read: the unit continues, its last flag read as never.
-  std::vector<std::uint8_t> v2_state(state.begin(), state.end() - 2 * 8 - 4);
+  // A version-2 state (without the context channel count after the monitored count, the two
+  // flag scalars and the jump statistic, the last 4 doubles of this one unit's data) is still
+  // read: the unit continues, never flagged, no jumps seen.
+  std::vector<std::uint8_t> v2_state(state.begin(), state.end() - 4 * 8 - 4);
+  v2_state.erase(v2_state.begin() + 36, v2_state.begin() + 40);
   const std::uint32_t two = 2;
   std::memcpy(v2_state.data() + 8, &two, sizeof(two));
   const std::uint32_t v2_crc = crc32(v2_state.data(), v2_state.size());
@@ -310,6 +342,9 @@ TEST_CASE("context parameters: every field is validated by name") {
   refuses([](ContextParams& p) { p.resid_sigma[1] = 0.0; }, "resid_sigma[1]");
   refuses([](ContextParams& p) { p.gain_sd[0] = -0.1; }, "gain_sd[0]");
   refuses([](ContextParams& p) { p.gain_sd.pop_back(); }, "gain standard deviations");
+  refuses([](ContextParams& p) { p.jump_ref[0] = 0.0; }, "jump_ref[0]");
+  refuses([](ContextParams& p) { p.jump_scale[0] = -1.0; }, "jump_scale[0]");
+  refuses([](ContextParams& p) { p.jump_scale.clear(); }, "jump scales");
   refuses([](ContextParams& p) { p.change_relax = 0.5; }, "change_relax");
   refuses([](ContextParams& p) { p.calib_max_deviation = 0.0; }, "calib_max_deviation");
   refuses([](ContextParams& p) { p.eigenvalues = {}; }, "eigenvalues");
@@ -344,8 +379,9 @@ TEST_CASE("model file 2.2: the context stage round-trips; 2.1 files read gain_sd
   CHECK(without_gain[10] == 1);  // gain_sd all 0: written as 2.1, as before 2.2 existed
   CHECK(serialize_forest(parse_forest(without_gain.data(), without_gain.size())) == without_gain);
   spec.context->gain_sd = {0.05, 0.07};
+  spec.context->jump_scale = {2.5};
   const auto v22 = serialize_forest(spec);
-  CHECK(v22.size() == without_gain.size() + 2 * 8);
+  CHECK(v22.size() == without_gain.size() + (2 + 1 + 1) * 8);
   CHECK(v22[8] == 2);
   CHECK(v22[10] == 2);
   const auto back = parse_forest(v22.data(), v22.size());
@@ -356,8 +392,11 @@ TEST_CASE("model file 2.2: the context stage round-trips; 2.1 files read gain_sd
   CHECK(back.context->filters[0].tau_s == 5.0);
   CHECK(back.context->change_relax == 2.0);
   CHECK(back.context->gain_sd == std::vector<double>{0.05, 0.07});
-  // The same file as 2.1 wrote it (no gain_sd, minor 1): read with the gain taken as known.
-  std::vector<std::uint8_t> v21(v22.begin(), v22.end() - 2 * 8);
+  CHECK(back.context->jump_ref == std::vector<double>{0.007});
+  CHECK(back.context->jump_scale == std::vector<double>{2.5});
+  // The same file as 2.1 wrote it (no 2.2 fields, minor 1): read with the gain taken as known
+  // and no jumps judged.
+  std::vector<std::uint8_t> v21(v22.begin(), v22.end() - (2 + 1 + 1) * 8);
   v21[10] = 1;
   const std::uint64_t payload = v21.size() - kModelHeaderBytes;
   std::memcpy(v21.data() + 16, &payload, sizeof(payload));
@@ -366,6 +405,7 @@ TEST_CASE("model file 2.2: the context stage round-trips; 2.1 files read gain_sd
   const auto old = parse_forest(v21.data(), v21.size());
   REQUIRE(old.context.has_value());
   CHECK(old.context->gain_sd == std::vector<double>{0.0, 0.0});
+  CHECK(old.context->jump_scale == std::vector<double>{0.0});
   CHECK(old.context->change_relax == 2.0);
   // A 2.1 file with the 2.2 field appended is refused (2.1 ends at change_relax), and so is a
   // 2.2 file without it (truncated).

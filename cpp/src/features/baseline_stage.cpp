@@ -25,8 +25,10 @@ constexpr std::uint64_t kRecomputeEvery = 4096;
 
 constexpr char kStateMagic[8] = {'L', 'G', 'B', 'A', 'S', 'E', 'S', 'T'};
 // Version 1: v2 stages (no context stage), written exactly as before v3. Version 2: with a
-// context stage, each unit's ContextUnit vectors follow its v2 fields. Version 3: as 2, with one
-// more context scalar (when the unit was last flagged); a version-2 state reads it as never.
+// context stage, each unit's ContextUnit vectors follow its v2 fields. Version 3: as 2, with two
+// more context scalars (when the unit was last flagged, and whether it was at its last change)
+// and each context channel's jump statistic, its context channel count in the header; a
+// version-2 state reads them as never flagged, no jumps seen.
 constexpr std::uint32_t kStateVersion = 1;
 constexpr std::uint32_t kStateVersionContextV2 = 2;
 constexpr std::uint32_t kStateVersionContext = 3;
@@ -248,6 +250,11 @@ void BaselineStage::score_row(UnitState& u, const float* x, double dt, std::size
       if (cr.relation[j] > 0.0)
         offer(code_of(c, DeviationKind::kRelationship), static_cast<float>(cr.relation[j] / p.threshold));
     }
+    // A context channel moving faster than training allows: named by v2's kind for variability.
+    for (std::size_t i = 0; k > 0 && context_ && i < context_->params().context.size(); ++i)
+      if (context_row_.jump[i] > 0.0)
+        offer(code_of(context_->params().context[i], DeviationKind::kSpread),
+              static_cast<float>(context_row_.jump[i] / p.threshold));
     for (std::size_t j = 0; k > 0 && !context_ && j < n_scored; ++j) {
       const std::size_t c = p.scored[j];
       const double level = level_of(u, c, x[c]);
@@ -372,6 +379,7 @@ std::vector<std::uint8_t> BaselineStage::save_state() const {
     // Context shape: a state is only usable by a stage with the same filters and channels.
     w.put(static_cast<std::uint32_t>(context_->params().filters.size()));
     w.put(static_cast<std::uint32_t>(context_->n_monitored()));
+    w.put(static_cast<std::uint32_t>(context_->params().context.size()));
   }
   for (const UnitState& u : units_) {
     w.put(static_cast<std::uint32_t>(u.phase));
@@ -388,7 +396,7 @@ std::vector<std::uint8_t> BaselineStage::save_state() const {
     for (const std::uint32_t r : u.run) w.put(r);
     for (const std::uint32_t f : u.finite) w.put(f);
     if (context_)
-      for (const auto* v : {&u.ctx.filter, &u.ctx.calib, &u.ctx.stats, &u.ctx.scalars}) w.put_doubles(*v);
+      for (const auto* v : {&u.ctx.filter, &u.ctx.calib, &u.ctx.stats, &u.ctx.scalars, &u.ctx.jump}) w.put_doubles(*v);
   }
   w.put(crc32(w.bytes.data(), w.bytes.size()));
   return std::move(w.bytes);
@@ -416,6 +424,7 @@ StateReader open_state(const std::uint8_t* data, std::size_t size, BaselineStage
   if (version >= kStateVersionContextV2) {
     shape.n_filters = r.get<std::uint32_t>("context filter count");
     shape.n_monitored = r.get<std::uint32_t>("context monitored count");
+    if (version >= kStateVersionContext) shape.n_context = r.get<std::uint32_t>("context channel count");
   }
   return r;
 }
@@ -443,10 +452,13 @@ void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
     fail(has_context ? "baseline state has a context stage (detection engine v3); this model has none"
                      : "baseline state version 1 has no context stage state; this model's v3 context stage cannot "
                        "use it (the units learn afresh)");
-  if (context_ && (shape.n_filters != context_->params().filters.size() || shape.n_monitored != context_->n_monitored()))
+  const std::size_t n_context = context_ ? context_->params().context.size() : 0;
+  if (context_ && (shape.n_filters != context_->params().filters.size() || shape.n_monitored != context_->n_monitored() ||
+                   (shape.version >= kStateVersionContext && shape.n_context != n_context)))
     fail("context state is for " + std::to_string(shape.n_filters) + " filters x " + std::to_string(shape.n_monitored) +
-         " monitored channels; this stage has " + std::to_string(context_->params().filters.size()) + " x " +
-         std::to_string(context_->n_monitored()));
+         " monitored channels x " + std::to_string(shape.n_context) + " context channels; this stage has " +
+         std::to_string(context_->params().filters.size()) + " x " + std::to_string(context_->n_monitored()) + " x " +
+         std::to_string(n_context));
   std::vector<UnitState> loaded(units_.size());
   for (UnitState& u : loaded) {
     init_unit(u);
@@ -474,6 +486,7 @@ void BaselineStage::load_state(const std::uint8_t* data, std::size_t size) {
       for (auto* v : {&u.ctx.filter, &u.ctx.calib, &u.ctx.stats}) r.get_doubles(*v, "context state");
       const std::size_t n_scalars = shape.version == kStateVersionContextV2 ? kContextScalarsV2 : u.ctx.scalars.size();
       for (std::size_t i = 0; i < n_scalars; ++i) u.ctx.scalars[i] = r.get<double>("context state");
+      if (shape.version >= kStateVersionContext) r.get_doubles(u.ctx.jump, "context state");
     }
   }
   if (r.remaining() != 0) fail(std::to_string(r.remaining()) + " unexpected bytes at the end of the state");

@@ -45,12 +45,14 @@ void ContextStage::init_unit(ContextUnit& u) const {
   std::fill_n(u.calib.begin() + kRefE * nm, 2 * nm, kNaN);
   u.stats.assign(kStatBlocks * nm, kNaN);
   u.scalars = {0.0, kNaN, kNaN, kNaN, kNaN, kNaN, 0.0};
+  u.jump.assign(2 * params_.context.size(), kNaN);
 }
 
 bool ContextStage::shaped(const ContextUnit& u) const noexcept {
   const std::size_t nm = n_monitored();
   return u.filter.size() == 2 * params_.filters.size() && u.calib.size() == kCalibBlocks * nm &&
-         u.stats.size() == kStatBlocks * nm && u.scalars.size() == kScalars;
+         u.stats.size() == kStatBlocks * nm && u.scalars.size() == kScalars &&
+         u.jump.size() == 2 * params_.context.size();
 }
 
 void ContextStage::init_row(ContextRow& row) const {
@@ -59,6 +61,7 @@ void ContextStage::init_row(ContextRow& row) const {
   row.product.assign(params_.n_terms(), kNaN);
   for (auto* v : {&row.fleet, &row.expected, &row.z, &row.level, &row.spread, &row.spread_std, &row.relation}) v->assign(nm, kNaN);
   row.projected.assign(params_.n_components, 0.0);
+  row.jump.assign(params_.context.size(), 0.0);
 }
 
 ContextStage::Calibration ContextStage::calibration(const ContextUnit& u, std::size_t j) const {
@@ -200,6 +203,25 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
     row.deviation = std::max({row.deviation, row.level[j], row.spread[j]});
   }
 
+  // How each context channel moves between samples (raw readings: a spike is not clamped away).
+  for (std::size_t i = 0; i < p.context.size(); ++i) {
+    const double v = static_cast<double>(x[p.context[i]]);
+    double& last = u.jump[i];
+    double& m = u.jump[p.context.size() + i];
+    row.jump[i] = 0.0;
+    if (!std::isfinite(v)) continue;
+    if (std::isfinite(last)) {
+      const double d = v - last;
+      m = std::isnan(m) ? p.jump_ref[i] * p.jump_ref[i] : m + a_spread * (d * d - m);
+      const double ref2 = p.jump_ref[i] * p.jump_ref[i];
+      if (p.jump_scale[i] > 0.0 && m > ref2) {
+        row.jump[i] = 0.5 * std::log(m / ref2) / p.jump_scale[i];
+        row.deviation = std::max(row.deviation, row.jump[i]);
+      }
+    }
+    last = v;
+  }
+
   // How the channels move together: SPE (and T^2) of the PCA of healthy residuals.
   row.spe = row.t2 = kNaN;
   std::fill(row.relation.begin(), row.relation.end(), 0.0);
@@ -317,6 +339,11 @@ void ContextStage::raw_output(const ContextRow& row, const ContextUnit& u, doubl
   }
   out[3 * nm] = row.spe;
   out[3 * nm + 1] = row.t2;
+  const std::size_t nx = params_.context.size();
+  for (std::size_t i = 0; i < nx; ++i) {
+    const double m = u.jump[nx + i];
+    out[3 * nm + 2 + i] = m >= 0.0 ? std::sqrt(m) : kNaN;
+  }
 }
 
 }  // namespace laserguard

@@ -97,6 +97,12 @@ void validate_context_params(const ContextParams& p) {
   for (std::size_t j = 0; j < nm; ++j)
     if (!(std::isfinite(p.gain_sd[j]) && p.gain_sd[j] >= 0.0))
       fail("gain_sd[" + std::to_string(j) + "] must be finite and >= 0, got " + num(p.gain_sd[j]));
+  require_size(p.jump_ref.size(), p.context.size(), "jump references");
+  require_positive(p.jump_ref, "jump_ref");
+  require_size(p.jump_scale.size(), p.context.size(), "jump scales");
+  for (std::size_t i = 0; i < p.context.size(); ++i)
+    if (!(std::isfinite(p.jump_scale[i]) && p.jump_scale[i] >= 0.0))
+      fail("jump_scale[" + std::to_string(i) + "] must be finite and >= 0, got " + num(p.jump_scale[i]));
   require_time(p.calib_tau_s, true, "calib_tau_s");
   require_time(p.calib_prior_s, true, "calib_prior_s");
   if (!(std::isfinite(p.gain_limit) && p.gain_limit > 0.0 && p.gain_limit <= 1.0))

@@ -212,10 +212,12 @@ BaselineParams get_baseline(ByteReader& in) {
   return p;
 }
 
-// A context stage whose gain_sd are all 0 is written as 2.1 (byte-identical to before), else 2.2.
+// A context stage that uses nothing of 2.2 (gain_sd and jump_scale all 0) is written as 2.1,
+// byte-identical to before; otherwise as 2.2.
 std::uint16_t context_minor(const ContextParams& p) {
-  for (const double v : p.gain_sd)
-    if (v != 0.0) return kModelVersionMinorGainPrior;
+  for (const auto* v : {&p.gain_sd, &p.jump_scale})
+    for (const double x : *v)
+      if (x != 0.0) return kModelVersionMinorGainPrior;
   return kModelVersionMinorContext;
 }
 
@@ -254,7 +256,11 @@ void put_context(ByteWriter& out, const ContextParams& p) {
   out.put_array(p.loadings);
   out.put_array(p.eigenvalues);
   for (const double v : {p.spe_limit, p.t2_limit, p.change_hold_s, p.change_relax}) out.put(v);
-  if (context_minor(p) >= kModelVersionMinorGainPrior) out.put_array(p.gain_sd);
+  if (context_minor(p) >= kModelVersionMinorGainPrior) {
+    out.put_array(p.gain_sd);
+    out.put_array(p.jump_ref);
+    out.put_array(p.jump_scale);
+  }
 }
 
 ContextParams get_context(ByteReader& in, std::uint16_t minor) {
@@ -329,8 +335,15 @@ ContextParams get_context(ByteReader& in, std::uint16_t minor) {
   p.t2_limit = in.get<double>("t2_limit");
   p.change_hold_s = in.get<double>("change_hold_s");
   p.change_relax = in.get<double>("change_relax");
-  p.gain_sd = minor >= kModelVersionMinorGainPrior ? in.get_array<double>(n_monitored, "gain standard deviations")
-                                                   : std::vector<double>(n_monitored, 0.0);
+  if (minor >= kModelVersionMinorGainPrior) {
+    p.gain_sd = in.get_array<double>(n_monitored, "gain standard deviations");
+    p.jump_ref = in.get_array<double>(n_context, "jump references");
+    p.jump_scale = in.get_array<double>(n_context, "jump scales");
+  } else {  // 2.1: the gain taken as known, no jumps judged
+    p.gain_sd.assign(n_monitored, 0.0);
+    p.jump_ref.assign(n_context, 1.0);
+    p.jump_scale.assign(n_context, 0.0);
+  }
   return p;
 }
 

@@ -71,12 +71,21 @@ class ContextParams:
     # Fleet spread of the units' gains (format 2.2): a residual far from where the unit learned
     # is judged within what an unlearned gain allows. Empty: 0, the gain taken as known (2.1).
     gain_sd: tuple[float, ...] = ()
+    # Per context channel (format 2.2): the healthy EW rms of its sample-to-sample differences and
+    # the scale of their log ratio (0: not judged); a spiking context sensor is `<channel>:spread`.
+    # Empty: 1 and 0 (no jumps judged, as 2.1).
+    jump_ref: tuple[float, ...] = ()
+    jump_scale: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.judge_spread:
             object.__setattr__(self, "judge_spread", (1,) * len(self.monitored))
         if not self.gain_sd:
             object.__setattr__(self, "gain_sd", (0.0,) * len(self.monitored))
+        if not self.jump_ref:
+            object.__setattr__(self, "jump_ref", (1.0,) * len(self.context))
+        if not self.jump_scale:
+            object.__setattr__(self, "jump_scale", (0.0,) * len(self.context))
         if self.calibration not in CALIBRATIONS:
             raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {self.calibration!r}")
         if self.forest_input not in FOREST_INPUTS:
@@ -152,20 +161,26 @@ class ContextParams:
             change_hold_s=float(d["change_hold_s"]),
             change_relax=float(d["change_relax"]),
             gain_sd=floats("gain_sd") if "gain_sd" in d else (),
+            jump_ref=floats("jump_ref") if "jump_ref" in d else (),
+            jump_scale=floats("jump_scale") if "jump_scale" in d else (),
         )
 
     @classmethod
-    def shape_only(cls, n_channels: int, n_filters: int, n_monitored: int) -> ContextParams:
+    def shape_only(
+        cls, n_channels: int, n_filters: int, n_monitored: int, n_context: int = 0
+    ) -> ContextParams:
         """Parameters with the shape a saved state was written for (to read it back, e.g. for
         ``baseline list``); they score nothing meaningful."""
         ones = (1.0,) * n_monitored
+        # Context channels after the monitored ones (the two sets are disjoint).
+        context = tuple(range(n_monitored, n_monitored + n_context))
         return cls(
             n_channels=n_channels,
-            context=(),
-            context_center=(),
-            context_scale=(),
-            context_min=(),
-            context_max=(),
+            context=context,
+            context_center=(0.0,) * n_context,
+            context_scale=(1.0,) * n_context,
+            context_min=(0.0,) * n_context,
+            context_max=(0.0,) * n_context,
             term_a=(SIGNAL_ONE,),
             term_b=(SIGNAL_ONE,),
             monitored=tuple(range(n_monitored)),

@@ -110,7 +110,7 @@ def export_model(
     Accepts a fitted IsolationForest or a Pipeline of an optional StandardScaler and an
     IsolationForest (e.g. ``GridSearchCV(...).best_estimator_``). With ``baseline`` (the
     per-unit baseline stage, detection engine v2) the file is format 2.0, otherwise 1.0; with
-    ``context`` too (the context stage of detection engine v3) it is 2.1, or 2.2 when its ``gain_sd`` are not all 0.
+    ``context`` too (the context stage of detection engine v3) it is 2.1, or 2.2 when it uses ``gain_sd`` or ``jump_scale``.
     """
     import sklearn
     from sklearn.ensemble._iforest import _average_path_length

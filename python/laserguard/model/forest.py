@@ -119,8 +119,8 @@ class ForestModel:
     @property
     def format_version(self) -> tuple[int, int]:
         if self._context is not None:
-            # As the writer decides it: 2.2 only when the gain spread is used (2.1 otherwise).
-            return (2, 2) if any(self._context.gain_sd) else (2, 1)
+            # As the writer decides it: 2.2 only when a 2.2 field is used (2.1 otherwise).
+            return (2, 2) if any(self._context.gain_sd) or any(self._context.jump_scale) else (2, 1)
         return (1, 0) if self._baseline is None else (2, 0)
 
     @property

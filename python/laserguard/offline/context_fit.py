@@ -98,6 +98,10 @@ class ContextFitOptions:
     # lab (dev seeds): without it a unit that learned at 8 A and moved to 5.2 A stayed flagged.
     fit_gain_spread: bool = True
     gain_spread_min_units: int = 8
+    # Context channels judged by how they move between samples (the EW rms of their differences
+    # over spread_tau against training's): a spiking context sensor. Measured: every sensor_spikes
+    # event v3 missed before was a spike on a context channel. Held readings are not judged.
+    judge_jumps: bool = True
 
 
 @dataclass(frozen=True)
@@ -579,6 +583,13 @@ def fit_context(
             int(v <= opts.max_repeat_share and enough and c not in level_only)
             for v, c in zip(share, judged, strict=True)
         )
+    nx = len(context)
+    # As for spread: a held context reading (sampled and held) says nothing by its jumps.
+    xc = x[order][:, context]
+    same_c = (xc[1:] == xc[:-1]) & ~first[1:, None] & healthy[order][1:, None]
+    share_c = same_c.mean(axis=0) if same_c.shape[0] else np.zeros(nx)
+    enough_rows = healthy.sum() / max(opts.spread_tau_rows, 1.0) >= opts.min_spread_windows
+    judge_jump = [bool(opts.judge_jumps and enough_rows and v <= opts.max_repeat_share) for v in share_c]
 
     def params_for(
         coef: FloatArray,
@@ -591,6 +602,8 @@ def fit_context(
         spe_limit: float = 0.0,
         t2_limit: float = 0.0,
         gain_sd: FloatArray | None = None,
+        jump_ref: FloatArray | None = None,
+        jump_scale: FloatArray | None = None,
     ) -> ContextParams:
         k, loadings, eigenvalues = pca
         expected = terms @ coef
@@ -637,6 +650,8 @@ def fit_context(
             change_hold_s=opts.change_hold_s,
             change_relax=opts.change_relax,
             gain_sd=tuple(float(v) for v in (np.zeros(nm) if gain_sd is None else gain_sd)),
+            jump_ref=tuple(float(v) for v in (np.ones(nx) if jump_ref is None else jump_ref)),
+            jump_scale=tuple(float(v) for v in (np.zeros(nx) if jump_scale is None else jump_scale)),
         )
 
     # Selection on powered nominal rows (where the unit's calibration applies).
@@ -695,6 +710,10 @@ def fit_context(
         )
         spread_std = raw[use, 2 * nm : 3 * nm] / sigma
         spread_ref = np.array([_quantile(spread_std[:, j], 50.0) for j in range(nm)])
+        # Each context channel's healthy EW rms of differences (the run above started it at 1:
+        # the median over a unit's whole series does not see that start).
+        jumps = raw[train & healthy, 3 * nm + 2 :]
+        jump_ref = np.array([_quantile(jumps[:, i], 50.0) for i in range(nx)])
         gain_use = use & (powered > 0)
         gain_sd = (
             _gain_spread(
@@ -711,6 +730,7 @@ def fit_context(
             spe_limit=1.0 if nm > 1 else 0.0,
             t2_limit=1.0 if opts.use_t2 and pca[0] > 0 else 0.0,
             gain_sd=gain_sd,
+            jump_ref=jump_ref,
         ), resid
 
     def statistics(params: ContextParams) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
@@ -720,11 +740,14 @@ def fit_context(
         ref = np.asarray(params.spread_ref)
         with np.errstate(divide="ignore", invalid="ignore"):
             spread = np.maximum(0.0, np.log(raw[:, 2 * nm : 3 * nm] / ref))
-        stats = np.column_stack([raw[:, nm : 2 * nm], spread, raw[:, 3 * nm], raw[:, 3 * nm + 1]])
+            jump = np.maximum(0.0, np.log(raw[:, 3 * nm + 2 :] / np.asarray(params.jump_ref)))
+        stats = np.column_stack([raw[:, nm : 2 * nm], spread, raw[:, 3 * nm], raw[:, 3 * nm + 1], jump])
         return stats, raw[:, :nm] * np.asarray(params.resid_sigma), decision < 0.0
 
-    active = np.array([True] * nm + [bool(judge_spread[j]) for j in range(nm)] + [nm > 1, opts.use_t2])
-    floors = np.array([MIN_SCALE] * nm + [1e-3] * nm + [MIN_SCALE, MIN_SCALE])
+    active = np.array(
+        [True] * nm + [bool(judge_spread[j]) for j in range(nm)] + [nm > 1, opts.use_t2] + judge_jump
+    )
+    floors = np.array([MIN_SCALE] * nm + [1e-3] * nm + [MIN_SCALE, MIN_SCALE] + [1e-3] * nx)
 
     def scales_of(stats: FloatArray, rows: npt.NDArray[np.bool_]) -> FloatArray:
         """The scale_quantile percentile of every statistic over `rows` (inactive ones: inf)."""
@@ -780,6 +803,7 @@ def fit_context(
         spread_scale=tuple(float(v) if math.isfinite(v) else 1.0 for v in scales[nm : 2 * nm]),
         spe_limit=float(scales[2 * nm]) if active[2 * nm] else 0.0,
         t2_limit=float(scales[2 * nm + 1]) if active[2 * nm + 1] else 0.0,
+        jump_scale=tuple(float(v) if math.isfinite(v) else 0.0 for v in scales[2 * nm + 2 :]),
     )
     resid_std = {names[c]: float(np.nanstd(resid_held[judged_rows, j])) for j, c in enumerate(judged)}
     return ContextFit(

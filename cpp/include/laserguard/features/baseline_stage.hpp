@@ -122,6 +122,7 @@ class BaselineStage {
     std::uint32_t n_units, n_channels, window;
     std::uint32_t version = 1;
     std::uint32_t n_filters = 0, n_monitored = 0;  // versions 2 and 3 (context stage) only
+    std::uint32_t n_context = 0;                   // version 3 only
   };
   static StateShape state_shape(const std::uint8_t* data, std::size_t size);
 

@@ -23,8 +23,11 @@ struct ContextUnit {
   // Residual statistics, 4 blocks of n_monitored: EWMA of z, EW mean and EW variance of z, EWMA
   // of each channel's SPE contribution (NaN until the channel's first finite z).
   std::vector<double> stats;
-  // started, last setpoint, last state, time of the last operating change, EWMA of T^2.
+  // started, last setpoint, last state, time of the last operating change, EWMA of T^2, time
+  // of the last flag, flagged at the last change (0/1).
   std::vector<double> scalars;
+  // 2 x n_context: each context channel's last finite reading, EW mean of squared differences.
+  std::vector<double> jump;
 };
 
 // What one row computed (scratch reused across rows; sizes fixed by the params).
@@ -39,6 +42,7 @@ struct ContextRow {
   std::vector<double> spread_std;    // n_monitored: s, the EW std of z
   std::vector<double> relation;      // n_monitored: share of the relationship statistic, in limits
   std::vector<double> projected;     // n_components scratch
+  std::vector<double> jump;          // n_context: max(0, ln(rms / jump_ref)) / jump_scale (0: not judged)
   double spe = 0.0;                  // smoothed SPE (NaN: not computable)
   double t2 = 0.0;                   // smoothed T^2 (NaN: not computable or no components)
   double deviation = 0.0;            // D of this row (after any hold-off relaxation)
@@ -53,8 +57,9 @@ class ContextStage {
 
   const ContextParams& params() const noexcept { return params_; }
   std::size_t n_monitored() const noexcept { return params_.monitored.size(); }
-  // Values per row of the training output: z, |EWMA z|, EW std of z (n_monitored each), SPE, T^2.
-  std::size_t raw_width() const noexcept { return 3 * n_monitored() + 2; }
+  // Values per row of the training output: z, |EWMA z|, EW std of z (n_monitored each), SPE, T^2,
+  // then each context channel's EW rms of differences.
+  std::size_t raw_width() const noexcept { return 3 * n_monitored() + 2 + params_.context.size(); }
 
   void init_unit(ContextUnit& u) const;
   void init_row(ContextRow& row) const;

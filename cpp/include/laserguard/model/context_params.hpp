@@ -32,12 +32,17 @@
 //              another is judged with the fleet's spread of gains until its rows there teach it
 //              (format 2.2; gain_sd 0, every 2.1 file: as before, the gain taken as known).
 //              Off units (no calibration) and offset-only calibration: V = 0.
+//   jump       per context channel i with jump_scale_i > 0 (format 2.2): m_i the EW mean over
+//              spread_tau_s of the squared difference between consecutive finite readings (raw,
+//              not clamped), max(0, ln(sqrt(m_i) / jump_ref_i)) / jump_scale_i      -> `<channel>:spread`
+//              (a context reading that moves faster than training's ever did: a spiking sensor;
+//              the context values themselves are not judged, only how they move between samples)
 //   level      |EWMA_{level_tau_s}(z_c)| / level_scale_c                  -> `<channel>:residual`
 //   spread     max(0, ln(s_c / spread_ref_c)) / spread_scale_c, s_c the EW std of z_c over
 //              spread_tau_s (up only: a frozen sensor is the stuck rule's)  -> `:residual_spread`
 //   relation   SPE = |z - P P^T z|^2 of the PCA of healthy z (loadings P), EWMA over spe_tau_s,
 //              / spe_limit; T^2 likewise / t2_limit when t2_limit > 0       -> `:relationship`
-//   D = max of all of them; decision 1 - D / threshold (the baseline section's threshold); the
+//   D = max of all of them (jumps included); decision 1 - D / threshold (the baseline section's threshold); the
 //   baseline section's rules (missing, stuck) still judge the raw readings and cap it at -1.
 //   Within change_hold_s after an operating change (state or setpoint changed) D is divided by
 //   change_relax (1: no hold-off; bounded by change_hold_s; stated in the model card).
@@ -85,6 +90,8 @@ struct ContextParams {
   std::vector<double> resid_sigma;       // per monitored channel, finite, > 0
   std::vector<double> prior_var;         // per monitored channel, finite, > 0 (fleet variance of e_c)
   std::vector<double> gain_sd;           // per monitored channel, finite, >= 0 (fleet spread of unit gains)
+  std::vector<double> jump_ref;          // per context channel, finite, > 0 (healthy EW rms of its differences)
+  std::vector<double> jump_scale;        // per context channel, finite, >= 0 (0: its jumps not judged)
 
   double calib_tau_s = 0.0;    // forgetting of the unit's calibration sums, >= 0 (0: never forgets)
   double calib_prior_s = 60.0; // weight of the gain prior b = 1, in seconds of data, >= 0

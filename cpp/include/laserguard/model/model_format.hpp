@@ -31,8 +31,9 @@ inline constexpr std::uint16_t kModelVersionMajor = 2;
 // one is still written as 2.0, so v2 files stay byte-identical.
 inline constexpr std::uint16_t kModelVersionMinor = 0;
 inline constexpr std::uint16_t kModelVersionMinorContext = 1;
-// 2.2 appends the context stage's gain_sd (the fleet's spread of unit gains); a context stage
-// whose gain_sd are all 0 is still written as 2.1, and a 2.1 file reads as gain_sd 0.
+// 2.2 appends the context stage's gain_sd (the fleet's spread of unit gains) and its context
+// channels' jump_ref/jump_scale; a context stage that uses neither is still written as 2.1, and
+// a 2.1 file reads as gain_sd 0, no jumps judged.
 inline constexpr std::uint16_t kModelVersionMinorGainPrior = 2;
 inline constexpr std::uint16_t kModelVersionMajorForestOnly = 1;
 inline constexpr std::size_t kModelHeaderBytes = 32;
