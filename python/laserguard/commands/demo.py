@@ -30,8 +30,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--faults", default=None, metavar="SPEC.json", help="lcc-sim declarative fault spec")
     p.add_argument(
         "--profile",
-        default="steady",
-        help="lcc-sim operating profile: steady, lab, production (default steady)",
+        default="lab",
+        help="lcc-sim operating profile: steady, lab, production (default lab: setpoint steps and "
+        "ramps, power cycles, TEC and air changes, which engine v3 judges in context)",
     )
     p.add_argument("--model", default=None, help="model file (default: the shipped default model)")
     p.add_argument("--telemetry-endpoint", default="tcp://127.0.0.1:5556")

@@ -53,7 +53,7 @@ class DemoConfig:
     extra_sim_args: list[str] = field(default_factory=list)
     dashboard_port: int = 0  # 0: no dashboard
     roundtrip_port: int = 0  # 0: no round-trip probe
-    profile: str = "steady"  # lcc-sim operating profile
+    profile: str = "lab"  # lcc-sim operating profile (issue 16: `lab` once engine v3 holds there)
     curve_keys: Path | None = None  # key directory (laserguard keys generate): CURVE on every link socket
 
 
