@@ -72,6 +72,8 @@ def test_rollup_reads_a_minute_in_slices_and_summarises_as_one_read(db: Any, tmp
     everything = summarize(list(db.frames.find({}, {"top": 0, "boot": 0})))
     reader = RecordingReader(target_docs=25)
     rollup = MinuteRollup(db, grace_s=90, first_lookback_s=3600, reader=reader)
+    assert rollup.run_once(NOW, should_stop=lambda: True) == 0  # a stopping store reads nothing
+    assert reader.reads == 0
     assert rollup.run_once(NOW) == len(everything) == 2 * 4
     # The first slice (1 s, 5 frames) grows to ~25 frames; none returned many more than that.
     assert max(reader.results) <= 3 * 25, reader.results

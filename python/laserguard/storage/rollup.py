@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -253,8 +254,9 @@ class MinuteRollup:
             {"_id": self.watermark_id}, {"$set": {"done_until": done_until}}, upsert=True
         )
 
-    def run_once(self, now: dt.datetime) -> int:
-        """Summarise the closed minutes since the watermark; returns the unit-minutes written."""
+    def run_once(self, now: dt.datetime, should_stop: Callable[[], bool] = bool) -> int:
+        """Summarise the closed minutes since the watermark; returns the unit-minutes written.
+        ``should_stop`` is asked between minutes (a first pass walks a day of them)."""
         start = self._start(now)
         end = floor_minute(now - dt.timedelta(seconds=self.grace_s))
         if end <= start:
@@ -265,6 +267,7 @@ class MinuteRollup:
             minute < end
             and minutes < self.max_minutes_per_pass
             and self.reader.reads - reads_before < self.max_reads_per_pass
+            and not should_stop()
         ):
             following = minute + dt.timedelta(minutes=1)
             collected = MinuteSummaries()

@@ -281,7 +281,7 @@ class StoreService:
                 continue
             now = dt.datetime.now(dt.UTC)
             try:
-                rollup.run_once(now)
+                rollup.run_once(now, self.stop_event.is_set)
                 if self.retention_mode == "deletes":
                     for collection, n in enforce(
                         self.writer.db, self.config.retention, now, self.names
