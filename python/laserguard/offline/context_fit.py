@@ -715,9 +715,18 @@ def fit_context(
         jumps = raw[train & healthy, 3 * nm + 2 :]
         jump_ref = np.array([_quantile(jumps[:, i], 50.0) for i in range(nx)])
         gain_use = use & (powered > 0)
+        # Capped at gain_limit: the calibration never moves a gain further than that (slopes of
+        # units whose expectation explains little of their readings can scatter far wider).
         gain_sd = (
-            _gain_spread(
-                terms[gain_use] @ coef, targets[gain_use], u[gain_use], sigma, opts.gain_spread_min_units
+            np.minimum(
+                _gain_spread(
+                    terms[gain_use] @ coef,
+                    targets[gain_use],
+                    u[gain_use],
+                    sigma,
+                    opts.gain_spread_min_units,
+                ),
+                opts.gain_limit,
             )
             if opts.fit_gain_spread and opts.calibration == "affine"
             else None
