@@ -94,7 +94,8 @@ class Clients:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.ident is not None:  # started (not with --without clients)
+            self._thread.join(10)
 
 
 OPTIONAL = ("exporter", "dashboard", "roundtrip", "clients")
