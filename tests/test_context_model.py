@@ -286,6 +286,14 @@ def test_fit_on_lab_data_holds_on_a_fresh_seed_and_catches_a_power_loss() -> Non
     # Every context channel is judged by how it moves between samples: unit 5's reading of its
     # supply's temperature spikes by 60 % on one sample in ten from 1200 s on.
     assert all(v > 0 for v in fit.params.jump_scale)
+    # Context is clamped to the trained range widened by a quarter of it on each side.
+    slot = fit.params.context.index(CHANNELS.index("heatsink_temp_c"))
+    lo, hi = (
+        float(x[:, CHANNELS.index("heatsink_temp_c")].min()),
+        float(x[:, CHANNELS.index("heatsink_temp_c")].max()),
+    )
+    assert fit.params.context_min[slot] == pytest.approx(lo - 0.25 * (hi - lo))
+    assert fit.params.context_max[slot] == pytest.approx(hi + 0.25 * (hi - lo))
     psu_temp = CHANNELS.index("psu_temp_c")
     spiking = x2[order].copy()
     hit = (unit2[order] == 5) & (t2[order] >= 1200)
