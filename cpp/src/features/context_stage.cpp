@@ -162,7 +162,7 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
   // is judged with its gain taken as known: a faulty unit that is derated stays flagged instead
   // of having its fault judged within the fleet's spread of gains (and learned as its gain).
   // A flag the change itself brings (a transient) does not count: the unit was healthy before.
-  const bool recently_flagged = u.scalars[kFlaggedAtChange] != 0.0 && t - u.scalars[kLastFlag] < p.calib_change_s;
+  const bool gain_known = u.scalars[kFlaggedAtChange] != 0.0 && t - u.scalars[kLastFlag] < p.calib_change_s;
   row.deviation = 0.0;
   row.powered = powered;
   for (std::size_t j = 0; j < nm; ++j) {
@@ -170,7 +170,7 @@ void ContextStage::evaluate(ContextUnit& u, const float* x, float setpoint_a, st
     // own gain and offset (learned while powered) would turn a slope difference at its operating
     // point into a false offset at zero current.
     Calibration cal = powered ? calibration(u, j) : Calibration{};
-    if (recently_flagged) cal.gain_var = 0.0;
+    if (gain_known) cal.gain_var = 0.0;
     const double e = row.expected[j];
     const double v = static_cast<double>(x[p.monitored[j]]);
     row.fleet[j] = e;

@@ -568,18 +568,23 @@ def fit_context(
     terms = _terms(design, x, sp, powered, order, dt, first)
     targets = x[:, judged]
     calib_tau = baseline.mean_tau_s if opts.calib_tau_s is None else opts.calib_tau_s
+    # Per channel, the share of consecutive healthy readings that repeat exactly: a channel that
+    # holds its readings (a sampled-and-held analyser) says nothing by its variability or jumps.
+    ordered, healthy_next = x[order], healthy[order][1:, None] & ~first[1:, None]
+
+    def repeat_share(columns: Sequence[int]) -> FloatArray:
+        cols = ordered[:, list(columns)]
+        same = (cols[1:] == cols[:-1]) & healthy_next
+        return same.mean(axis=0) if same.shape[0] else np.zeros(len(columns))
+
+    # A 99.9th percentile of a statistic smoothed over spread_tau needs about a thousand
+    # independent windows among the nominal rows; with fewer (25 h of a plant sampled every
+    # 3 min has 17) it is the largest value seen, and the variability of a healthy channel
+    # drifts past it on any longer run (measured on TEP: every false alarm was a spread).
+    enough = healthy.sum() / max(opts.spread_tau_rows, 1.0) >= opts.min_spread_windows
     if opts.judge_spread is not None:
         judge_spread = tuple(int(v) for v in opts.judge_spread)
     else:
-        xs = x[order][:, judged]
-        same = (xs[1:] == xs[:-1]) & ~first[1:, None] & healthy[order][1:, None]
-        share = same.mean(axis=0) if same.shape[0] else np.zeros(nm)
-        # A 99.9th percentile of a statistic smoothed over spread_tau needs about a thousand
-        # independent windows among the nominal rows; with fewer (25 h of a plant sampled every
-        # 3 min has 17) it is the largest value seen, and the variability of a healthy channel
-        # drifts past it on any longer run (measured on TEP: every false alarm was a spread).
-        windows = healthy.sum() / max(opts.spread_tau_rows, 1.0)
-        enough = windows >= opts.min_spread_windows
         # With inherit_level_only, a channel the baseline stage judges on level only (a supply rail
         # several units share: a neighbour moves its variability) is judged on its residual level only.
         level_only = (
@@ -589,15 +594,12 @@ def fit_context(
         )
         judge_spread = tuple(
             int(v <= opts.max_repeat_share and enough and c not in level_only)
-            for v, c in zip(share, judged, strict=True)
+            for v, c in zip(repeat_share(judged), judged, strict=True)
         )
     nx = len(context)
-    # As for spread: a held context reading (sampled and held) says nothing by its jumps.
-    xc = x[order][:, context]
-    same_c = (xc[1:] == xc[:-1]) & ~first[1:, None] & healthy[order][1:, None]
-    share_c = same_c.mean(axis=0) if same_c.shape[0] else np.zeros(nx)
-    enough_rows = healthy.sum() / max(opts.spread_tau_rows, 1.0) >= opts.min_spread_windows
-    judge_jump = [bool(opts.judge_jumps and enough_rows and v <= opts.max_repeat_share) for v in share_c]
+    judge_jump = [
+        bool(opts.judge_jumps and enough and v <= opts.max_repeat_share) for v in repeat_share(context)
+    ]
 
     def params_for(
         coef: FloatArray,
